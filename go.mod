@@ -1,0 +1,18 @@
+module github.com/xascript/xascript
+
+go 1.26.0
+
+require (
+	github.com/klauspost/compress v1.20.4
+	github.com/ulikunitz/xz v0.5.17
+	golang.org/x/sys v0.50.0
+)
+
+require (
+	github.com/cilium/ebpf v0.22.0 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
+	github.com/spf13/pflag v1.1.0 // indirect
+	github.com/yuin/gopher-lua v1.1.2 // indirect
+	layeh.com/gopher-luar v1.0.11 // indirect
+)

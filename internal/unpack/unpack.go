@@ -1,0 +1,327 @@
+package unpack
+
+import (
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultMaxSize bounds a decompressed file when Options.MaxSize is zero.
+const DefaultMaxSize = 64 << 30
+
+// ErrTooLarge is returned when decompressed data exceeds Options.MaxSize.
+var ErrTooLarge = errors.New("decompressed data exceeds size limit")
+
+// Options controls caching. The zero value caches in the default directory.
+type Options struct {
+	// CacheDir overrides the cache directory.
+	CacheDir string
+	// NoCache decompresses into memory instead of the on-disk cache.
+	NoCache bool
+	// MaxSize bounds decompressed sizes; 0 means DefaultMaxSize.
+	MaxSize int64
+}
+
+func (o Options) maxSize() int64 {
+	if o.MaxSize > 0 {
+		return o.MaxSize
+	}
+	return DefaultMaxSize
+}
+
+// File is the uncompressed content of a file.
+type File struct {
+	// Data is the uncompressed bytes. It is read-only: when mmapped, writing
+	// to it faults.
+	Data        []byte
+	compression string
+	cached      string
+	mapped      bool
+}
+
+// Compression names the source's compression: "" when it was not compressed.
+func (f *File) Compression() string { return f.compression }
+
+// CachePath is the cache entry that backs Data, or "" when there is none.
+func (f *File) CachePath() string { return f.cached }
+
+// Close releases the mapping. Data must not be used afterwards.
+func (f *File) Close() error {
+	if f == nil || !f.mapped || f.Data == nil {
+		return nil
+	}
+	err := unix.Munmap(f.Data)
+	f.Data = nil
+	return err
+}
+
+// Compression kinds reported by Detect.
+const (
+	Zstd  = "zstd"
+	XZ    = "xz"
+	Gzip  = "gzip"
+	Bzip2 = "bzip2"
+)
+
+// Detect names the compression whose magic starts head, or "" for none.
+func Detect(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return Zstd
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
+		return XZ
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return Gzip
+	case len(head) >= 4 && bytes.HasPrefix(head, []byte("BZh")) && head[3] >= '1' && head[3] <= '9':
+		return Bzip2
+	}
+	return ""
+}
+
+// NewReader returns a reader that decompresses r according to kind.
+func NewReader(kind string, r io.Reader) (io.ReadCloser, error) {
+	switch kind {
+	case Zstd:
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<31))
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	case XZ:
+		x, err := xz.NewReader(bufio.NewReaderSize(r, 1<<20))
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(x), nil
+	case Gzip:
+		g, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return g, nil
+	case Bzip2:
+		return io.NopCloser(bzip2.NewReader(bufio.NewReaderSize(r, 1<<20))), nil
+	}
+	return nil, fmt.Errorf("unknown compression %q", kind)
+}
+
+// Open returns path's uncompressed content.
+func Open(path string, opt Options) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, 8)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	kind := Detect(head[:n])
+	if kind == "" {
+		data, err := mmapFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("map %s: %w", path, err)
+		}
+		return &File{Data: data, mapped: data != nil}, nil
+	}
+	produce := func(w io.Writer) error {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		r, err := NewReader(kind, bufio.NewReaderSize(f, 1<<20))
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return copyBounded(w, r, opt.maxSize())
+	}
+	out, err := derive(f, path, "decompressed", opt, produce)
+	if err != nil {
+		return nil, fmt.Errorf("decompress %s (%s): %w", path, kind, err)
+	}
+	out.compression = kind
+	return out, nil
+}
+
+// Derived returns data produced from srcPath by produce, cached under a key
+// made of the source's identity and tag. produce runs only on a cache miss.
+// Change tag whenever what produce writes changes.
+func Derived(srcPath, tag string, opt Options, produce func(w io.Writer) error) (*File, error) {
+	f, err := os.Open(srcPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return derive(f, srcPath, tag, opt, produce)
+}
+
+func derive(src *os.File, path, tag string, opt Options, produce func(w io.Writer) error) (*File, error) {
+	if !opt.NoCache {
+		if dir, err := cacheDir(opt); err == nil {
+			key, err := identity(src, path, tag)
+			if err != nil {
+				return nil, err
+			}
+			entry := filepath.Join(dir, key)
+			if data, err := mmapPath(entry); err == nil {
+				return &File{Data: data, cached: entry, mapped: data != nil}, nil
+			}
+			if err := writeEntry(dir, entry, produce); err == nil {
+				data, err := mmapPath(entry)
+				if err != nil {
+					return nil, err
+				}
+				return &File{Data: data, cached: entry, mapped: data != nil}, nil
+			} else if !isCacheWriteError(err) {
+				return nil, err
+			}
+			// The cache is not writable: fall back to memory below.
+		}
+	}
+	var buf bytes.Buffer
+	if err := produce(&buf); err != nil {
+		return nil, err
+	}
+	return &File{Data: buf.Bytes()}, nil
+}
+
+// cacheWriteError marks failures of the cache itself (not of produce), after
+// which working from memory is still correct.
+type cacheWriteError struct{ err error }
+
+func (e cacheWriteError) Error() string { return "cache: " + e.err.Error() }
+func (e cacheWriteError) Unwrap() error { return e.err }
+
+func isCacheWriteError(err error) bool {
+	var c cacheWriteError
+	return errors.As(err, &c)
+}
+
+func writeEntry(dir, entry string, produce func(w io.Writer) error) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return cacheWriteError{err}
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return cacheWriteError{err}
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := produce(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return cacheWriteError{err}
+	}
+	if err := tmp.Close(); err != nil {
+		return cacheWriteError{err}
+	}
+	if err := os.Rename(tmp.Name(), entry); err != nil {
+		return cacheWriteError{err}
+	}
+	return nil
+}
+
+// CacheDir returns the cache directory that opt selects.
+func CacheDir(opt Options) (string, error) { return cacheDir(opt) }
+
+func cacheDir(opt Options) (string, error) {
+	if opt.CacheDir != "" {
+		return opt.CacheDir, nil
+	}
+	if d := os.Getenv("XASCRIPT_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "xascript"), nil
+}
+
+// identity keys a cache entry. A changed file gets a new key because its
+// size or mtime changes; stale entries are simply never looked up again.
+func identity(f *os.File, path, tag string) (string, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	var dev, ino uint64
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		dev, ino = sys.Dev, sys.Ino
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\x00%d\x00%s", abs, st.Size(), st.ModTime().UnixNano(), dev, ino, tag)
+	return hex.EncodeToString(h.Sum(nil)[:16]) + "-" + sanitize(filepath.Base(path)) + "." + sanitize(tag), nil
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+func copyBounded(w io.Writer, r io.Reader, limit int64) error {
+	n, err := io.Copy(w, io.LimitReader(r, limit+1))
+	if err != nil {
+		return err
+	}
+	if n > limit {
+		return fmt.Errorf("%w (%d bytes)", ErrTooLarge, limit)
+	}
+	return nil
+}
+
+func mmapPath(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return mmapFile(f)
+}
+
+func mmapFile(f *os.File) ([]byte, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	if size == 0 {
+		return nil, nil
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", f.Name())
+	}
+	if size != int64(int(size)) {
+		return nil, fmt.Errorf("%s: size %d does not fit in memory", f.Name(), size)
+	}
+	return unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+}

@@ -1,0 +1,18 @@
+// Package vmi holds the vocabulary shared by every layer of guest-memory
+// introspection: a Target (guest-physical memory plus vCPU state), the
+// physical memory map, and the sentinel errors that callers test with
+// errors.Is.
+//
+// Sub-packages do the work:
+//   - vmi/dump: targets backed by memory-dump files (raw, ELF core, LiME;
+//     zstd/xz/gzip-compressed transparently).
+//   - vmi/paging: x86 page-table walkers (legacy, PAE, IA-32e, LA57) and the
+//     translation cache.
+//   - vmi/linux: the Linux profile: symbols, struct layouts (BTF) and the
+//     kernel locator (KASLR slides, page-table root).
+//
+// Everything read through a Target is guest-controlled data. Nothing in this
+// tree may panic, loop without a bound or allocate in proportion to a value
+// read from the guest without checking it first. Nothing here writes to the
+// guest.
+package vmi

@@ -1,0 +1,64 @@
+package vmi
+
+import "fmt"
+
+// PhysReader reads guest-physical memory. ReadPhys fills all of buf from
+// guest-physical address pa or returns an error; a short read is an error.
+// Reading a range that is not backed by RAM in the target (a hole) fails
+// with an error that wraps ErrNotPresent.
+type PhysReader interface {
+	ReadPhys(buf []byte, pa uint64) error
+}
+
+// Range is a half-open range [Start, End) of guest-physical addresses.
+type Range struct {
+	Start, End uint64
+}
+
+func (r Range) String() string { return fmt.Sprintf("[%#x-%#x)", r.Start, r.End) }
+
+// Len is the number of bytes in r.
+func (r Range) Len() uint64 { return r.End - r.Start }
+
+// Contains reports whether pa lies in r.
+func (r Range) Contains(pa uint64) bool { return pa >= r.Start && pa < r.End }
+
+// CPUState is the part of a vCPU's state that address translation needs.
+// Known is false when the target carries no CPU state (a raw image): then
+// the other fields are zero and the kernel page-table root must come from the
+// profile.
+type CPUState struct {
+	Known bool
+	CR0   uint64
+	CR3   uint64
+	CR4   uint64
+	EFER  uint64
+}
+
+// Control-register bits used to choose a paging mode (Intel SDM vol. 3A, 2.5).
+const (
+	CR0PG    = 1 << 31
+	CR4PSE   = 1 << 4
+	CR4PAE   = 1 << 5
+	CR4LA57  = 1 << 12
+	EFERLME  = 1 << 8
+	EFERLMA  = 1 << 10
+	EFERNXE  = 1 << 11
+	CR3Mask  = 0x000f_ffff_ffff_f000 // page-table base in CR3 (IA-32e, PCID bits dropped)
+	CR3PAE32 = 0xffff_ffe0           // PDPT base in CR3 under PAE
+)
+
+// Target is a guest: physical memory, its map, and vCPU state.
+// Implementations must be safe for use by one goroutine at a time; callers
+// that share a Target across goroutines serialise access themselves.
+type Target interface {
+	PhysReader
+	// MemoryMap lists the guest-physical ranges backed by memory, sorted and
+	// non-overlapping.
+	MemoryMap() []Range
+	// CPU returns vCPU 0's state, with Known false when there is none.
+	CPU() CPUState
+	// Kind names the target for messages ("ELF core", "raw image", ...).
+	Kind() string
+	Close() error
+}
