@@ -1,0 +1,118 @@
+package bindings
+
+import (
+	"context"
+	"sort"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Binding is one Lua global function with its documentation.
+type Binding struct {
+	Name      string
+	Signature string // e.g. "read_u32(addr) -> number | nil, err"
+	Doc       string // Markdown; first sentence is the summary
+	Fn        lua.LGFunction
+}
+
+// Area groups the bindings of one concern; one Go file defines each area.
+type Area struct {
+	Name     string
+	Title    string
+	Doc      string
+	Bindings []Binding
+}
+
+// Env is what bindings act on. Guest may be nil (a script run with no
+// target): bindings that need it then raise "no target" errors.
+type Env struct {
+	Guest Guest
+	// Ctx cancels long-running bindings (list walks) when the user
+	// interrupts.
+	Ctx context.Context
+	// ListLimit bounds walk_list when the script gives no limit.
+	ListLimit int
+
+	scratch   [8]byte
+	addressMT *lua.LTable
+}
+
+// DefaultListLimit is walk_list's bound when neither the script nor the Env
+// sets one.
+const DefaultListLimit = 100000
+
+// Areas returns every API area bound to env. Pass nil to list the API for
+// documentation.
+func Areas(env *Env) []Area {
+	if env == nil {
+		env = &Env{}
+	}
+	return []Area{
+		addressArea(env),
+		memoryArea(env),
+		symbolsArea(env),
+		listsArea(env),
+	}
+}
+
+// Register installs the Lua API into L's globals.
+func Register(L *lua.LState, env *Env) {
+	if env.Ctx == nil {
+		env.Ctx = context.Background()
+	}
+	if env.ListLimit <= 0 {
+		env.ListLimit = DefaultListLimit
+	}
+	registerAddressType(L, env)
+	for _, a := range Areas(env) {
+		for _, b := range a.Bindings {
+			L.SetGlobal(b.Name, L.NewFunction(b.Fn))
+		}
+	}
+	L.SetGlobal("help", L.NewFunction(help))
+}
+
+// Lookup finds a binding by name across all areas.
+func Lookup(name string) (Binding, bool) {
+	for _, a := range Areas(nil) {
+		for _, b := range a.Bindings {
+			if b.Name == name {
+				return b, true
+			}
+		}
+	}
+	return Binding{}, false
+}
+
+// Names lists every binding name, sorted.
+func Names() []string {
+	var names []string
+	for _, a := range Areas(nil) {
+		for _, b := range a.Bindings {
+			names = append(names, b.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// help(name) returns a binding's signature and doc; help() lists all names.
+func help(L *lua.LState) int {
+	if L.GetTop() == 0 || L.Get(1) == lua.LNil {
+		out := "functions:"
+		for _, n := range Names() {
+			out += " " + n
+		}
+		L.Push(lua.LString(out + "\nhelp(\"name\") describes one."))
+		return 1
+	}
+	name := L.CheckString(1)
+	b, ok := Lookup(name)
+	if !ok {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("no function named " + name))
+		return 2
+	}
+	L.Push(lua.LString(b.Signature + "\n\n" + b.Doc))
+	return 1
+}

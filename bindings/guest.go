@@ -1,0 +1,21 @@
+package bindings
+
+// Guest is the target a script introspects: a kernel's virtual address
+// space, the physical memory under it, and the profile (symbols and types)
+// that names things in it. vmi/linux.Kernel implements it.
+type Guest interface {
+	// ReadVirt fills buf from kernel virtual address va.
+	ReadVirt(buf []byte, va uint64) error
+	// ReadPhys fills buf from guest-physical address pa.
+	ReadPhys(buf []byte, pa uint64) error
+	// Translate maps a kernel virtual address to a guest-physical one.
+	Translate(va uint64) (uint64, error)
+	// PointerSize is the guest's pointer width in bytes (4 or 8).
+	PointerSize() int
+	// Symbol is a kernel symbol's run-time address (KASLR slide applied).
+	Symbol(name string) (uint64, error)
+	// Offsetof is the byte offset of a (possibly nested, dotted) member.
+	Offsetof(structName, member string) (uint64, error)
+	// Sizeof is a type's size in bytes.
+	Sizeof(typeName string) (uint64, error)
+}

@@ -1,0 +1,72 @@
+package bindings
+
+import (
+	lua "github.com/yuin/gopher-lua"
+)
+
+func symbolsArea(env *Env) Area {
+	return Area{
+		Name:  "symbols",
+		Title: "Symbols and struct layouts",
+		Doc: "Symbols come from the kernel profile (`--symbols`) with the KASLR slide already applied. " +
+			"Struct layouts come from the kernel's BTF (`--btf`). Member paths may be nested (`\"list.next\"`, " +
+			"`\"core_layout.size\"`), may index arrays (`\"arr[2]\"`), and see through anonymous unions and structs. " +
+			"A struct name may be given with or without the `struct ` prefix.",
+		Bindings: []Binding{
+			{Name: "symbol", Signature: "symbol(name) -> address | nil, err",
+				Doc: "Returns the run-time address of kernel symbol `name`, or `nil, err` when the profile does not know it.",
+				Fn: func(L *lua.LState) int {
+					g := needGuest(L, env)
+					a, err := g.Symbol(L.CheckString(1))
+					if err != nil {
+						return fault(L, err)
+					}
+					pushAddress(L, env, a)
+					return 1
+				}},
+			{Name: "offsetof", Signature: "offsetof(struct, member) -> number",
+				Doc: "Returns the byte offset of `member` (a dotted path) in `struct`. An unknown struct or member raises an " +
+					"error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels.",
+				Fn: func(L *lua.LState) int {
+					g := needGuest(L, env)
+					off, err := g.Offsetof(L.CheckString(1), L.CheckString(2))
+					if err != nil {
+						L.RaiseError("offsetof: %v", err)
+					}
+					L.Push(lua.LNumber(off))
+					return 1
+				}},
+			{Name: "has_member", Signature: "has_member(struct, member) -> boolean",
+				Doc: "Tells whether `struct` has `member` (a dotted path) in this kernel's layout.",
+				Fn: func(L *lua.LState) int {
+					g := needGuest(L, env)
+					_, err := g.Offsetof(L.CheckString(1), L.CheckString(2))
+					L.Push(lua.LBool(err == nil))
+					return 1
+				}},
+			{Name: "sizeof", Signature: "sizeof(type) -> number",
+				Doc: "Returns the size in bytes of `type` (`\"module\"`, `\"struct list_head\"`, a typedef name). An unknown type raises an error.",
+				Fn: func(L *lua.LState) int {
+					g := needGuest(L, env)
+					n, err := g.Sizeof(L.CheckString(1))
+					if err != nil {
+						L.RaiseError("sizeof: %v", err)
+					}
+					L.Push(lua.LNumber(n))
+					return 1
+				}},
+			{Name: "container_of", Signature: "container_of(addr, struct, member) -> address",
+				Doc: "Returns the address of the `struct` that contains `member` at `addr`, like the kernel's `container_of` macro.",
+				Fn: func(L *lua.LState) int {
+					g := needGuest(L, env)
+					a := checkAddress(L, 1)
+					off, err := g.Offsetof(L.CheckString(2), L.CheckString(3))
+					if err != nil {
+						L.RaiseError("container_of: %v", err)
+					}
+					pushAddress(L, env, a-off)
+					return 1
+				}},
+		},
+	}
+}

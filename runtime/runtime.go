@@ -1,0 +1,192 @@
+package runtime
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/xascript/xascript/bindings"
+)
+
+// Config says what a Runtime runs against and where its output goes.
+type Config struct {
+	Stdout io.Writer
+	Env    *bindings.Env
+	// SearchPath lists extra folders for require, searched after the
+	// script's folder (the CLI passes $XASCRIPT_PATH).
+	SearchPath []string
+	// Libs holds the embedded shared libraries (name.lua at its root).
+	Libs fs.FS
+}
+
+// Runtime is one Lua state with the xascript API installed.
+type Runtime struct {
+	L   *lua.LState
+	out *bufio.Writer
+	cfg Config
+}
+
+// New builds a Runtime. Close it when done.
+func New(cfg Config) *Runtime {
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Env == nil {
+		cfg.Env = &bindings.Env{}
+	}
+	L := lua.NewState(lua.Options{IncludeGoStackTrace: false})
+	r := &Runtime{L: L, out: bufio.NewWriterSize(cfg.Stdout, 64<<10), cfg: cfg}
+	bindings.Register(L, cfg.Env)
+	L.SetGlobal("print", L.NewFunction(r.print))
+	if cfg.Libs != nil {
+		r.addEmbeddedLoader()
+	}
+	return r
+}
+
+// Close flushes output and releases the Lua state.
+func (r *Runtime) Close() error {
+	err := r.out.Flush()
+	r.L.Close()
+	return err
+}
+
+// Flush writes buffered output.
+func (r *Runtime) Flush() error { return r.out.Flush() }
+
+// ScriptError is a failure inside a script: a Lua error or a runtime panic.
+type ScriptError struct {
+	Msg       string // first line carries file:line when Lua knows it
+	Traceback string
+}
+
+func (e *ScriptError) Error() string { return e.Msg }
+
+// RunFile runs the script at scriptPath with args as its `arg` table and `...`.
+func (r *Runtime) RunFile(scriptPath string, args []string) (err error) {
+	src, err := os.ReadFile(scriptPath)
+	if err != nil {
+		return fmt.Errorf("read script: %w", err)
+	}
+	r.setSearchPath(filepath.Dir(scriptPath))
+	r.setArgs(scriptPath, args)
+	return r.run(string(src), scriptPath, args)
+}
+
+// RunString runs src as a chunk named name (used by tests and -e).
+func (r *Runtime) RunString(src, name string, args []string) error {
+	r.setSearchPath(".")
+	r.setArgs(name, args)
+	return r.run(src, name, args)
+}
+
+func (r *Runtime) run(src, name string, args []string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &ScriptError{Msg: fmt.Sprintf("%s: internal error: %v", name, p)}
+		}
+		if ferr := r.out.Flush(); err == nil && ferr != nil {
+			err = fmt.Errorf("write output: %w", ferr)
+		}
+	}()
+	fn, err := r.L.Load(strings.NewReader(src), name)
+	if err != nil {
+		return &ScriptError{Msg: strings.TrimSpace(err.Error())}
+	}
+	r.L.Push(fn)
+	for _, a := range args {
+		r.L.Push(lua.LString(a))
+	}
+	if err := r.L.PCall(len(args), lua.MultRet, nil); err != nil {
+		var api *lua.ApiError
+		if errors.As(err, &api) {
+			return &ScriptError{Msg: luaErrorMessage(api), Traceback: api.StackTrace}
+		}
+		return &ScriptError{Msg: err.Error()}
+	}
+	return nil
+}
+
+func luaErrorMessage(api *lua.ApiError) string {
+	if api.Object != nil {
+		if s, ok := api.Object.(lua.LString); ok {
+			return string(s)
+		}
+		return api.Object.String()
+	}
+	return api.Error()
+}
+
+// print writes its arguments, tab-separated, honouring __tostring, to the
+// buffered output (Lua's own print goes straight to the process's stdout).
+func (r *Runtime) print(L *lua.LState) int {
+	n := L.GetTop()
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			r.out.WriteByte('\t')
+		}
+		r.out.WriteString(L.ToStringMeta(L.Get(i)).String())
+	}
+	r.out.WriteByte('\n')
+	return 0
+}
+
+func (r *Runtime) setArgs(script string, args []string) {
+	t := r.L.NewTable()
+	t.RawSetInt(0, lua.LString(script))
+	for i, a := range args {
+		t.RawSetInt(i+1, lua.LString(a))
+	}
+	r.L.SetGlobal("arg", t)
+}
+
+func (r *Runtime) setSearchPath(scriptDir string) {
+	var parts []string
+	for _, dir := range append([]string{scriptDir}, r.cfg.SearchPath...) {
+		if dir == "" {
+			continue
+		}
+		parts = append(parts, filepath.Join(dir, "?.lua"), filepath.Join(dir, "?", "init.lua"))
+	}
+	pkg := r.L.GetGlobal("package")
+	if t, ok := pkg.(*lua.LTable); ok {
+		r.L.SetField(t, "path", lua.LString(strings.Join(parts, ";")))
+	}
+}
+
+// addEmbeddedLoader appends a package.loaders entry that finds modules in
+// the embedded scripts/lib, after the path searcher so that a user's copy of
+// a library wins.
+func (r *Runtime) addEmbeddedLoader() {
+	pkg, ok := r.L.GetGlobal("package").(*lua.LTable)
+	if !ok {
+		return
+	}
+	loaders, ok := r.L.GetField(pkg, "loaders").(*lua.LTable)
+	if !ok {
+		return
+	}
+	loaders.Append(r.L.NewFunction(func(L *lua.LState) int {
+		name := L.CheckString(1)
+		file := path.Clean(strings.ReplaceAll(name, ".", "/")) + ".lua"
+		src, err := fs.ReadFile(r.cfg.Libs, file)
+		if err != nil {
+			L.Push(lua.LString("\n\tno embedded library " + file))
+			return 1
+		}
+		fn, err := L.Load(strings.NewReader(string(src)), "scripts/lib/"+file)
+		if err != nil {
+			L.RaiseError("load embedded library %s: %v", file, err)
+		}
+		L.Push(fn)
+		return 1
+	}))
+}
