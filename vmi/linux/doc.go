@@ -1,0 +1,21 @@
+// Package linux turns a Target holding a Linux guest into a Kernel: the
+// kernel's virtual address space and a profile that names things in it.
+//
+// It owns locating the kernel (locate.go): the physical and virtual KASLR
+// slides and the kernel page-table root, found from memory and validated
+// against it. The CPU's CR3 is used when the target has CPU state and it maps
+// the kernel; otherwise the root is the profile's init_top_pgt (x86-64) or
+// swapper_pg_dir (i386) at the physical slide, so raw images work. The
+// physical slide comes from the kernel banner (linux_banner), which the
+// kernel's 2 MiB load alignment places at an address congruent to its link
+// address modulo 2 MiB; the virtual slide is the 2 MiB-aligned kernel-map
+// address that translates to the kernel's physical _text.
+//
+// Sub-packages read profile sources: symbols (System.map, /proc/kallsyms),
+// btfsrc (struct layouts from BTF in a vmlinuz, a vmlinux or a raw blob) and
+// kernelimage (the vmlinux inside a bzImage).
+//
+// References: Documentation/arch/x86/x86_64/mm.rst (kernel virtual memory
+// map), arch/x86/include/asm/page_64_types.h (__START_KERNEL_map),
+// arch/x86/boot/compressed/kaslr.c (how the slides are chosen).
+package linux
