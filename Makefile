@@ -1,0 +1,65 @@
+# xascript — see README.md. `make test` needs only Go; the guest suites
+# (`make test-guests`) need QEMU and friends, installed by `make testdata-deps`.
+GO       ?= go
+BIN      := bin/xascript
+IMAGE    := testdata/images/x86_64-4level
+# The committed amd64 kernel (its vmlinuz carries the BTF).
+KERNEL   := $(firstword $(wildcard testdata/kernels/*-cloud-amd64))
+GUESTS_OUT ?= $(CURDIR)/.guests
+
+.PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/xascript
+
+# The tests a fresh machine with only Go runs: unit, fixture, CLI golden and
+# real-image tests on the committed guest images.
+test: vet fmt-check
+	$(GO) test ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+docs:
+	$(GO) run ./internal/gendocs docs/lua-api.md
+
+# The main job: list the committed guest's kernel modules.
+demo: build
+	$(BIN) scripts/examples/lkm.lua --file $(IMAGE)/mem.elf.zst \
+		--symbols $(IMAGE)/kallsyms.zst --btf $(KERNEL)/vmlinuz
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	bash scripts/bench-process.sh
+
+FUZZTIME ?= 30s
+fuzz:
+	@for spec in $$($(GO) test -list 'Fuzz.*' ./... | awk '/^Fuzz/{print f" "$$0} /^ok/{f=$$2}' | tr ' ' ':'); do \
+		pkg=$${spec%%:*}; fn=$${spec##*:}; \
+		echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+# Rebuild every committed guest image from Debian packages (one command).
+testdata: testdata-deps
+	bash testdata/build-all.sh
+
+# What the guest-building suites need beyond Go.
+testdata-deps:
+	bash testdata/install-deps.sh
+
+# The heavy suite: build every guest afresh and compare xascript's view of
+# each with the ground truth that guest printed.
+test-guests: testdata-deps
+	rm -rf $(GUESTS_OUT)
+	XA_OUT_ROOT=$(GUESTS_OUT) bash testdata/build-all.sh
+	XASCRIPT_IMAGES=$(GUESTS_OUT)/images XASCRIPT_KERNELS=$(GUESTS_OUT)/kernels \
+		$(GO) test -count=1 -run 'Guest' -v ./integration/
+
+clean:
+	rm -rf bin $(GUESTS_OUT)

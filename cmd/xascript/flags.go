@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// options is every command-line flag.
+type options struct {
+	file     string
+	symbols  string
+	btf      string
+	cacheDir string
+	noCache  bool
+	json     bool
+	help     bool
+	version  bool
+}
+
+func newFlagSet(o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("xascript", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
+	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (compressed or not)")
+	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob")
+	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
+	fs.BoolVar(&o.noCache, "no-cache", false, "decompress into memory instead of the on-disk cache")
+	fs.BoolVar(&o.json, "json", false, "info: print JSON instead of text")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	fs.BoolVar(&o.version, "version", false, "print the version")
+	return fs
+}
+
+const usageHead = `xascript runs a Lua monitor script against a guest's memory.
+
+Usage:
+  xascript SCRIPT [flags] [-- script args]   run SCRIPT (script args reach it as arg[1..] and ...)
+  xascript info [flags]                       show how the kernel was located
+
+Example:
+  xascript scripts/examples/lkm.lua --file mem.elf.zst --symbols kallsyms.zst --btf vmlinuz
+
+Flags:
+`
+
+const usageTail = `
+Environment:
+  XASCRIPT_PATH       colon-separated folders searched by require (after the script's own folder)
+  XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
+
+Lua API: docs/lua-api.md, or help("name") inside a script.
+`
+
+func usage(w io.Writer, fs *pflag.FlagSet) {
+	var b strings.Builder
+	b.WriteString(usageHead)
+	b.WriteString(fs.FlagUsages())
+	b.WriteString(usageTail)
+	fmt.Fprint(w, b.String())
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+)
+
+// infoReport is what `xascript info` prints: how the target was read and
+// the kernel located. Hex strings keep 64-bit values exact in JSON.
+type infoReport struct {
+	Target        string   `json:"target"`
+	File          string   `json:"file"`
+	MemoryRanges  []string `json:"memory_ranges"`
+	CPUState      bool     `json:"cpu_state"`
+	CR3           string   `json:"cr3,omitempty"`
+	Paging        string   `json:"paging"`
+	Root          string   `json:"page_table_root"`
+	RootSource    string   `json:"root_source"`
+	Banner        string   `json:"banner"`
+	TextPhys      string   `json:"text_phys"`
+	KASLRVirtual  string   `json:"kaslr_virtual_offset"`
+	KASLRPhysical string   `json:"kaslr_physical_offset"`
+	SymbolShift   string   `json:"symbol_shift"`
+	Symbols       int      `json:"symbols"`
+	SymbolsFrom   string   `json:"symbols_from"`
+	TypesFrom     string   `json:"types_from,omitempty"`
+	TypesError    string   `json:"types_error,omitempty"`
+	Notes         []string `json:"notes,omitempty"`
+	Millis        float64  `json:"ms"`
+}
+
+func runInfo(o *options, stdout, stderr io.Writer) int {
+	if o.file == "" {
+		fmt.Fprintln(stderr, "xascript info: give --file DUMP")
+		return exitUsage
+	}
+	start := time.Now()
+	g, err := openGuest(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "xascript info: %v\n", err)
+		return exitTarget
+	}
+	defer g.Close()
+	k, l := g.kernel, g.kernel.Layout
+	r := infoReport{
+		Target: g.target.Kind(), File: o.file, CPUState: g.target.CPU().Known,
+		Paging: l.Mode.String(), Root: hex(l.Root), RootSource: l.RootSource, Banner: l.Banner,
+		TextPhys: hex(l.TextPhys), KASLRVirtual: signedHex(l.KASLRVirtual), KASLRPhysical: signedHex(l.KASLRPhysical),
+		SymbolShift: signedHex(l.SymbolShift), Symbols: k.Syms.Len(), SymbolsFrom: o.symbols, Notes: l.Notes,
+	}
+	for _, m := range g.target.MemoryMap() {
+		r.MemoryRanges = append(r.MemoryRanges, m.String())
+	}
+	if r.CPUState {
+		r.CR3 = hex(g.target.CPU().CR3)
+	}
+	if o.btf != "" {
+		r.TypesFrom = o.btf
+		if _, err := k.Types(); err != nil {
+			r.TypesError = err.Error()
+		}
+	}
+	r.Millis = float64(time.Since(start).Microseconds()) / 1000
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(r)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "target:          %s (%s)\n", r.Target, r.File)
+	fmt.Fprintf(stdout, "memory:          %v\n", r.MemoryRanges)
+	if r.CPUState {
+		fmt.Fprintf(stdout, "cpu state:       CR3 %s\n", r.CR3)
+	} else {
+		fmt.Fprintf(stdout, "cpu state:       none in this target\n")
+	}
+	fmt.Fprintf(stdout, "kernel:          %s\n", r.Banner)
+	fmt.Fprintf(stdout, "paging:          %s, root %s from %s\n", r.Paging, r.Root, r.RootSource)
+	fmt.Fprintf(stdout, "KASLR:           virtual offset %s, physical offset %s (_text at physical %s)\n", r.KASLRVirtual, r.KASLRPhysical, r.TextPhys)
+	fmt.Fprintf(stdout, "symbols:         %d from %s (shifted by %s)\n", r.Symbols, r.SymbolsFrom, r.SymbolShift)
+	switch {
+	case r.TypesFrom == "":
+		fmt.Fprintf(stdout, "types:           none (give --btf)\n")
+	case r.TypesError != "":
+		fmt.Fprintf(stdout, "types:           %s: FAILED: %s\n", r.TypesFrom, r.TypesError)
+	default:
+		fmt.Fprintf(stdout, "types:           BTF from %s\n", r.TypesFrom)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(stdout, "note:            %s\n", n)
+	}
+	fmt.Fprintf(stdout, "time:            %.1f ms\n", r.Millis)
+	return exitOK
+}
+
+func hex(v uint64) string { return fmt.Sprintf("%#x", v) }
+
+func signedHex(v int64) string {
+	if v < 0 {
+		return fmt.Sprintf("-%#x", uint64(-v))
+	}
+	return fmt.Sprintf("%#x", v)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/xascript/xascript/bindings"
+	"github.com/xascript/xascript/runtime"
+	"github.com/xascript/xascript/scripts"
+)
+
+var version = "0.1.0-dev"
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitScript = 1
+	exitUsage  = 2
+	exitTarget = 3
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it directly.
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := newFlagSet(&o)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "xascript: %v\nRun 'xascript --help' for usage.\n", err)
+		return exitUsage
+	}
+	if o.help {
+		usage(stdout, fs)
+		return exitOK
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "xascript", version)
+		return exitOK
+	}
+	pos := fs.Args()
+	var scriptArgs []string
+	if dash := fs.ArgsLenAtDash(); dash >= 0 {
+		pos, scriptArgs = fs.Args()[:dash], fs.Args()[dash:]
+	}
+	if len(pos) == 0 {
+		fmt.Fprintln(stderr, "xascript: no script given\nRun 'xascript --help' for usage.")
+		return exitUsage
+	}
+	if pos[0] == "info" && len(pos) == 1 {
+		return runInfo(&o, stdout, stderr)
+	}
+	script := pos[0]
+	scriptArgs = append(pos[1:], scriptArgs...)
+	if _, err := os.Stat(script); err != nil {
+		fmt.Fprintf(stderr, "xascript: script %s: %v\n", script, errors.Unwrap(err))
+		return exitUsage
+	}
+
+	env := &bindings.Env{}
+	if o.file != "" {
+		g, err := openGuest(&o)
+		if err != nil {
+			fmt.Fprintf(stderr, "xascript: %v\n", err)
+			return exitTarget
+		}
+		defer g.Close()
+		env.Guest = g.kernel
+	} else if o.symbols != "" || o.btf != "" {
+		fmt.Fprintln(stderr, "xascript: --symbols and --btf need a target: give --file DUMP")
+		return exitUsage
+	}
+
+	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: searchPath(), Libs: scripts.Libs()})
+	defer rt.Close()
+	if err := rt.RunFile(script, scriptArgs); err != nil {
+		fmt.Fprintf(stderr, "xascript: %v\n", oneLine(err))
+		return exitScript
+	}
+	return exitOK
+}
+
+func searchPath() []string {
+	var dirs []string
+	for _, d := range filepath.SplitList(os.Getenv("XASCRIPT_PATH")) {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// oneLine keeps the first line of an error: the reason, with file:line for
+// script errors. The traceback is noise for a user who wrote a ten-line
+// script.
+func oneLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

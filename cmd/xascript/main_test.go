@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/xascript/xascript/internal/unpack"
+	"github.com/xascript/xascript/vmi/dump"
+	"github.com/xascript/xascript/vmi/linux"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"xascript": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestCLI runs the golden transcripts in testdata/script against the
+// committed 4-level guest image.
+func TestCLI(t *testing.T) {
+	// Cleanup, not defer: the transcripts run as parallel subtests, after
+	// this function returns.
+	t.Cleanup(func() {
+		if cyclicPath != "" {
+			os.Remove(cyclicPath)
+		}
+	})
+	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: setupCLI})
+}
+
+const variant = "x86_64-4level"
+
+func abs(t testing.TB, rel string) string {
+	p, err := filepath.Abs(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// setupCLI exposes the image to the scripts ($IMAGE, $KERNEL, $SCRIPTS),
+// writes the guest's own module list as the expected output, and makes the
+// broken inputs that the error transcripts use.
+func setupCLI(env *testscript.Env) error {
+	img := abs(env.T().(testing.TB), filepath.Join("..", "..", "testdata", "images", variant))
+	raw, err := os.ReadFile(filepath.Join(img, "truth.json"))
+	if err != nil {
+		return err
+	}
+	var truth struct {
+		KernelRelease string   `json:"kernel_release"`
+		Modules       []string `json:"modules"`
+	}
+	if err := json.Unmarshal(raw, &truth); err != nil {
+		return err
+	}
+	kernel := filepath.Join(filepath.Dir(filepath.Dir(img)), "kernels", truth.KernelRelease)
+	env.Setenv("IMAGE", img)
+	env.Setenv("KERNEL", kernel)
+	env.Setenv("SCRIPTS", abs(env.T().(testing.TB), filepath.Join("..", "..", "scripts")))
+	env.Setenv("XASCRIPT_CACHE_DIR", cacheDir())
+	work := env.WorkDir
+	if err := os.WriteFile(filepath.Join(work, "modules.want"), []byte(strings.Join(truth.Modules, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	elf, err := unpack.Open(filepath.Join(img, "mem.elf.zst"), unpack.Options{CacheDir: cacheDir()})
+	if err != nil {
+		return err
+	}
+	defer elf.Close()
+	// A dump cut short: headers promise segments the file does not hold.
+	if err := os.WriteFile(filepath.Join(work, "truncated.elf"), elf.Data[:1<<20], 0o644); err != nil {
+		return err
+	}
+	cyclicOnce.Do(func() {
+		cyclicPath = filepath.Join(os.TempDir(), fmt.Sprintf("xascript-cyclic-%d.raw", os.Getpid()))
+		cyclicErr = writeCorruptList(filepath.Join(img, "mem.raw.zst"), filepath.Join(img, "kallsyms.zst"), filepath.Join(kernel, "vmlinuz"), cyclicPath)
+	})
+	if cyclicErr != nil {
+		return cyclicErr
+	}
+	return os.Symlink(cyclicPath, filepath.Join(work, "cyclic.raw"))
+}
+
+// The corrupt image is 128 MiB: made once per test process, shared by the
+// transcripts through a symlink, removed when TestCLI ends.
+var (
+	cyclicOnce sync.Once
+	cyclicPath string
+	cyclicErr  error
+)
+
+// cacheDir shares decompressed images between test runs in this process
+// tree (the go test cache directory is per package and survives runs).
+func cacheDir() string {
+	if d := os.Getenv("XASCRIPT_CACHE_DIR"); d != "" {
+		return d
+	}
+	d, err := unpack.CacheDir(unpack.Options{})
+	if err != nil {
+		return filepath.Join(os.TempDir(), "xascript-test-cache")
+	}
+	return d
+}
+
+// writeCorruptList copies the raw image with the second module's
+// list.next pointing back at the first module: a cycle that never returns
+// to the list head, as a rootkit or a torn read could leave it.
+func writeCorruptList(rawPath, syms, btf, out string) error {
+	t, err := dump.Open(rawPath, dump.Options{Options: unpack.Options{CacheDir: cacheDir()}})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	k, err := linux.Open(t, linux.Options{SymbolsPath: syms, BTFPath: btf, Unpack: unpack.Options{CacheDir: cacheDir()}})
+	if err != nil {
+		return err
+	}
+	head, err := k.Symbol("modules")
+	if err != nil {
+		return err
+	}
+	ptr := make([]byte, 8)
+	if err := k.ReadVirt(ptr, head); err != nil {
+		return err
+	}
+	first := binary.LittleEndian.Uint64(ptr)
+	if err := k.ReadVirt(ptr, first); err != nil {
+		return err
+	}
+	second := binary.LittleEndian.Uint64(ptr)
+	pa, err := k.Translate(second)
+	if err != nil {
+		return err
+	}
+	f, err := unpack.Open(rawPath, unpack.Options{CacheDir: cacheDir()})
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	img := append([]byte(nil), f.Data...)
+	if pa+8 > uint64(len(img)) {
+		return fmt.Errorf("module node %#x at pa %#x outside the raw image", second, pa)
+	}
+	binary.LittleEndian.PutUint64(img[pa:], first)
+	return os.WriteFile(out, img, 0o644)
+}

@@ -1,0 +1,112 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/xascript/xascript/internal/unpack"
+)
+
+const lkm = "../scripts/examples/lkm.lua"
+
+// cacheOpts keeps decompressed images in one cache for the whole run.
+func cacheOpts(t *testing.T) unpack.Options { return unpack.Options{} }
+
+// TestGuestModules: lkm.lua prints exactly the guest's /proc/modules, in
+// order, for every paging mode and memory layout, from ELF and raw dumps.
+func TestGuestModules(t *testing.T) {
+	for _, v := range Variants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ran := 0
+			for _, d := range Dumps {
+				if !img.Exists(d) {
+					continue
+				}
+				ran++
+				t.Run(d, func(t *testing.T) {
+					target, k, err := img.OpenKernel(d, cacheOpts(t))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer target.Close()
+					out, err := RunScript(k, lkm)
+					if err != nil {
+						t.Fatalf("lkm.lua: %v", err)
+					}
+					got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+					want := img.Truth.Modules
+					if strings.Join(got, ",") != strings.Join(want, ",") {
+						t.Fatalf("lkm.lua printed %d modules:\n%v\nthe guest's /proc/modules had %d:\n%v", len(got), got, len(want), want)
+					}
+				})
+			}
+			if ran == 0 {
+				t.Fatalf("%s has no dump (%v)", img.Dir, Dumps)
+			}
+		})
+	}
+}
+
+// TestGuestLayout: the located kernel matches what the guest reported: paging
+// mode, banner, the CPU's CR3 for ELF cores, and every symbol the truth lists
+// translating to the same physical page through either root.
+func TestGuestLayout(t *testing.T) {
+	wantMode := map[string]string{"4-level": "4-level", "5-level": "5-level", "pae": "PAE"}
+	for _, v := range Variants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range Dumps {
+				if !img.Exists(d) {
+					continue
+				}
+				t.Run(d, func(t *testing.T) {
+					target, k, err := img.OpenKernel(d, cacheOpts(t))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer target.Close()
+					l := k.Layout
+					if got, want := l.Mode.String(), wantMode[img.Truth.Paging]; got != want {
+						t.Errorf("paging %s, guest ran %s", got, want)
+					}
+					if l.Banner != strings.TrimSpace(img.Truth.Banner) {
+						t.Errorf("banner %q, guest printed %q", l.Banner, img.Truth.Banner)
+					}
+					if d == "mem.elf.zst" {
+						cr3, err := Hex(img.Truth.CPU["cr3"])
+						if err != nil {
+							t.Fatal(err)
+						}
+						if l.Root != cr3 || !strings.Contains(l.RootSource, "CPU") {
+							t.Errorf("root %#x from %s, guest CR3 %#x", l.Root, l.RootSource, cr3)
+						}
+					} else if target.CPU().Known {
+						t.Errorf("raw image claims CPU state")
+					}
+					// The banner symbol reads as the banner the guest printed.
+					banner, err := k.Symbol("linux_banner")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want, _ := Hex(img.Truth.Symbols["linux_banner"]); banner != want {
+						t.Errorf("linux_banner at %#x, guest said %#x", banner, want)
+					}
+					if text, ok := img.Truth.Symbols["_text"]; ok {
+						want, _ := Hex(text)
+						got, err := k.Symbol("_text")
+						if err != nil || got != want {
+							t.Errorf("_text %#x (%v), guest said %#x", got, err, want)
+						}
+					}
+				})
+			}
+		})
+	}
+}
