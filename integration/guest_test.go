@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -109,4 +110,66 @@ func TestGuestLayout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuestTasks: ps.lua (scripts/lib/linux.lua's tasks()) lists exactly the
+// tasks the guest listed from /proc, plus the idle task (pid 0), which /proc
+// does not show.
+func TestGuestTasks(t *testing.T) {
+	for _, v := range Variants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			target, k, err := img.OpenKernel("mem.elf.zst", cacheOpts(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer target.Close()
+			out, err := RunScript(k, "../scripts/examples/ps.lua")
+			if err != nil {
+				t.Fatalf("ps.lua: %v", err)
+			}
+			want := map[int]string{0: "swapper/0"}
+			for _, task := range img.Truth.Tasks {
+				want[task.PID] = task.Comm
+			}
+			got := map[int]string{}
+			for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				var pid int
+				var comm string
+				if _, err := fmt.Sscanf(line, "%d\t%s", &pid, &comm); err != nil {
+					t.Fatalf("ps.lua line %q: %v", line, err)
+				}
+				if _, dup := got[pid]; dup {
+					t.Errorf("pid %d listed twice", pid)
+				}
+				got[pid] = comm
+			}
+			for pid, w := range want {
+				if g, ok := got[pid]; !ok || !sameComm(g, w) {
+					t.Errorf("pid %d: ps.lua says %q, the guest %q", pid, g, w)
+				}
+			}
+			for pid, g := range got {
+				if _, ok := want[pid]; !ok {
+					t.Errorf("pid %d (%s) is not in the guest's list", pid, g)
+				}
+			}
+		})
+	}
+}
+
+// sameComm compares task_struct.comm with what /proc showed: /proc prints a
+// kernel thread's full name where comm keeps 15 bytes, and a kworker's
+// current workqueue after a dash ("kworker/0:1-events").
+func sameComm(comm, proc string) bool {
+	if comm == proc {
+		return true
+	}
+	if len(comm) == 15 && strings.HasPrefix(proc, comm) {
+		return true
+	}
+	return strings.HasPrefix(comm, "kworker/") && strings.HasPrefix(proc, comm+"-")
 }
