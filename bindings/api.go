@@ -35,6 +35,7 @@ type Env struct {
 
 	scratch   [8]byte
 	addressMT *lua.LTable
+	numbers   numberBox
 }
 
 // DefaultListLimit is walk_list's bound when neither the script nor the Env

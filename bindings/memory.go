@@ -102,11 +102,11 @@ func readUint(env *Env, physical bool, size int) lua.LGFunction {
 		}
 		switch size {
 		case 1:
-			L.Push(lua.LNumber(buf[0]))
+			L.Push(small[buf[0]])
 		case 2:
-			L.Push(lua.LNumber(binary.LittleEndian.Uint16(buf)))
+			L.Push(env.numbers.value(uint32(binary.LittleEndian.Uint16(buf))))
 		case 4:
-			L.Push(lua.LNumber(binary.LittleEndian.Uint32(buf)))
+			L.Push(env.numbers.value(binary.LittleEndian.Uint32(buf)))
 		default:
 			pushAddress(L, env, binary.LittleEndian.Uint64(buf))
 		}

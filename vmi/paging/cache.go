@@ -1,0 +1,59 @@
+package paging
+
+const (
+	cacheBits = 12
+	cacheSize = 1 << cacheBits // entries; 64 KiB per Space
+	cacheMask = cacheSize - 1
+)
+
+// cacheEntry maps one 4 KiB virtual page to its physical frame. tag is the
+// virtual page number plus one, so that the zero value is an empty slot.
+// Large pages are cached one 4 KiB piece at a time: that keeps the hit path
+// a single compare, and a miss inside a large page costs only a short walk.
+type cacheEntry struct {
+	tag   uint64
+	frame uint64
+}
+
+// CacheStats counts translation-cache lookups since the Space was made;
+// Flush does not reset them.
+type CacheStats struct {
+	Hits, Misses, Flushes uint64
+}
+
+// Stats returns the translation-cache counters.
+func (s *Space) Stats() CacheStats { return s.stats }
+
+// Flush drops every cached translation. Call it whenever the guest may have
+// changed its page tables: after it ran (resume), or on the user's demand.
+// Failed translations are never cached, so a page the guest maps later is
+// seen without a flush.
+func (s *Space) Flush() {
+	s.cache = [cacheSize]cacheEntry{}
+	s.stats.Flushes++
+}
+
+// Translate returns the guest-physical address that va maps to. Failures
+// are *TranslateError values.
+//
+// The hit path is a direct-mapped lookup keyed by the virtual page number:
+// no map, no allocation, small enough to inline.
+func (s *Space) Translate(va uint64) (uint64, error) {
+	e := &s.cache[va>>pageShift&cacheMask]
+	if e.tag != va>>pageShift+1 {
+		return s.translateMiss(va)
+	}
+	s.stats.Hits++
+	return e.frame | va&pageMask, nil
+}
+
+func (s *Space) translateMiss(va uint64) (uint64, error) {
+	s.stats.Misses++
+	pa, _, err := s.walk(va, nil)
+	if err != nil {
+		return 0, err
+	}
+	vpn := va >> pageShift
+	s.cache[vpn&cacheMask] = cacheEntry{tag: vpn + 1, frame: pa &^ pageMask}
+	return pa, nil
+}
