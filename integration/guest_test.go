@@ -173,3 +173,36 @@ func sameComm(comm, proc string) bool {
 	}
 	return strings.HasPrefix(comm, "kworker/") && strings.HasPrefix(proc, comm+"-")
 }
+
+// TestGuestHighmemAbove4G: on the guest with RAM above the PCI hole, the
+// module list really lives above 4 GiB, so the module test above exercises
+// memory there (and not only the low 3 GiB).
+func TestGuestHighmemAbove4G(t *testing.T) {
+	img, err := LoadImage("x86_64-highmem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, k, err := img.OpenKernel("mem.elf.zst", cacheOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	high := false
+	for _, r := range target.MemoryMap() {
+		high = high || r.End > 1<<32
+	}
+	if !high {
+		t.Fatalf("memory map %v has no range above 4 GiB", target.MemoryMap())
+	}
+	out, err := RunScript(k, "testdata/above4g.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, above int
+	if _, err := fmt.Sscanf(out, "%d %d", &n, &above); err != nil {
+		t.Fatalf("above4g.lua printed %q: %v", out, err)
+	}
+	if n != len(img.Truth.Modules) || above == 0 {
+		t.Fatalf("%d modules walked (guest had %d), %d of them above 4 GiB", n, len(img.Truth.Modules), above)
+	}
+}
