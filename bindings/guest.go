@@ -6,6 +6,9 @@ package bindings
 type Guest interface {
 	// ReadVirt fills buf from kernel virtual address va.
 	ReadVirt(buf []byte, va uint64) error
+	// ReadUintVirt reads a little-endian integer of 1, 2, 4 or 8 bytes at
+	// kernel virtual address va: the hot path of read_u32 and friends.
+	ReadUintVirt(va uint64, size int) (uint64, error)
 	// ReadPhys fills buf from guest-physical address pa.
 	ReadPhys(buf []byte, pa uint64) error
 	// Translate maps a kernel virtual address to a guest-physical one.

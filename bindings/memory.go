@@ -96,22 +96,33 @@ func fault(L *lua.LState, err error) int {
 func readUint(env *Env, physical bool, size int) lua.LGFunction {
 	return func(L *lua.LState) int {
 		g := needGuest(L, env)
-		buf := env.scratch[:size]
-		if err := readAt(g, physical, buf, checkAddress(L, 1)); err != nil {
+		v, err := readUintAt(g, physical, env.scratch[:size], checkAddress(L, 1))
+		if err != nil {
 			return fault(L, err)
 		}
 		switch size {
 		case 1:
-			L.Push(small[buf[0]])
-		case 2:
-			L.Push(env.numbers.value(uint32(binary.LittleEndian.Uint16(buf))))
-		case 4:
-			L.Push(env.numbers.value(binary.LittleEndian.Uint32(buf)))
+			L.Push(small[v])
+		case 2, 4:
+			L.Push(env.numbers.value(uint32(v)))
 		default:
-			pushAddress(L, env, binary.LittleEndian.Uint64(buf))
+			pushAddress(L, env, v)
 		}
 		return 1
 	}
+}
+
+// readUintAt reads a little-endian integer of len(scratch) bytes.
+func readUintAt(g Guest, physical bool, scratch []byte, addr uint64) (uint64, error) {
+	if !physical {
+		return g.ReadUintVirt(addr, len(scratch))
+	}
+	if err := g.ReadPhys(scratch, addr); err != nil {
+		return 0, err
+	}
+	var full [8]byte
+	copy(full[:], scratch)
+	return binary.LittleEndian.Uint64(full[:]), nil
 }
 
 func readPointer(env *Env, physical bool) lua.LGFunction {
@@ -128,16 +139,7 @@ func readPointer(env *Env, physical bool) lua.LGFunction {
 
 // readPtr reads a guest pointer with read.
 func readPtr(g Guest, physical bool, scratch []byte, addr uint64) (uint64, error) {
-	if g.PointerSize() == 4 {
-		if err := readAt(g, physical, scratch[:4], addr); err != nil {
-			return 0, err
-		}
-		return uint64(binary.LittleEndian.Uint32(scratch)), nil
-	}
-	if err := readAt(g, physical, scratch[:8], addr); err != nil {
-		return 0, err
-	}
-	return binary.LittleEndian.Uint64(scratch), nil
+	return readUintAt(g, physical, scratch[:g.PointerSize()], addr)
 }
 
 func readCString(env *Env, physical bool) lua.LGFunction {

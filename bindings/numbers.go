@@ -17,7 +17,7 @@ type numberBox struct {
 	scratch lua.LValue
 }
 
-const numberBlock = 256
+const numberBlock = 4096
 
 // small holds the boxed integers 0..255, which are shared.
 var small [256]lua.LValue

@@ -62,3 +62,18 @@ type Target interface {
 	Kind() string
 	Close() error
 }
+
+// PageSize is the size of the pages a PageMapper hands out.
+const PageSize = 4096
+
+// PageMapper is implemented by targets that hold guest memory in the host's
+// address space (a mapped dump file, a shared memory-backend file). The page
+// walker caches the page it returns next to the translation, so a small
+// cached read is a copy from host memory with no interface call.
+type PageMapper interface {
+	// PhysPage returns the 4 KiB guest-physical page that contains pa, or
+	// nil when that page is not wholly backed by host memory (a hole, a
+	// zero-filled tail): callers then use ReadPhys. The page stays valid
+	// until the target is closed; its contents follow the guest's.
+	PhysPage(pa uint64) *[PageSize]byte
+}

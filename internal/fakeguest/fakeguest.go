@@ -95,6 +95,14 @@ func (g *Guest) ReadVirt(buf []byte, va uint64) error {
 	return nil
 }
 
+func (g *Guest) ReadUintVirt(va uint64, size int) (uint64, error) {
+	var b [8]byte
+	if err := g.ReadVirt(b[:size], va); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
 func (g *Guest) PointerSize() int { return g.PtrSize }
 
 func (g *Guest) Symbol(name string) (uint64, error) {

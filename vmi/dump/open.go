@@ -192,3 +192,23 @@ func (e *formatError) Unwrap() error { return e.sentinel }
 func formatErr(sentinel error, format string, args ...any) error {
 	return &formatError{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
 }
+
+// PhysPage implements vmi.PageMapper: the page that contains pa, as a view
+// of the mapped dump, when the dump holds all of its bytes.
+func (d *Dump) PhysPage(pa uint64) *[vmi.PageSize]byte {
+	if d.closed {
+		return nil
+	}
+	pa &^= vmi.PageSize - 1
+	i := d.mem.find(pa)
+	if i < 0 {
+		return nil
+	}
+	s := &d.mem.segs[i]
+	rel := pa - s.start
+	if s.end-pa < vmi.PageSize || rel >= s.fileLen || s.fileLen-rel < vmi.PageSize {
+		return nil
+	}
+	o := s.off + rel
+	return (*[vmi.PageSize]byte)(d.mem.data[o : o+vmi.PageSize])
+}

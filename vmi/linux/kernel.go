@@ -64,6 +64,9 @@ func Open(t vmi.Target, opt Options) (*Kernel, error) {
 // ReadVirt reads kernel virtual memory.
 func (k *Kernel) ReadVirt(buf []byte, va uint64) error { return k.Space.Read(buf, va) }
 
+// ReadUintVirt reads a little-endian integer of 1, 2, 4 or 8 bytes.
+func (k *Kernel) ReadUintVirt(va uint64, size int) (uint64, error) { return k.Space.ReadUint(va, size) }
+
 // ReadPhys reads guest-physical memory.
 func (k *Kernel) ReadPhys(buf []byte, pa uint64) error { return k.Target.ReadPhys(buf, pa) }
 

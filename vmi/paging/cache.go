@@ -1,5 +1,7 @@
 package paging
 
+import "github.com/xascript/xascript/vmi"
+
 const (
 	cacheBits = 12
 	cacheSize = 1 << cacheBits // entries; 64 KiB per Space
@@ -10,9 +12,14 @@ const (
 // virtual page number plus one, so that the zero value is an empty slot.
 // Large pages are cached one 4 KiB piece at a time: that keeps the hit path
 // a single compare, and a miss inside a large page costs only a short walk.
+//
+// host is the frame's bytes in host memory when the target is a
+// vmi.PageMapper (nil otherwise, or for frames it does not wholly hold):
+// Read then copies from it directly.
 type cacheEntry struct {
 	tag   uint64
 	frame uint64
+	host  *[vmi.PageSize]byte
 }
 
 // CacheStats counts translation-cache lookups since the Space was made;
@@ -54,6 +61,10 @@ func (s *Space) translateMiss(va uint64) (uint64, error) {
 		return 0, err
 	}
 	vpn := va >> pageShift
-	s.cache[vpn&cacheMask] = cacheEntry{tag: vpn + 1, frame: pa &^ pageMask}
+	e := cacheEntry{tag: vpn + 1, frame: pa &^ pageMask}
+	if s.mapper != nil {
+		e.host = s.mapper.PhysPage(e.frame)
+	}
+	s.cache[vpn&cacheMask] = e
 	return pa, nil
 }

@@ -1,6 +1,7 @@
 package paging
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/xascript/xascript/vmi"
@@ -9,6 +10,7 @@ import (
 // Space is the virtual address space defined by one page-table root.
 type Space struct {
 	phys      vmi.PhysReader
+	mapper    vmi.PageMapper // phys, when it maps guest pages into host memory
 	mode      Mode
 	root      uint64
 	levels    []level
@@ -28,6 +30,7 @@ type Space struct {
 // vmi.ErrUnsupported.
 func New(phys vmi.PhysReader, mode Mode, root uint64) *Space {
 	s := &Space{phys: phys, mode: mode, entrySize: 8, frameMask: frame64}
+	s.mapper, _ = phys.(vmi.PageMapper)
 	switch mode {
 	case Legacy32, Legacy32NoPSE:
 		s.root = root & frame32
@@ -57,33 +60,63 @@ func (s *Space) Mode() Mode { return s.mode }
 func (s *Space) Root() uint64 { return s.root }
 
 // Read fills buf from virtual address va. The range may cross pages; each
-// page is translated on its own and read straight from physical memory, so
-// a read within one page is one translation and one physical read. On error
+// page is translated on its own and read straight from physical memory (from
+// host memory when the target maps its pages, see vmi.PageMapper), so a read
+// within one page is one translation and one copy. On error
 // buf may be partly filled; a translation failure is returned as the
 // *TranslateError for the first page that failed.
 func (s *Space) Read(buf []byte, va uint64) error {
 	for len(buf) > 0 {
 		// Translate's hit path, written out: Read is the hottest caller.
-		var pa uint64
 		vpn := va >> pageShift
-		if e := &s.cache[vpn&cacheMask]; e.tag == vpn+1 {
+		e := &s.cache[vpn&cacheMask]
+		if e.tag == vpn+1 {
 			s.stats.Hits++
-			pa = e.frame | va&pageMask
-		} else {
-			var err error
-			if pa, err = s.translateMiss(va); err != nil {
-				return err
-			}
-		}
-		n := pageSize - int(va&pageMask)
-		if n > len(buf) {
-			n = len(buf)
-		}
-		if err := s.phys.ReadPhys(buf[:n], pa); err != nil {
+		} else if _, err := s.translateMiss(va); err != nil {
+			return err
+		} // translateMiss filled e
+		off := int(va & pageMask)
+		n := min(pageSize-off, len(buf))
+		if e.host != nil {
+			copy(buf[:n], e.host[off:])
+		} else if err := s.phys.ReadPhys(buf[:n], e.frame|uint64(off)); err != nil {
+			pa := e.frame | uint64(off)
 			return fmt.Errorf("read %d bytes at va %#x (pa %#x): %w", n, va, pa, err)
 		}
 		buf = buf[n:]
 		va += uint64(n)
 	}
 	return nil
+}
+
+// ReadUint reads a little-endian unsigned integer of size 1, 2, 4 or 8
+// bytes at va. It is Read without the buffer: the path scripts take for
+// every field they read, so a cached, host-mapped read is one lookup and one
+// load.
+func (s *Space) ReadUint(va uint64, size int) (uint64, error) {
+	vpn := va >> pageShift
+	e := &s.cache[vpn&cacheMask]
+	off := int(va & pageMask)
+	if e.tag == vpn+1 && e.host != nil && off+size <= pageSize {
+		s.stats.Hits++
+		p := e.host[off:]
+		switch size {
+		case 1:
+			return uint64(p[0]), nil
+		case 2:
+			return uint64(binary.LittleEndian.Uint16(p)), nil
+		case 4:
+			return uint64(binary.LittleEndian.Uint32(p)), nil
+		case 8:
+			return binary.LittleEndian.Uint64(p), nil
+		}
+	}
+	var buf [8]byte
+	if size != 1 && size != 2 && size != 4 && size != 8 {
+		return 0, fmt.Errorf("read at va %#x: unsupported integer size %d", va, size)
+	}
+	if err := s.Read(buf[:size], va); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(buf[:]), nil
 }
