@@ -49,15 +49,22 @@ fuzz:
 testdata: testdata-deps
 	bash testdata/build-all.sh
 
-# What the guest-building suites need beyond Go.
+# What the guest-building suites need beyond Go (kernels, busybox and pahole
+# are fetched as Debian packages and unpacked by testdata/fetch.sh).
 testdata-deps:
-	bash testdata/install-deps.sh
+	@if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-i386 >/dev/null && \
+	    command -v zstd >/dev/null && command -v python3 >/dev/null; then \
+		echo "testdata-deps: already installed"; \
+	else \
+		apt-get update && apt-get install -y --no-install-recommends qemu-system-x86 zstd python3 ca-certificates; \
+	fi
 
 # The heavy suite: build every guest afresh and compare xascript's view of
 # each with the ground truth that guest printed.
 test-guests: testdata-deps
 	rm -rf $(GUESTS_OUT)
-	XA_OUT_ROOT=$(GUESTS_OUT) bash testdata/build-all.sh
+	XA_IMAGES_DIR=$(GUESTS_OUT)/images XA_KERNELS_DIR=$(GUESTS_OUT)/kernels XA_ZSTD_LEVEL=3 \
+		bash testdata/build-all.sh
 	XASCRIPT_IMAGES=$(GUESTS_OUT)/images XASCRIPT_KERNELS=$(GUESTS_OUT)/kernels \
 		$(GO) test -count=1 -run 'Guest' -v ./integration/
 

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# build-guest.sh VARIANT [OUTDIR] — boot one test guest under QEMU TCG and
+# capture its memory together with the ground truth the guest printed.
+#
+# Variants:
+#   x86_64-4level   Debian cloud 6.1 kernel, -cpu qemu64, 128 MiB (IA-32e 4-level)
+#   x86_64-5level   same kernel, -cpu max: the kernel turns on LA57 (5-level)
+#   x86_64-highmem  same kernel, -cpu qemu64, 4608 MiB: RAM above the PCI hole
+#   i386-pae        Debian 686-pae 6.1 kernel, qemu-system-i386, 256 MiB (PAE)
+#
+# Outputs (OUTDIR, default testdata/images/VARIANT), written to a temporary
+# directory first and moved into place only when complete:
+#   mem.elf.zst  mem.raw.zst (not highmem)  kallsyms.zst  truth.json
+#   serial.log.zst  registers.txt
+# and, shared by the variants of one kernel, testdata/kernels/<release>/.
+#
+# Needs: fetch.sh run first (it is run here if its summary is missing),
+# qemu-system-x86 (both qemu-system-x86_64 and -i386), zstd, python3.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+CACHE=${XA_TESTDATA_CACHE:-$HERE/.cache}
+BOOT_TIMEOUT=${XA_BOOT_TIMEOUT:-}   # seconds until the guest's first output; per-variant default
+PRINT_TIMEOUT=${XA_PRINT_TIMEOUT:-300} # then seconds until @@XA-READY@@
+# XA_KEEP_WORK=1 keeps the scratch dir (serial log, initramfs) of a failed build.
+IMAGES=${XA_IMAGES_DIR:-$HERE/images}      # OUTDIR default: $IMAGES/VARIANT
+KERNELS=${XA_KERNELS_DIR:-$HERE/kernels}   # per-kernel files: $KERNELS/<release>
+# XA_ZSTD_LEVEL trades size for time: 19 for committed images, lower for CI runs
+# that only test what they build.
+ZSTD=(zstd -q "-${XA_ZSTD_LEVEL:-19}" -T0 --long=27 -f)
+MAX_FILE=$((15 * 1024 * 1024))
+
+# Modules to load, by name; dependencies are added (deps first) by
+# guesttool.py.  Chosen because they load under QEMU without hardware.
+# Names built into a kernel are skipped.
+# libcrc32c only soft-depends on crc32c (it asks the crypto API for it at
+# init), so the crc32c implementation must be named before it.
+MODULES=(crc7 crc-itu-t crc32_generic xor raid6_pq lz4_compress crc32c_generic libcrc32c
+    dummy ifb nlmon veth tun loop brd nbd bridge 8021q tcp_bbr sch_fq
+    isofs vfat msdos squashfs)
+
+log() { printf '[build-guest %s] %s\n' "${VARIANT:-?}" "$*" >&2; }
+die() { printf '[build-guest %s] ERROR: %s\n' "${VARIANT:-?}" "$*" >&2; exit 1; }
+
+usage() {
+    echo "usage: $0 x86_64-4level|x86_64-5level|x86_64-highmem|i386-pae [OUTDIR]" >&2
+    exit 2
+}
+
+# configure VARIANT: set the QEMU binary, CPU, memory, arch and expectations.
+configure() {
+    case $1 in
+    x86_64-4level) ARCH=x86_64 CPU=qemu64 MEM_MB=128 PAGING=4-level RAW=1 ;;
+    x86_64-5level) ARCH=x86_64 CPU=max MEM_MB=128 PAGING=5-level RAW=1 ;;
+    x86_64-highmem) ARCH=x86_64 CPU=qemu64 MEM_MB=4608 PAGING=4-level RAW=0 ;;
+    # qemu32 lacks nothing the 686-pae kernel needs except PAE itself (and NX,
+    # which PAE page tables can then use).
+    i386-pae) ARCH=i386 CPU=qemu32,+pae,+nx MEM_MB=256 PAGING=pae RAW=1 ;;
+    *) usage ;;
+    esac
+    if [[ $ARCH == x86_64 ]]; then
+        QEMU=qemu-system-x86_64 DEBARCH=amd64
+        : "${BOOT_TIMEOUT:=120}"
+    else
+        QEMU=qemu-system-i386 DEBARCH=i386
+        : "${BOOT_TIMEOUT:=180}"
+    fi
+    MEM_BYTES=$((MEM_MB * 1024 * 1024))
+}
+
+# load_env: the kernel/busybox paths fetch.sh found for this arch.
+load_env() {
+    [[ -f $CACHE/$DEBARCH.env ]] || "$HERE/fetch.sh" "$DEBARCH"
+    # shellcheck disable=SC1090
+    source "$CACHE/$DEBARCH.env"
+    VMLINUZ=$KROOT/boot/vmlinuz-$KVER
+    KCONFIG=$KROOT/boot/config-$KVER
+    [[ -f $VMLINUZ && -f $BUSYBOX ]] || die "fetch.sh output incomplete; rerun testdata/fetch.sh $DEBARCH"
+    KPKG_VERSION=$(dpkg-deb -f "$(ls "$CACHE/debs/$DEBARCH/linux-image-${KVER}"_*.deb | head -1)" Version 2>/dev/null || true)
+}
+
+QEMU_PID=
+WORK=
+cleanup() {
+    local rc=$?
+    if [[ -n $QEMU_PID ]] && kill -0 "$QEMU_PID" 2>/dev/null; then
+        kill "$QEMU_PID" 2>/dev/null || true
+        sleep 1
+        kill -9 "$QEMU_PID" 2>/dev/null || true
+    fi
+    if [[ -n $WORK && -d $WORK ]]; then
+        if ((rc != 0)) && [[ -n ${XA_KEEP_WORK:-} ]]; then
+            log "work dir kept: $WORK"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+
+# wait_ready: poll the serial log for the guest's first marker (it is up)
+# within BOOT_TIMEOUT, then for READY within PRINT_TIMEOUT more (printing the
+# ~6 MB of /proc/kallsyms through the emulated UART takes ~40 s); fail if QEMU
+# dies on the way.
+wait_ready() {
+    local serial=$1 start=$SECONDS marker='^@@XA-BEGIN-VERSION@@' limit=$BOOT_TIMEOUT what=boot
+    while :; do
+        if grep -qa "$marker" "$serial" 2>/dev/null; then
+            [[ $what == print ]] && break
+            log "guest up after $((SECONDS - start))s"
+            marker='^@@XA-READY@@' limit=$((SECONDS - start + PRINT_TIMEOUT)) what=print
+            continue
+        fi
+        if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+            QEMU_PID=
+            log "QEMU exited before the guest was ready; serial log tail:"
+            tail -n 40 "$serial" >&2 || true
+            die "guest did not come up"
+        fi
+        if ((SECONDS - start > limit)); then
+            log "no ${marker#^} after $((SECONDS - start))s; serial log tail:"
+            tail -c 3000 "$serial" >&2 || true
+            die "guest $what timed out"
+        fi
+        sleep 0.5
+    done
+    log "guest ready after $((SECONDS - start))s"
+}
+
+# wait_exit SECS: wait for QEMU to exit after `quit`, killing it if it won't.
+wait_exit() {
+    local i
+    for ((i = 0; i < $1 * 10; i++)); do
+        kill -0 "$QEMU_PID" 2>/dev/null || { wait "$QEMU_PID" || true; QEMU_PID=; return 0; }
+        sleep 0.1
+    done
+    die "QEMU (pid $QEMU_PID) did not exit after quit"
+}
+
+compress() { # FILE: FILE -> FILE.zst, removing FILE
+    "${ZSTD[@]}" --rm "$1" -o "$1.zst"
+}
+
+check_size() {
+    local f size
+    for f in "$@"; do
+        size=$(stat -c %s "$f")
+        ((size <= MAX_FILE)) || log "WARNING: $f is $size bytes (> 15 MiB)"
+    done
+}
+
+# kernel_files DIR: the per-kernel files shared by the variants (written
+# once; a later build of the same kernel leaves them alone).
+kernel_files() {
+    local dir=$KERNELS/$KVER tmp
+    [[ -f $dir/.complete ]] && return 0
+    tmp=$(mktemp -d "$KERNELS/.tmp.XXXXXX")
+    cp "$KCONFIG" "$tmp/config"
+    if [[ $ARCH == x86_64 ]]; then
+        # As shipped: LZ4-compressed bzImage whose vmlinux carries .BTF.
+        cp "$VMLINUZ" "$tmp/vmlinuz"
+        "${ZSTD[@]}" "$SYSTEM_MAP" -o "$tmp/System.map.zst"
+    else
+        "${ZSTD[@]}" "$SYSTEM_MAP" -o "$tmp/System.map.zst"
+        "${ZSTD[@]}" "$VMLINUX_BTF" -o "$tmp/vmlinux.btf.zst"
+    fi
+    touch "$tmp/.complete"
+    chmod 0755 "$tmp" && chmod 0644 "$tmp"/*   # mktemp makes 0700; pahole 0640
+    check_size "$tmp"/*
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    log "kernel files in $dir"
+}
+
+main() {
+    [[ $# -ge 1 && $# -le 2 ]] || usage
+    VARIANT=$1
+    configure "$VARIANT"
+    local outdir=${2:-$IMAGES/$VARIANT}
+    load_env
+    mkdir -p "$KERNELS" "$(dirname "$outdir")"
+
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/xa-guest-$VARIANT.XXXXXX")
+    local out=$WORK/out
+    mkdir -p "$out"
+
+    python3 "$HERE/guesttool.py" initramfs "$WORK/initramfs.cpio" \
+        --busybox "$BUSYBOX" --init "$HERE/guest-init.sh" \
+        --kroot "$KROOT" --kver "$KVER" "${MODULES[@]}"
+
+    # KASLR stays on (no nokaslr).  init_on_free=1 zeroes freed pages so the
+    # images compress well; panic=1 with -no-reboot turns a panic into a
+    # QEMU exit that wait_ready notices at once.
+    local append="console=ttyS0 init_on_free=1 quiet panic=1 rdinit=/init"
+    local -a qemu=("$QEMU" -accel tcg -smp 1 -cpu "$CPU" -m "${MEM_MB}M"
+        -display none -monitor none -no-reboot -nodefaults
+        -serial "file:$WORK/serial.log" -qmp "unix:$WORK/qmp.sock,server,nowait"
+        -kernel "$VMLINUZ" -initrd "$WORK/initramfs.cpio" -append "$append")
+
+    local t0=$SECONDS
+    log "boot: ${qemu[*]}"
+    "${qemu[@]}" </dev/null >"$WORK/qemu.out" 2>&1 &
+    QEMU_PID=$!
+    wait_ready "$WORK/serial.log"
+
+    local raw_size=0
+    ((RAW)) && raw_size=$MEM_BYTES
+    python3 "$HERE/guesttool.py" qmp "$WORK/qmp.sock" "$out" --raw-size "$raw_size"
+    wait_exit 30
+    cp "$WORK/serial.log" "$out/serial.log"
+
+    # The argv as recorded: temporary and cache paths made stable.
+    local argv_json
+    argv_json=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${qemu[@]}" |
+        sed -e "s#$WORK#<work>#g" -e "s#$CACHE#<cache>#g")
+    local -a truth_args=(--serial "$out/serial.log" --registers "$out/registers.txt"
+        --outdir "$out" --variant "$VARIANT" --arch "$ARCH" --qemu-argv "$argv_json"
+        --mem-bytes "$MEM_BYTES" --system-map "$SYSTEM_MAP" --expect-paging "$PAGING"
+        --kernel-package-version "$KPKG_VERSION")
+    ((RAW)) && truth_args+=(--raw)
+    python3 "$HERE/guesttool.py" truth "${truth_args[@]}"
+
+    # QEMU creates the core file mode 0400.
+    chmod 0644 "$out"/*
+    log "compress"
+    local f
+    for f in mem.elf mem.raw kallsyms serial.log; do
+        [[ -f $out/$f ]] && compress "$out/$f"
+    done
+    check_size "$out"/*
+    kernel_files
+
+    # Swap the finished directory in: readers see the old set or the new one.
+    local tmpdest="$outdir.new.$$" old="$outdir.old.$$"
+    rm -rf "$tmpdest"
+    mv "$out" "$tmpdest"
+    [[ -e $outdir ]] && mv "$outdir" "$old"
+    mv "$tmpdest" "$outdir"
+    rm -rf "$old"
+    log "done in $((SECONDS - t0))s: $(du -sh "$outdir" | cut -f1) in $outdir"
+    ls -l "$outdir" >&2
+    python3 "$HERE/guesttool.py" verify "$outdir"
+}
+
+# `exit` right after main: bash reads scripts lazily, so an edit to this file
+# during a (long) build must not be able to run as part of it.
+main "$@"
+exit

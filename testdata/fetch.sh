@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# fetch.sh [amd64|i386|all] — download the Debian packages the test guests are
+# built from, without installing anything system-wide.
+#
+# Packages are fetched with `apt-get download` against a private apt state
+# (own package lists, own cache, empty dpkg status) so neither the host's apt
+# configuration nor its installed packages matter, then unpacked with
+# `dpkg-deb -x` under the cache dir (default testdata/.cache, override with
+# XA_TESTDATA_CACHE).  The result is summed up in $CACHE/<arch>.env, which
+# build-guest.sh sources.
+#
+# Kernels are pinned to Debian bookworm's 6.1 series: the metapackage
+# (linux-image-cloud-amd64 / linux-image-686-pae) names the current ABI,
+# and we refuse anything that is not 6.1.0-*.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+CACHE=${XA_TESTDATA_CACHE:-$HERE/.cache}
+SUITES=${XA_DEBIAN_SUITES:-"bookworm bookworm-updates"}
+SECURITY_SUITE=${XA_DEBIAN_SECURITY_SUITE:-bookworm-security}
+MIRROR=${XA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${XA_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+# Pin an exact kernel ABI (e.g. 6.1.0-56-cloud-amd64) instead of following the
+# metapackage; the archive drops old ABIs, so this works only while it lasts.
+AMD64_KVER=${XA_AMD64_KVER:-}
+I386_KVER=${XA_I386_KVER:-}
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+log() { printf '[fetch] %s\n' "$*" >&2; }
+die() { printf '[fetch] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# apt_opts ARCH: options that point apt at a private state for ARCH.
+apt_opts() {
+    local arch=$1 d=$CACHE/apt-$1
+    printf '%s\n' \
+        "-oAPT::Architecture=$arch" "-oAPT::Architectures::=$arch" \
+        "-oDir::Etc::SourceList=$d/sources.list" "-oDir::Etc::SourceParts=$d/empty" \
+        "-oDir::State::Lists=$d/lists" "-oDir::Cache=$d/cache" \
+        "-oDir::State::Status=$d/status" \
+        "-oAcquire::Languages=none" "-oAPT::Sandbox::User=root" \
+        "-oDebug::NoLocking=1" "-q"
+}
+
+# apt_setup ARCH: write a sources.list and run `apt-get update` once per day.
+apt_setup() {
+    local arch=$1 d=$CACHE/apt-$1 s opts
+    mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/empty"
+    : >"$d/status"
+    opts="arch=$arch"
+    [[ -f $KEYRING ]] && opts+=" signed-by=$KEYRING"
+    {
+        for s in $SUITES; do echo "deb [$opts] $MIRROR $s main"; done
+        echo "deb [$opts] $SECURITY_MIRROR $SECURITY_SUITE main"
+    } >"$d/sources.list"
+    if [[ -n $(find "$d" -maxdepth 1 -name updated -mmin -1440 2>/dev/null) ]]; then
+        return 0
+    fi
+    log "apt-get update ($arch, private lists in $d)"
+    local -a o; mapfile -t o < <(apt_opts "$arch")
+    # A mirror caught mid-sync fails one index (seen: bookworm-security i386);
+    # go on with what we got and let the package look-ups below decide.
+    if ! apt-get "${o[@]}" update >"$d/update.log" 2>&1; then
+        log "warning: apt-get update reported errors (see $d/update.log):"
+        grep -E '^(E|W):' "$d/update.log" | head -5 >&2 || true
+    fi
+    touch "$d/updated"
+}
+
+# apt_q ARCH CMD ARGS...: run apt-cache / apt-get with the private state.
+apt_q() {
+    local arch=$1 tool=$2; shift 2
+    local -a o; mapfile -t o < <(apt_opts "$arch")
+    "$tool" "${o[@]}" "$@"
+}
+
+# kernel_abi ARCH META FLAVOUR: the linux-image-6.1.0-N-FLAVOUR the metapackage depends on.
+kernel_abi() {
+    local arch=$1 meta=$2 flavour=$3 pkg
+    pkg=$(apt_q "$arch" apt-cache depends "$meta" |
+        sed -n "s/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-$flavour\)\$/\1/p" | head -1)
+    [[ -n $pkg ]] || die "$meta ($arch) does not depend on a linux-image-6.1.0-*-$flavour"
+    echo "${pkg#linux-image-}"
+}
+
+# download ARCH PKG: fetch PKG's .deb into $CACHE/debs/ARCH (once) and print its path.
+download() {
+    local arch=$1 pkg=$2 dir=$CACHE/debs/$1 ver deb
+    mkdir -p "$dir"
+    ver=$(apt_q "$arch" apt-cache policy "$pkg" | sed -n 's/^ *Candidate: //p')
+    [[ -n $ver && $ver != "(none)" ]] || die "no candidate for $pkg ($arch)"
+    # Debian file names encode the epoch's ':' as '%3a'.
+    deb=$dir/${pkg}_${ver//:/%3a}_$arch.deb
+    [[ -f $deb ]] || deb=$dir/${pkg}_${ver//:/%3a}_all.deb
+    if [[ ! -f $deb ]]; then
+        log "download $pkg $ver ($arch)"
+        (cd "$dir" && apt_q "$arch" apt-get download "$pkg=$ver" >&2)
+        deb=$(ls "$dir/${pkg}_${ver//:/%3a}"_*.deb | head -1)
+    fi
+    echo "$deb"
+}
+
+# extract DEB DIR: unpack DEB's file tree into DIR (once).
+extract() {
+    local deb=$1 dir=$2
+    if [[ ! -f $dir/.done ]]; then
+        rm -rf "$dir"; mkdir -p "$dir"
+        dpkg-deb -x "$deb" "$dir"
+        touch "$dir/.done"
+    fi
+}
+
+# dbg_files ARCH KVER [vmlinux]: stream System.map (and vmlinux if asked) out
+# of the kernel's -dbg package into $CACHE/x/ARCH/dbg-KVER.  The .deb (several
+# hundred MB) is deleted afterwards; only the extracted files are kept.
+dbg_files() {
+    local arch=$1 kver=$2 want_vmlinux=${3:-} dbg=$CACHE/x/$1/dbg-$2 deb
+    local -a members=("usr/lib/debug/boot/System.map-$kver")
+    [[ -n $want_vmlinux ]] && members+=("usr/lib/debug/boot/vmlinux-$kver")
+    [[ -f $dbg/.done ]] && return 0
+    deb=$(download "$arch" "linux-image-$kver-dbg")
+    rm -rf "$dbg"; mkdir -p "$dbg"
+    log "extract ${members[*]##*/} from $(basename "$deb")"
+    # Members are stored as ./usr/...; match them wherever the prefix varies.
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dbg" --wildcards --no-anchored "${members[@]}"
+    mv "$dbg/usr/lib/debug/boot/System.map-$kver" "$dbg/System.map"
+    [[ -n $want_vmlinux ]] && mv "$dbg/usr/lib/debug/boot/vmlinux-$kver" "$dbg/vmlinux"
+    rm -rf "$dbg/usr" "$deb"
+    touch "$dbg/.done"
+}
+
+fetch_amd64() {
+    apt_setup amd64
+    local kver deb
+    kver=${AMD64_KVER:-$(kernel_abi amd64 linux-image-cloud-amd64 cloud-amd64)}
+    log "amd64 kernel: $kver"
+    # The signed package holds the same image as -unsigned; either is fine.
+    deb=$(download amd64 "linux-image-$kver")
+    extract "$deb" "$CACHE/x/amd64/linux-image-$kver"
+    deb=$(download amd64 busybox-static)
+    extract "$deb" "$CACHE/x/amd64/busybox-static"
+    # The System.map in the image package is an 83-byte stub; the real one
+    # (with the kallsyms_* table symbols that /proc/kallsyms leaves out) is
+    # only in the -dbg package.
+    dbg_files amd64 "$kver"
+    cat >"$CACHE/amd64.env" <<EOT
+KVER=$kver
+KROOT=$CACHE/x/amd64/linux-image-$kver
+BUSYBOX=$CACHE/x/amd64/busybox-static/bin/busybox
+SYSTEM_MAP=$CACHE/x/amd64/dbg-$kver/System.map
+EOT
+}
+
+# pahole: host tool to turn the PAE kernel's DWARF into BTF.  Run from the
+# extracted package with its libraries, so nothing gets installed.
+fetch_pahole() {
+    local p deb
+    for p in pahole libbpf1 libdw1 libelf1; do
+        deb=$(download amd64 "$p")
+        extract "$deb" "$CACHE/x/amd64/$p"
+    done
+}
+
+run_pahole() {
+    local libs="" p
+    for p in pahole libbpf1 libdw1 libelf1; do
+        libs+="$CACHE/x/amd64/$p/usr/lib/x86_64-linux-gnu:"
+    done
+    LD_LIBRARY_PATH=${libs%:} "$CACHE/x/amd64/pahole/usr/bin/pahole" "$@"
+}
+
+fetch_i386() {
+    apt_setup amd64   # pahole runs on the host
+    apt_setup i386
+    local kver deb dbg out=$CACHE/x/i386
+    kver=${I386_KVER:-$(kernel_abi i386 linux-image-686-pae 686-pae)}
+    log "i386 kernel: $kver"
+    deb=$(download i386 "linux-image-$kver")
+    extract "$deb" "$out/linux-image-$kver"
+    deb=$(download i386 busybox-static)
+    extract "$deb" "$out/busybox-static"
+
+    # The -dbg package (~750 MB) has the real System.map and a vmlinux with
+    # DWARF; the shipped kernel has neither KALLSYMS_ALL nor BTF.
+    dbg_files i386 "$kver" vmlinux
+    dbg=$out/dbg-$kver
+    if [[ ! -s $dbg/vmlinux.btf ]]; then
+        fetch_pahole
+        log "pahole --btf_encode_detached (DWARF -> BTF)"
+        run_pahole --version >&2
+        # No -j: the parallel encoder's type order varies from run to run;
+        # single-threaded takes ~20 s and is byte-for-byte reproducible.
+        run_pahole --btf_encode_detached="$dbg/vmlinux.btf.tmp" "$dbg/vmlinux" >&2 ||
+            die "pahole (dwarves $(run_pahole --version)) could not encode BTF from $dbg/vmlinux"
+        mv "$dbg/vmlinux.btf.tmp" "$dbg/vmlinux.btf"
+    fi
+    cat >"$CACHE/i386.env" <<EOT
+KVER=$kver
+KROOT=$out/linux-image-$kver
+BUSYBOX=$out/busybox-static/bin/busybox
+SYSTEM_MAP=$dbg/System.map
+VMLINUX_BTF=$dbg/vmlinux.btf
+EOT
+}
+
+main() {
+    local what=${1:-all}
+    command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+        die "needs apt-get and dpkg-deb (a Debian host)"
+    mkdir -p "$CACHE"
+    case $what in
+    amd64) fetch_amd64 ;;
+    i386) fetch_i386 ;;
+    all) fetch_amd64; fetch_i386 ;;
+    *) die "usage: $0 [amd64|i386|all]" ;;
+    esac
+}
+
+main "$@"
