@@ -34,9 +34,8 @@ demo: build
 	$(BIN) scripts/examples/lkm.lua --file $(IMAGE)/mem.elf.zst \
 		--symbols $(IMAGE)/kallsyms.zst --btf $(KERNEL)/vmlinuz
 
-bench: build
+bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	bash scripts/bench-process.sh
 
 FUZZTIME ?= 30s
 fuzz:

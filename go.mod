@@ -13,4 +13,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require golang.org/x/tools v0.40.1-0.20260108161641-ca281cf95054 // indirect
+require (
+	golang.org/x/tools v0.40.1-0.20260108161641-ca281cf95054 // indirect
+	layeh.com/gopher-luar v1.0.11 // indirect
+)

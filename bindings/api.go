@@ -53,6 +53,7 @@ func Areas(env *Env) []Area {
 		memoryArea(env),
 		symbolsArea(env),
 		listsArea(env),
+		targetArea(env),
 	}
 }
 

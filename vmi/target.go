@@ -77,3 +77,19 @@ type PageMapper interface {
 	// until the target is closed; its contents follow the guest's.
 	PhysPage(pa uint64) *[PageSize]byte
 }
+
+// KernelInfo says how a guest was opened and where its kernel was found:
+// what `xascript info` prints and guest_info() returns to scripts.
+type KernelInfo struct {
+	Target        string // "ELF core (QEMU)", "raw image", ...
+	Paging        string // "4-level", "PAE", ...
+	Root          uint64 // page-table root (a CR3 value)
+	RootSource    string
+	Banner        string
+	TextPhys      uint64 // physical address of _text
+	KASLRVirtual  int64  // run-time _text minus its default address
+	KASLRPhysical int64  // physical _text minus the default load address
+	SymbolShift   int64  // added to the symbol file's addresses
+	Symbols       int
+	Notes         []string
+}

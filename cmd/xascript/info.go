@@ -43,12 +43,12 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 		return exitTarget
 	}
 	defer g.Close()
-	k, l := g.kernel, g.kernel.Layout
+	k, d := g.kernel, g.kernel.Describe()
 	r := infoReport{
-		Target: g.target.Kind(), File: o.file, CPUState: g.target.CPU().Known,
-		Paging: l.Mode.String(), Root: hex(l.Root), RootSource: l.RootSource, Banner: l.Banner,
-		TextPhys: hex(l.TextPhys), KASLRVirtual: signedHex(l.KASLRVirtual), KASLRPhysical: signedHex(l.KASLRPhysical),
-		SymbolShift: signedHex(l.SymbolShift), Symbols: k.Syms.Len(), SymbolsFrom: o.symbols, Notes: l.Notes,
+		Target: d.Target, File: o.file, CPUState: g.target.CPU().Known,
+		Paging: d.Paging, Root: hex(d.Root), RootSource: d.RootSource, Banner: d.Banner,
+		TextPhys: hex(d.TextPhys), KASLRVirtual: signedHex(d.KASLRVirtual), KASLRPhysical: signedHex(d.KASLRPhysical),
+		SymbolShift: signedHex(d.SymbolShift), Symbols: d.Symbols, SymbolsFrom: o.symbols, Notes: d.Notes,
 	}
 	for _, m := range g.target.MemoryMap() {
 		r.MemoryRanges = append(r.MemoryRanges, m.String())

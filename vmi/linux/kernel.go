@@ -85,6 +85,19 @@ func (k *Kernel) Symbol(name string) (uint64, error) {
 	return a + uint64(k.Layout.SymbolShift), nil
 }
 
+// Flush drops cached translations (after the guest ran).
+func (k *Kernel) Flush() { k.Space.Flush() }
+
+// Describe says how the kernel was found, for guest_info() and `xascript info`.
+func (k *Kernel) Describe() vmi.KernelInfo {
+	l := k.Layout
+	return vmi.KernelInfo{
+		Target: k.Target.Kind(), Paging: l.Mode.String(), Root: l.Root, RootSource: l.RootSource,
+		Banner: l.Banner, TextPhys: l.TextPhys, KASLRVirtual: l.KASLRVirtual, KASLRPhysical: l.KASLRPhysical,
+		SymbolShift: l.SymbolShift, Symbols: k.Syms.Len(), Notes: l.Notes,
+	}
+}
+
 // Types returns the struct layouts, loading them on first use.
 func (k *Kernel) Types() (*btfsrc.Types, error) {
 	k.typesOnce.Do(func() {
