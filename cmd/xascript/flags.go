@@ -16,6 +16,7 @@ type options struct {
 	cacheDir string
 	noCache  bool
 	json     bool
+	quiet    bool
 	help     bool
 	version  bool
 }
@@ -28,6 +29,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "decompress into memory instead of the on-disk cache")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
 	fs.BoolVar(&o.json, "json", false, "info: print JSON instead of text")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.BoolVar(&o.version, "version", false, "print the version")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
@@ -18,7 +19,11 @@ type guest struct {
 func (g *guest) Close() error { return g.target.Close() }
 
 func unpackOptions(o *options) unpack.Options {
-	return unpack.Options{CacheDir: o.cacheDir, NoCache: o.noCache}
+	opt := unpack.Options{CacheDir: o.cacheDir, NoCache: o.noCache}
+	if !o.quiet {
+		opt.Progress = os.Stderr
+	}
+	return opt
 }
 
 // openGuest opens the dump and locates the kernel in it.

@@ -11,7 +11,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -33,6 +35,9 @@ type Options struct {
 	NoCache bool
 	// MaxSize bounds decompressed sizes; 0 means DefaultMaxSize.
 	MaxSize int64
+	// Progress, when set, gets a line before and after each cache miss
+	// (decompressing a dump can take seconds; later runs are instant).
+	Progress io.Writer
 }
 
 func (o Options) maxSize() int64 {
@@ -170,6 +175,7 @@ func Derived(srcPath, tag string, opt Options, produce func(w io.Writer) error) 
 }
 
 func derive(src *os.File, path, tag string, opt Options, produce func(w io.Writer) error) (*File, error) {
+	produce = withProgress(opt.Progress, path, tag, produce)
 	if !opt.NoCache {
 		if dir, err := cacheDir(opt); err == nil {
 			key, err := identity(src, path, tag)
@@ -324,4 +330,48 @@ func mmapFile(f *os.File) ([]byte, error) {
 		return nil, fmt.Errorf("%s: size %d does not fit in memory", f.Name(), size)
 	}
 	return unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+}
+
+// progressDelay is how long a cache miss may take before it is reported:
+// quick ones stay silent.
+var progressDelay = 300 * time.Millisecond
+
+// withProgress wraps produce so that a slow cache miss says what it is doing
+// and, when done, how long it took.
+func withProgress(w io.Writer, path, tag string, produce func(io.Writer) error) func(io.Writer) error {
+	if w == nil {
+		return produce
+	}
+	return func(out io.Writer) error {
+		name := filepath.Base(path)
+		var mu sync.Mutex
+		announced := false
+		timer := time.AfterFunc(progressDelay, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(w, "xascript: %s: preparing %s once (later runs use the cache)...\n", name, tag)
+			announced = true
+		})
+		start := time.Now()
+		cw := &countingWriter{w: out}
+		err := produce(cw)
+		timer.Stop()
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil && announced {
+			fmt.Fprintf(w, "xascript: %s: %s ready, %.1f MiB in %.1f s\n", name, tag, float64(cw.n)/(1<<20), time.Since(start).Seconds())
+		}
+		return err
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -198,5 +200,24 @@ func TestDetect(t *testing.T) {
 		if got := Detect([]byte(head)); got != want {
 			t.Errorf("Detect(%q) = %q, want %q", head, got, want)
 		}
+	}
+}
+
+func TestProgressOnCacheMissOnly(t *testing.T) {
+	path := writeFile(t, "img.zst", compress(t, Zstd, bytes.Repeat([]byte("x"), 3<<20)))
+	var log bytes.Buffer
+	opt := Options{CacheDir: t.TempDir(), Progress: &log}
+	defer func(d time.Duration) { progressDelay = d }(progressDelay)
+	progressDelay = 0 // report even this quick miss
+	for i := 0; i < 2; i++ {
+		f, err := Open(path, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	got := log.String()
+	if strings.Count(got, "preparing decompressed once") != 1 || !strings.Contains(got, "decompressed ready, 3.0 MiB in") {
+		t.Fatalf("progress log:\n%s", got)
 	}
 }
