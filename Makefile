@@ -3,8 +3,8 @@
 GO       ?= go
 BIN      := bin/xascript
 IMAGE    := testdata/images/x86_64-4level
-# The committed amd64 kernel (its vmlinuz carries the BTF).
-KERNEL   := $(firstword $(wildcard testdata/kernels/*-cloud-amd64))
+# The demo image's kernel (its vmlinuz carries the BTF), named by its truth.json.
+KERNEL   := testdata/kernels/$(shell sed -n 's/.*"kernel_release": *"\([^"]*\)".*/\1/p' $(IMAGE)/truth.json)
 GUESTS_OUT ?= $(CURDIR)/.guests
 
 .PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests clean

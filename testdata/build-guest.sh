@@ -7,6 +7,9 @@
 #   x86_64-5level   same kernel, -cpu max: the kernel turns on LA57 (5-level)
 #   x86_64-highmem  same kernel, -cpu qemu64, 4608 MiB: RAM above the PCI hole
 #   i386-pae        Debian 686-pae 6.1 kernel, qemu-system-i386, 256 MiB (PAE)
+#   x86_64-6.12     Debian cloud 6.12 kernel (bookworm-security backport),
+#                   -cpu qemu64, 128 MiB: a second kernel series (zstd
+#                   bzImage payload, .ko.xz modules, newer struct layouts)
 #
 # Outputs (OUTDIR, default testdata/images/VARIANT), written to a temporary
 # directory first and moved into place only when complete:
@@ -43,16 +46,19 @@ log() { printf '[build-guest %s] %s\n' "${VARIANT:-?}" "$*" >&2; }
 die() { printf '[build-guest %s] ERROR: %s\n' "${VARIANT:-?}" "$*" >&2; exit 1; }
 
 usage() {
-    echo "usage: $0 x86_64-4level|x86_64-5level|x86_64-highmem|i386-pae [OUTDIR]" >&2
+    echo "usage: $0 x86_64-4level|x86_64-5level|x86_64-highmem|i386-pae|x86_64-6.12 [OUTDIR]" >&2
     exit 2
 }
 
-# configure VARIANT: set the QEMU binary, CPU, memory, arch and expectations.
+# configure VARIANT: set the QEMU binary, CPU, memory, arch, expectations and
+# FETCH, the fetch.sh target (and $CACHE/FETCH.env) that names the kernel.
 configure() {
+    FETCH=
     case $1 in
     x86_64-4level) ARCH=x86_64 CPU=qemu64 MEM_MB=128 PAGING=4-level RAW=1 ;;
     x86_64-5level) ARCH=x86_64 CPU=max MEM_MB=128 PAGING=5-level RAW=1 ;;
     x86_64-highmem) ARCH=x86_64 CPU=qemu64 MEM_MB=4608 PAGING=4-level RAW=0 ;;
+    x86_64-6.12) ARCH=x86_64 CPU=qemu64 MEM_MB=128 PAGING=4-level RAW=1 FETCH=amd64-6.12 ;;
     # qemu32 lacks nothing the 686-pae kernel needs except PAE itself (and NX,
     # which PAE page tables can then use).
     i386-pae) ARCH=i386 CPU=qemu32,+pae,+nx MEM_MB=256 PAGING=pae RAW=1 ;;
@@ -65,17 +71,18 @@ configure() {
         QEMU=qemu-system-i386 DEBARCH=i386
         : "${BOOT_TIMEOUT:=180}"
     fi
+    : "${FETCH:=$DEBARCH}"
     MEM_BYTES=$((MEM_MB * 1024 * 1024))
 }
 
-# load_env: the kernel/busybox paths fetch.sh found for this arch.
+# load_env: the kernel/busybox paths fetch.sh found for this variant's kernel.
 load_env() {
-    [[ -f $CACHE/$DEBARCH.env ]] || "$HERE/fetch.sh" "$DEBARCH"
+    [[ -f $CACHE/$FETCH.env ]] || "$HERE/fetch.sh" "$FETCH"
     # shellcheck disable=SC1090
-    source "$CACHE/$DEBARCH.env"
+    source "$CACHE/$FETCH.env"
     VMLINUZ=$KROOT/boot/vmlinuz-$KVER
     KCONFIG=$KROOT/boot/config-$KVER
-    [[ -f $VMLINUZ && -f $BUSYBOX ]] || die "fetch.sh output incomplete; rerun testdata/fetch.sh $DEBARCH"
+    [[ -f $VMLINUZ && -f $BUSYBOX ]] || die "fetch.sh output incomplete; rerun testdata/fetch.sh $FETCH"
     KPKG_VERSION=$(dpkg-deb -f "$(ls "$CACHE/debs/$DEBARCH/linux-image-${KVER}"_*.deb | head -1)" Version 2>/dev/null || true)
 }
 
@@ -157,7 +164,8 @@ kernel_files() {
     tmp=$(mktemp -d "$KERNELS/.tmp.XXXXXX")
     cp "$KCONFIG" "$tmp/config"
     if [[ $ARCH == x86_64 ]]; then
-        # As shipped: LZ4-compressed bzImage whose vmlinux carries .BTF.
+        # As shipped: a bzImage (6.1: LZ4 payload, 6.12: zstd) whose
+        # vmlinux carries .BTF.
         cp "$VMLINUZ" "$tmp/vmlinuz"
         "${ZSTD[@]}" "$SYSTEM_MAP" -o "$tmp/System.map.zst"
     else

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# fetch.sh [amd64|i386|all] — download the Debian packages the test guests are
+# fetch.sh [amd64|amd64-6.12|i386|all] — download the Debian packages the test guests are
 # built from, without installing anything system-wide.
 #
 # Packages are fetched with `apt-get download` against a private apt state
 # (own package lists, own cache, empty dpkg status) so neither the host's apt
 # configuration nor its installed packages matter, then unpacked with
 # `dpkg-deb -x` under the cache dir (default testdata/.cache, override with
-# XA_TESTDATA_CACHE).  The result is summed up in $CACHE/<arch>.env, which
+# XA_TESTDATA_CACHE).  The result is summed up in $CACHE/<target>.env, which
 # build-guest.sh sources.
 #
-# Kernels are pinned to Debian bookworm's 6.1 series: the metapackage
-# (linux-image-cloud-amd64 / linux-image-686-pae) names the current ABI,
-# and we refuse anything that is not 6.1.0-*.
+# Two kernel series:
+#   amd64, i386  Debian bookworm's own 6.1: the metapackage
+#                (linux-image-cloud-amd64 / linux-image-686-pae) names the
+#                current ABI, and we refuse anything that is not 6.1.0-*.
+#   amd64-6.12   the 6.12 series that bookworm carries as a security-suite
+#                backport (linux-image-6.12-cloud-amd64 names an ABI such as
+#                6.12.117+deb12-cloud-amd64); refused unless it is 6.12.*.
+# Both amd64 targets share one private apt state and the busybox package.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +28,7 @@ SECURITY_MIRROR=${XA_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-securi
 # Pin an exact kernel ABI (e.g. 6.1.0-56-cloud-amd64) instead of following the
 # metapackage; the archive drops old ABIs, so this works only while it lasts.
 AMD64_KVER=${XA_AMD64_KVER:-}
+AMD64_612_KVER=${XA_AMD64_612_KVER:-}
 I386_KVER=${XA_I386_KVER:-}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
@@ -73,12 +79,14 @@ apt_q() {
     "$tool" "${o[@]}" "$@"
 }
 
-# kernel_abi ARCH META FLAVOUR: the linux-image-6.1.0-N-FLAVOUR the metapackage depends on.
+# kernel_abi ARCH META FLAVOUR [ABI_RE]: the linux-image-ABI-FLAVOUR the
+# metapackage depends on; ABI_RE (a sed basic regex, default the 6.1 series'
+# "6\.1\.0-[0-9]*") is what the ABI must look like.
 kernel_abi() {
-    local arch=$1 meta=$2 flavour=$3 pkg
+    local arch=$1 meta=$2 flavour=$3 re=${4:-'6\.1\.0-[0-9]*'} pkg
     pkg=$(apt_q "$arch" apt-cache depends "$meta" |
-        sed -n "s/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-$flavour\)\$/\1/p" | head -1)
-    [[ -n $pkg ]] || die "$meta ($arch) does not depend on a linux-image-6.1.0-*-$flavour"
+        sed -n "s/^ *Depends: \(linux-image-$re-$flavour\)\$/\1/p" | head -1)
+    [[ -n $pkg ]] || die "$meta ($arch) does not depend on a linux-image-$re-$flavour"
     echo "${pkg#linux-image-}"
 }
 
@@ -128,11 +136,11 @@ dbg_files() {
     touch "$dbg/.done"
 }
 
-fetch_amd64() {
-    apt_setup amd64
-    local kver deb
-    kver=${AMD64_KVER:-$(kernel_abi amd64 linux-image-cloud-amd64 cloud-amd64)}
-    log "amd64 kernel: $kver"
+# amd64_kernel ENV KVER: fetch one amd64 cloud kernel (image, System.map,
+# busybox) and write $CACHE/ENV.env.
+amd64_kernel() {
+    local env=$1 kver=$2 deb
+    log "$env kernel: $kver"
     # The signed package holds the same image as -unsigned; either is fine.
     deb=$(download amd64 "linux-image-$kver")
     extract "$deb" "$CACHE/x/amd64/linux-image-$kver"
@@ -140,14 +148,26 @@ fetch_amd64() {
     extract "$deb" "$CACHE/x/amd64/busybox-static"
     # The System.map in the image package is an 83-byte stub; the real one
     # (with the kallsyms_* table symbols that /proc/kallsyms leaves out) is
-    # only in the -dbg package.
+    # only in the -dbg package (6.1: 283 MB, 6.12: 318 MB download).
     dbg_files amd64 "$kver"
-    cat >"$CACHE/amd64.env" <<EOT
+    cat >"$CACHE/$env.env" <<EOT
 KVER=$kver
 KROOT=$CACHE/x/amd64/linux-image-$kver
 BUSYBOX=$CACHE/x/amd64/busybox-static/bin/busybox
 SYSTEM_MAP=$CACHE/x/amd64/dbg-$kver/System.map
 EOT
+}
+
+fetch_amd64() {
+    apt_setup amd64
+    amd64_kernel amd64 "${AMD64_KVER:-$(kernel_abi amd64 linux-image-cloud-amd64 cloud-amd64)}"
+}
+
+# The 6.12 ABI is "6.12.<patch>+deb12" (no -N ABI number, unlike 6.1.0-N).
+fetch_amd64_612() {
+    apt_setup amd64
+    amd64_kernel amd64-6.12 "${AMD64_612_KVER:-$(kernel_abi amd64 linux-image-6.12-cloud-amd64 \
+        cloud-amd64 '6\.12\.[0-9]*+deb[0-9]*')}"
 }
 
 # pahole: host tool to turn the PAE kernel's DWARF into BTF.  Run from the
@@ -209,9 +229,10 @@ main() {
     mkdir -p "$CACHE"
     case $what in
     amd64) fetch_amd64 ;;
+    amd64-6.12) fetch_amd64_612 ;;
     i386) fetch_i386 ;;
-    all) fetch_amd64; fetch_i386 ;;
-    *) die "usage: $0 [amd64|i386|all]" ;;
+    all) fetch_amd64; fetch_amd64_612; fetch_i386 ;;
+    *) die "usage: $0 [amd64|amd64-6.12|i386|all]" ;;
     esac
 }
 
