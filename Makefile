@@ -62,7 +62,7 @@ testdata-deps:
 # each with the ground truth that guest printed.
 test-guests: testdata-deps
 	rm -rf $(GUESTS_OUT)
-	XA_IMAGES_DIR=$(GUESTS_OUT)/images XA_KERNELS_DIR=$(GUESTS_OUT)/kernels XA_ZSTD_LEVEL=3 \
+	XA_IMAGES_DIR=$(GUESTS_OUT)/images XA_KERNELS_DIR=$(GUESTS_OUT)/kernels XA_ZSTD_LEVEL=3 XA_MAX_FILE=0 \
 		bash testdata/build-all.sh
 	XASCRIPT_IMAGES=$(GUESTS_OUT)/images XASCRIPT_KERNELS=$(GUESTS_OUT)/kernels \
 		$(GO) test -count=1 -run 'Guest' -v ./integration/
