@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/xascript/xascript/internal/unpack"
+	"github.com/xascript/xascript/vmi/dump"
+	"github.com/xascript/xascript/vmi/linux"
 )
 
 const lkm = "../scripts/examples/lkm.lua"
@@ -204,5 +206,57 @@ func TestGuestHighmemAbove4G(t *testing.T) {
 	}
 	if n != len(img.Truth.Modules) || above == 0 {
 		t.Fatalf("%d modules walked (guest had %d), %d of them above 4 GiB", n, len(img.Truth.Modules), above)
+	}
+}
+
+// TestGuestNoProfile: with no --symbols and no --btf, the profile comes
+// from the kernel's own kallsyms tables and BTF in memory, and lkm.lua
+// still prints the guest's /proc/modules. The i386 kernel has neither
+// KALLSYMS_ALL nor BTF: the error says so and what to give instead.
+func TestGuestNoProfile(t *testing.T) {
+	for _, v := range Variants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range Dumps {
+				if !img.Exists(d) {
+					continue
+				}
+				// Cold: derive; warm: from the profile cache. (One cache per
+				// dump: the guests of one kernel rightly share a profile.)
+				cache := unpack.Options{CacheDir: t.TempDir()}
+				for _, pass := range []string{"cold", "warm"} {
+					t.Run(d+"/"+pass, func(t *testing.T) {
+						target, err := dump.Open(img.Path(d), dump.Options{Options: cacheOpts(t)})
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer target.Close()
+						k, err := linux.Open(target, linux.Options{Unpack: cache})
+						if img.Truth.Arch == "i386" {
+							if err == nil || !strings.Contains(err.Error(), "CONFIG_KALLSYMS_ALL") || !strings.Contains(err.Error(), "--symbols") {
+								t.Fatalf("i386 without a profile: err = %v", err)
+							}
+							return
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						if fromCache := strings.HasPrefix(k.SymbolsFrom, "profile cache"); fromCache != (pass == "warm") {
+							t.Errorf("%s run: symbols from %s", pass, k.SymbolsFrom)
+						}
+						out, err := RunScript(k, lkm)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if got := strings.Fields(out); strings.Join(got, ",") != strings.Join(img.Truth.Modules, ",") {
+							t.Fatalf("lkm.lua printed %v, the guest listed %v", got, img.Truth.Modules)
+						}
+					})
+				}
+			}
+		})
 	}
 }

@@ -91,5 +91,7 @@ type KernelInfo struct {
 	KASLRPhysical int64  // physical _text minus the default load address
 	SymbolShift   int64  // added to the symbol file's addresses
 	Symbols       int
+	SymbolsFrom   string // a file, or how they were derived from memory
+	TypesFrom     string // likewise for struct layouts; "" when there are none
 	Notes         []string
 }

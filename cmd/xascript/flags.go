@@ -10,25 +10,27 @@ import (
 
 // options is every command-line flag.
 type options struct {
-	file     string
-	symbols  string
-	btf      string
-	cacheDir string
-	noCache  bool
-	json     bool
-	quiet    bool
-	help     bool
-	version  bool
+	file           string
+	symbols        string
+	btf            string
+	cacheDir       string
+	noCache        bool
+	noProfileCache bool
+	json           bool
+	quiet          bool
+	help           bool
+	version        bool
 }
 
 func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("xascript", pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
-	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (compressed or not)")
-	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob")
+	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
+	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
-	fs.BoolVar(&o.noCache, "no-cache", false, "decompress into memory instead of the on-disk cache")
+	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
+	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
 	fs.BoolVar(&o.json, "json", false, "info: print JSON instead of text")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
@@ -43,7 +45,8 @@ Usage:
   xascript info [flags]                       show how the kernel was located
 
 Example:
-  xascript scripts/examples/lkm.lua --file mem.elf.zst --symbols kallsyms.zst --btf vmlinuz
+  xascript scripts/examples/lkm.lua --file mem.elf.zst
+  xascript scripts/examples/lkm.lua --file mem.raw --symbols System.map --btf vmlinuz
 
 Flags:
 `

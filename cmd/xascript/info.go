@@ -48,7 +48,7 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 		Target: d.Target, File: o.file, CPUState: g.target.CPU().Known,
 		Paging: d.Paging, Root: hex(d.Root), RootSource: d.RootSource, Banner: d.Banner,
 		TextPhys: hex(d.TextPhys), KASLRVirtual: signedHex(d.KASLRVirtual), KASLRPhysical: signedHex(d.KASLRPhysical),
-		SymbolShift: signedHex(d.SymbolShift), Symbols: d.Symbols, SymbolsFrom: o.symbols, Notes: d.Notes,
+		SymbolShift: signedHex(d.SymbolShift), Symbols: d.Symbols, SymbolsFrom: d.SymbolsFrom, Notes: d.Notes,
 	}
 	for _, m := range g.target.MemoryMap() {
 		r.MemoryRanges = append(r.MemoryRanges, m.String())
@@ -56,12 +56,10 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 	if r.CPUState {
 		r.CR3 = hex(g.target.CPU().CR3)
 	}
-	if o.btf != "" {
-		r.TypesFrom = o.btf
-		if _, err := k.Types(); err != nil {
-			r.TypesError = err.Error()
-		}
+	if _, err := k.Types(); err != nil {
+		r.TypesError = err.Error()
 	}
+	r.TypesFrom = k.Describe().TypesFrom // known once the types are loaded
 	r.Millis = float64(time.Since(start).Microseconds()) / 1000
 	if o.json {
 		enc := json.NewEncoder(stdout)
@@ -80,12 +78,9 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "paging:          %s, root %s from %s\n", r.Paging, r.Root, r.RootSource)
 	fmt.Fprintf(stdout, "KASLR:           virtual offset %s, physical offset %s (_text at physical %s)\n", r.KASLRVirtual, r.KASLRPhysical, r.TextPhys)
 	fmt.Fprintf(stdout, "symbols:         %d from %s (shifted by %s)\n", r.Symbols, r.SymbolsFrom, r.SymbolShift)
-	switch {
-	case r.TypesFrom == "":
-		fmt.Fprintf(stdout, "types:           none (give --btf)\n")
-	case r.TypesError != "":
-		fmt.Fprintf(stdout, "types:           %s: FAILED: %s\n", r.TypesFrom, r.TypesError)
-	default:
+	if r.TypesError != "" {
+		fmt.Fprintf(stdout, "types:           none: %s\n", r.TypesError)
+	} else {
 		fmt.Fprintf(stdout, "types:           BTF from %s\n", r.TypesFrom)
 	}
 	for _, n := range r.Notes {

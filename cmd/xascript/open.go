@@ -32,7 +32,7 @@ func openGuest(o *options) (*guest, error) {
 	if err != nil {
 		return nil, err // the dump package names the file and what is wrong
 	}
-	k, err := linux.Open(t, linux.Options{SymbolsPath: o.symbols, BTFPath: o.btf, Unpack: unpackOptions(o)})
+	k, err := linux.Open(t, linux.Options{SymbolsPath: o.symbols, BTFPath: o.btf, Unpack: unpackOptions(o), NoProfileCache: o.noProfileCache})
 	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("%s: %w", o.file, err)

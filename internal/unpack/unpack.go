@@ -329,7 +329,15 @@ func mmapFile(f *os.File) ([]byte, error) {
 	if size != int64(int(size)) {
 		return nil, fmt.Errorf("%s: size %d does not fit in memory", f.Name(), size)
 	}
-	return unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, err
+	}
+	// Scripts and the kernel locator touch scattered pages of a dump; the
+	// default readahead would fault in (and count as our RSS) hundreds of
+	// KiB around each one. The advice is only a hint: ignore failure.
+	_ = unix.Madvise(data, unix.MADV_RANDOM)
+	return data, nil
 }
 
 // progressDelay is how long a cache miss may take before it is reported:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/linux/btfmem"
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
 	"github.com/xascript/xascript/vmi/linux/symbols"
 	"github.com/xascript/xascript/vmi/paging"
@@ -19,12 +20,13 @@ type Options struct {
 	SymbolsPath string
 	// BTFPath is a vmlinuz, a vmlinux ELF or a raw BTF blob.
 	BTFPath string
-	// Unpack controls the decompression cache.
+	// Unpack controls the decompression cache (and where derived
+	// profiles are cached).
 	Unpack unpack.Options
+	// NoProfileCache derives a profile from memory even when one is
+	// cached for this kernel (the new one replaces it).
+	NoProfileCache bool
 }
-
-// ErrNoSymbols is returned when no symbol source was given.
-var ErrNoSymbols = errors.New("no kernel symbols: give --symbols FILE (a System.map or a copy of the guest's /proc/kallsyms)")
 
 // ErrNoTypes is returned by type queries when no BTF source was given.
 var ErrNoTypes = errors.New("no struct layouts: give --btf FILE (the guest's vmlinuz, a vmlinux or a raw BTF blob)")
@@ -37,28 +39,91 @@ type Kernel struct {
 	Syms   *symbols.Table
 	Layout Layout
 
+	// SymbolsFrom and TypesFrom say where the profile came from.
+	SymbolsFrom, TypesFrom string
+
 	btfPath   string
+	btfRaw    []byte // BTF found in memory but not cached
+	noTypes   error  // why there are no types, when no source has them
 	unpackOpt unpack.Options
 	typesOnce sync.Once
-	types     *btfsrc.Types
+	types     TypeSource
 	typesErr  error
 }
 
-// Open locates the kernel in t using the profile sources in opt. Struct
-// layouts are loaded on first use, so a script that needs none pays nothing.
+// Open locates the kernel in t. Symbols come from opt.SymbolsPath, or
+// else from the kernel's own kallsyms tables in memory; struct layouts from
+// opt.BTFPath, or else from the kernel's own BTF in memory. A profile derived
+// from memory is cached on disk per kernel. Struct layouts are loaded on
+// first use, so a script that needs none pays nothing.
 func Open(t vmi.Target, opt Options) (*Kernel, error) {
-	if opt.SymbolsPath == "" {
-		return nil, ErrNoSymbols
+	k := &Kernel{Target: t, btfPath: opt.BTFPath, unpackOpt: opt.Unpack, TypesFrom: opt.BTFPath}
+	if opt.SymbolsPath != "" {
+		syms, err := symbols.Load(opt.SymbolsPath, opt.Unpack)
+		if err != nil {
+			return nil, fmt.Errorf("load symbols: %w", err)
+		}
+		k.Syms, k.SymbolsFrom = syms, opt.SymbolsPath
+		return k, k.locate()
 	}
-	syms, err := symbols.Load(opt.SymbolsPath, opt.Unpack)
+	for attempt := 0; ; attempt++ {
+		prof, err := profileFromMemory(t, opt)
+		if err != nil {
+			return nil, fmt.Errorf("%w (or give --symbols and --btf)", err)
+		}
+		k.useProfile(prof, opt.BTFPath == "")
+		err = k.locate()
+		if err == nil {
+			return k, nil
+		}
+		if prof.meta.TextOnlyMsg != "" {
+			return nil, fmt.Errorf("%s: %s", k.SymbolsFrom, prof.meta.TextOnlyMsg)
+		}
+		if !prof.meta.FromCache || attempt > 0 {
+			return nil, err
+		}
+		// A cached profile that does not fit this memory: derive afresh.
+		dropCachedProfile(prof)
+		opt.NoProfileCache = true
+	}
+}
+
+func (k *Kernel) locate() error {
+	layout, space, err := Locate(k.Target, k.Syms)
 	if err != nil {
-		return nil, fmt.Errorf("load symbols: %w", err)
+		return err
 	}
-	layout, space, err := Locate(t, syms)
-	if err != nil {
-		return nil, err
+	k.Layout, k.Space = layout, space
+	return nil
+}
+
+// useProfile takes symbols (and, when wantTypes, struct layouts) from a
+// profile derived from memory.
+func (k *Kernel) useProfile(p *memProfile, wantTypes bool) {
+	m := p.meta
+	from := "memory (kallsyms tables"
+	if m.KallsymsPA != "" {
+		from += " at physical " + m.KallsymsPA
 	}
-	return &Kernel{Target: t, Space: space, Syms: syms, Layout: layout, btfPath: opt.BTFPath, unpackOpt: opt.Unpack}, nil
+	from += ", " + m.Layout + ", found from " + m.Region + ")"
+	if m.FromCache {
+		from = "profile cache " + p.dir + ", derived from " + from
+	}
+	k.Syms, k.SymbolsFrom = p.syms, from
+	if !wantTypes {
+		return
+	}
+	switch {
+	case p.btfErr != nil:
+		k.noTypes = fmt.Errorf("%w; give --btf FILE", p.btfErr)
+		k.TypesFrom = ""
+	case p.btfPath != "":
+		k.btfPath = p.btfPath
+		k.TypesFrom = fmt.Sprintf("memory (BTF at physical %s, %d bytes), cached as %s", m.BTFPA, m.BTFBytes, p.btfPath)
+	default:
+		k.btfRaw = p.btfRaw
+		k.TypesFrom = fmt.Sprintf("memory (BTF at physical %s, %d bytes)", m.BTFPA, m.BTFBytes)
+	}
 }
 
 // ReadVirt reads kernel virtual memory.
@@ -95,22 +160,56 @@ func (k *Kernel) Describe() vmi.KernelInfo {
 		Target: k.Target.Kind(), Paging: l.Mode.String(), Root: l.Root, RootSource: l.RootSource,
 		Banner: l.Banner, TextPhys: l.TextPhys, KASLRVirtual: l.KASLRVirtual, KASLRPhysical: l.KASLRPhysical,
 		SymbolShift: l.SymbolShift, Symbols: k.Syms.Len(), Notes: l.Notes,
+		SymbolsFrom: k.SymbolsFrom, TypesFrom: k.TypesFrom,
 	}
 }
 
+// TypeSource answers struct-layout questions: BTF (btfsrc) or a
+// Volatility ISF.
+type TypeSource interface {
+	Offsetof(structName, member string) (uint64, error)
+	Sizeof(typeName string) (uint64, error)
+}
+
 // Types returns the struct layouts, loading them on first use.
-func (k *Kernel) Types() (*btfsrc.Types, error) {
+func (k *Kernel) Types() (TypeSource, error) {
 	k.typesOnce.Do(func() {
-		if k.btfPath == "" {
-			k.typesErr = ErrNoTypes
+		switch {
+		case k.btfPath != "":
+			k.types, k.typesErr = loadTypes(btfsrc.Load(k.btfPath, k.unpackOpt))
+		case k.btfRaw != nil:
+			k.types, k.typesErr = loadTypes(btfsrc.Parse(k.btfRaw))
+		case k.noTypes != nil:
+			k.typesErr = k.noTypes
 			return
+		default:
+			k.types, k.typesErr = loadTypes(k.typesFromMemory())
 		}
-		k.types, k.typesErr = btfsrc.Load(k.btfPath, k.unpackOpt)
 		if k.typesErr != nil {
 			k.typesErr = fmt.Errorf("load BTF: %w", k.typesErr)
 		}
 	})
 	return k.types, k.typesErr
+}
+
+// loadTypes keeps a nil *btfsrc.Types out of the TypeSource interface.
+func loadTypes(t *btfsrc.Types, err error) (TypeSource, error) {
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// typesFromMemory finds the kernel's BTF next to the located kernel image,
+// for symbols given as a file and no --btf.
+func (k *Kernel) typesFromMemory() (*btfsrc.Types, error) {
+	size := clipToRAM(k.Target, k.Layout.TextPhys, 2*imageSpan)
+	raw, off, err := btfmem.Find(PhysReaderAt{Phys: k.Target, Base: k.Layout.TextPhys, Size: size}, int64(size))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoTypes, err)
+	}
+	k.TypesFrom = fmt.Sprintf("memory (BTF at physical %#x, %d bytes)", k.Layout.TextPhys+uint64(off), len(raw))
+	return btfsrc.Parse(raw)
 }
 
 // Offsetof returns a member's offset in a struct.

@@ -77,8 +77,6 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 	}
 	rootAddr, haveRootSym := syms.Lookup(rootSym)
 
-	textPAs := scanBanner(t, banner, text)
-
 	var cands []rootCandidate
 	cpu := t.CPU()
 	var modes []paging.Mode
@@ -94,30 +92,42 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 	} else {
 		modes = []paging.Mode{paging.PAE, paging.Legacy32}
 	}
-	if haveRootSym && rootAddr >= text {
-		for _, tp := range textPAs {
-			for _, m := range modes {
-				cands = append(cands, rootCandidate{m, tp + (rootAddr - text),
-					fmt.Sprintf("%s at physical %#x (kernel found at %#x)", rootSym, tp+(rootAddr-text), tp)})
+	// Candidates from the profile's root symbol need the physical slide:
+	// a scan of RAM, done only when the CPU's root is missing or fails (it
+	// touches a page every 2 MiB, which is slow and bloats RSS on large
+	// guests).
+	var textPAs []uint64
+	scanned := false
+	profileCands := func() []rootCandidate {
+		if scanned {
+			return nil
+		}
+		scanned = true
+		textPAs = scanBanner(t, banner, text)
+		var out []rootCandidate
+		if haveRootSym && rootAddr >= text {
+			for _, tp := range textPAs {
+				for _, m := range modes {
+					out = append(out, rootCandidate{m, tp + (rootAddr - text),
+						fmt.Sprintf("%s at physical %#x (kernel found at %#x)", rootSym, tp+(rootAddr-text), tp)})
+				}
 			}
 		}
+		return out
 	}
 	if len(cands) == 0 {
-		why := "no CPU state in " + t.Kind()
-		if !haveRootSym {
-			why += " and no " + rootSym + " symbol"
-		} else {
-			why += fmt.Sprintf(" and the kernel banner (%q) was not found in physical memory", bannerPrefix)
-		}
-		return Layout{}, nil, fmt.Errorf("locate kernel: no page-table root: %s", why)
+		cands = profileCands()
 	}
-
 	var failures []string
-	for _, c := range cands {
+	for i := 0; i < len(cands); i++ {
+		c := cands[i]
 		space := paging.New(t, c.mode, c.root)
 		shift, textPA, err := findShift(space, banner, text, textPAs, is64)
 		if err != nil {
 			failures = append(failures, fmt.Sprintf("%s %#x (%v paging): %v", c.source, c.root, c.mode, err))
+			if i == len(cands)-1 {
+				cands = append(cands, profileCands()...)
+			}
 			continue
 		}
 		l := Layout{Mode: c.mode, Root: c.root, RootSource: c.source, SymbolShift: shift, TextPhys: textPA}
@@ -133,6 +143,15 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 		}
 		space.Flush()
 		return l, space, nil
+	}
+	if len(cands) == 0 {
+		why := "no CPU state in " + t.Kind()
+		if !haveRootSym {
+			why += " and no " + rootSym + " symbol"
+		} else {
+			why += fmt.Sprintf(" and the kernel banner (%q) was not found in physical memory", bannerPrefix)
+		}
+		return Layout{}, nil, fmt.Errorf("locate kernel: no page-table root: %s", why)
 	}
 	return Layout{}, nil, fmt.Errorf("locate kernel in %s: no candidate page-table root maps the kernel: %s",
 		t.Kind(), strings.Join(failures, "; "))

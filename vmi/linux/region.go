@@ -19,6 +19,24 @@ type Region struct {
 	BannerPA uint64
 	Banner   string
 	How      string // how the region was found, for `xascript info`
+	// FromPageTables: the region starts at the kernel's _text, found in the
+	// kernel map; its banner is left for callers to find when they need it
+	// (FindBanner), since that means reading through the kernel's text.
+	FromPageTables bool
+}
+
+// FindBanner fills in the first banner of a region found from the page
+// tables.
+func (r *Region) FindBanner(t vmi.Target) error {
+	if r.Banner != "" {
+		return nil
+	}
+	b, off, ok := findBannerIn(PhysReaderAt{Phys: t, Base: r.Start, Size: r.Size}, r.Size)
+	if !ok {
+		return fmt.Errorf("no %q banner in the kernel image at physical %#x", bannerPrefix, r.Start)
+	}
+	r.BannerPA, r.Banner = r.Start+off, b
+	return nil
 }
 
 // Bounds of the search for a kernel image (a Debian x86-64 vmlinux is about
@@ -117,13 +135,9 @@ func regionFromPageTables(t vmi.Target, cpu vmi.CPUState) (Region, error) {
 			// memory: the image is where the banner is, not at lo.
 			break
 		}
-		r := Region{Start: pa, How: fmt.Sprintf("the kernel map at %#x (page tables of CR3 %#x)", va, cpu.CR3)}
+		r := Region{Start: pa, How: fmt.Sprintf("the kernel map at %#x (page tables of CR3 %#x)", va, cpu.CR3), FromPageTables: true}
 		r.Size = clipToRAM(t, pa, imageSpan)
-		if b, off, ok := findBannerIn(PhysReaderAt{Phys: t, Base: r.Start, Size: r.Size}, r.Size); ok {
-			r.BannerPA, r.Banner = r.Start+off, b
-			return r, nil
-		}
-		break
+		return r, nil
 	}
 	return Region{}, fmt.Errorf("no kernel image in the kernel map of CR3 %#x", cpu.CR3)
 }

@@ -71,6 +71,9 @@ func TestFindKernelRealImages(t *testing.T) {
 					t.Fatalf("%v (tried %+v)", err, tried)
 				}
 				got := tried[len(tried)-1]
+				if err := got.FindBanner(tg); err != nil {
+					t.Fatal(err)
+				}
 				if !strings.HasPrefix(got.Banner, "Linux version ") || got.Start > textPA {
 					t.Errorf("region %+v: banner or bounds wrong (text at %#x)", got, textPA)
 				}
