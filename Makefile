@@ -3,8 +3,6 @@
 GO       ?= go
 BIN      := bin/xascript
 IMAGE    := testdata/images/x86_64-4level
-# The demo image's kernel (its vmlinuz carries the BTF), named by its truth.json.
-KERNEL   := testdata/kernels/$(shell sed -n 's/.*"kernel_release": *"\([^"]*\)".*/\1/p' $(IMAGE)/truth.json)
 GUESTS_OUT ?= $(CURDIR)/.guests
 
 .PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests clean
@@ -31,8 +29,7 @@ docs:
 
 # The main job: list the committed guest's kernel modules.
 demo: build
-	$(BIN) scripts/examples/lkm.lua --file $(IMAGE)/mem.elf.zst \
-		--symbols $(IMAGE)/kallsyms.zst --btf $(KERNEL)/vmlinuz
+	$(BIN) scripts/examples/lkm.lua --file $(IMAGE)/mem.elf.zst
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -8,8 +8,8 @@ func symbolsArea(env *Env) Area {
 	return Area{
 		Name:  "symbols",
 		Title: "Symbols and struct layouts",
-		Doc: "Symbols come from the kernel profile (`--symbols`) with the KASLR slide already applied. " +
-			"Struct layouts come from the kernel's BTF (`--btf`). Member paths may be nested (`\"list.next\"`, " +
+		Doc: "Symbols come from the kernel's own kallsyms tables in memory, or from `--symbols`, with the KASLR slide " +
+			"already applied. Struct layouts come from the kernel's own BTF in memory, or from `--btf`. Member paths may be nested (`\"list.next\"`, " +
 			"`\"core_layout.size\"`), may index arrays (`\"arr[2]\"`), and see through anonymous unions and structs. " +
 			"A struct name may be given with or without the `struct ` prefix.",
 		Bindings: []Binding{
