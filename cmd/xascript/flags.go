@@ -13,6 +13,7 @@ type options struct {
 	file           string
 	symbols        string
 	btf            string
+	isf            string
 	cacheDir       string
 	noCache        bool
 	noProfileCache bool
@@ -28,6 +29,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
+	fs.StringVar(&o.isf, "isf", "", "a Volatility 3 ISF (.json, .json.xz/.gz/.zst) for symbols and types; with `profile`, the ISF file to write")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
@@ -43,6 +45,7 @@ const usageHead = `xascript runs a Lua monitor script against a guest's memory.
 Usage:
   xascript SCRIPT [flags] [-- script args]   run SCRIPT (script args reach it as arg[1..] and ...)
   xascript info [flags]                       show how the kernel was located
+  xascript profile --isf OUT.json [flags]     write the derived profile as a Volatility 3 ISF
 
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst

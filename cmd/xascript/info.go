@@ -81,7 +81,7 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 	if r.TypesError != "" {
 		fmt.Fprintf(stdout, "types:           none: %s\n", r.TypesError)
 	} else {
-		fmt.Fprintf(stdout, "types:           BTF from %s\n", r.TypesFrom)
+		fmt.Fprintf(stdout, "types:           %s\n", r.TypesFrom)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(stdout, "note:            %s\n", n)

@@ -13,7 +13,7 @@ import (
 	"github.com/xascript/xascript/scripts"
 )
 
-var version = "0.1.0-dev"
+var version = "0.1.0"
 
 // Exit statuses.
 const (
@@ -55,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if pos[0] == "info" && len(pos) == 1 {
 		return runInfo(&o, stdout, stderr)
+	}
+	if pos[0] == "profile" && len(pos) == 1 {
+		return runProfile(&o, stdout, stderr)
 	}
 	script := pos[0]
 	scriptArgs = append(pos[1:], scriptArgs...)

@@ -28,11 +28,16 @@ func unpackOptions(o *options) unpack.Options {
 
 // openGuest opens the dump and locates the kernel in it.
 func openGuest(o *options) (*guest, error) {
+	return openGuestWith(o, o.isf)
+}
+
+// openGuestWith opens the dump with isfIn as the ISF input ("" for none).
+func openGuestWith(o *options, isfIn string) (*guest, error) {
 	t, err := dump.Open(o.file, dump.Options{Options: unpackOptions(o)})
 	if err != nil {
 		return nil, err // the dump package names the file and what is wrong
 	}
-	k, err := linux.Open(t, linux.Options{SymbolsPath: o.symbols, BTFPath: o.btf, Unpack: unpackOptions(o), NoProfileCache: o.noProfileCache})
+	k, err := linux.Open(t, linux.Options{SymbolsPath: o.symbols, BTFPath: o.btf, ISFPath: isfIn, Unpack: unpackOptions(o), NoProfileCache: o.noProfileCache})
 	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("%s: %w", o.file, err)

@@ -3,6 +3,7 @@ package linux
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/btfmem"
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
+	"github.com/xascript/xascript/vmi/linux/isf"
 	"github.com/xascript/xascript/vmi/linux/symbols"
 	"github.com/xascript/xascript/vmi/paging"
 )
@@ -20,6 +22,9 @@ type Options struct {
 	SymbolsPath string
 	// BTFPath is a vmlinuz, a vmlinux ELF or a raw BTF blob.
 	BTFPath string
+	// ISFPath is a Volatility 3 ISF: symbols and types, each unless
+	// SymbolsPath or BTFPath gives them.
+	ISFPath string
 	// Unpack controls the decompression cache (and where derived
 	// profiles are cached).
 	Unpack unpack.Options
@@ -57,7 +62,26 @@ type Kernel struct {
 // from memory is cached on disk per kernel. Struct layouts are loaded on
 // first use, so a script that needs none pays nothing.
 func Open(t vmi.Target, opt Options) (*Kernel, error) {
-	k := &Kernel{Target: t, btfPath: opt.BTFPath, unpackOpt: opt.Unpack, TypesFrom: opt.BTFPath}
+	k := &Kernel{Target: t, btfPath: opt.BTFPath, unpackOpt: opt.Unpack}
+	if opt.BTFPath != "" {
+		k.TypesFrom = "BTF in " + opt.BTFPath
+	}
+	if opt.ISFPath != "" {
+		prof, err := isf.Load(opt.ISFPath)
+		if err != nil {
+			return nil, fmt.Errorf("load ISF: %w", err)
+		}
+		if opt.SymbolsPath == "" {
+			k.Syms, k.SymbolsFrom = symbols.FromList("ISF "+opt.ISFPath, prof.Symbols()), "ISF "+opt.ISFPath
+		}
+		if opt.BTFPath == "" {
+			k.types, k.TypesFrom = prof, "ISF "+opt.ISFPath
+			k.typesOnce.Do(func() {})
+		}
+		if opt.SymbolsPath == "" {
+			return k, k.locate()
+		}
+	}
 	if opt.SymbolsPath != "" {
 		syms, err := symbols.Load(opt.SymbolsPath, opt.Unpack)
 		if err != nil {
@@ -119,10 +143,10 @@ func (k *Kernel) useProfile(p *memProfile, wantTypes bool) {
 		k.TypesFrom = ""
 	case p.btfPath != "":
 		k.btfPath = p.btfPath
-		k.TypesFrom = fmt.Sprintf("memory (BTF at physical %s, %d bytes), cached as %s", m.BTFPA, m.BTFBytes, p.btfPath)
+		k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %s, %d bytes), cached as %s", m.BTFPA, m.BTFBytes, p.btfPath)
 	default:
 		k.btfRaw = p.btfRaw
-		k.TypesFrom = fmt.Sprintf("memory (BTF at physical %s, %d bytes)", m.BTFPA, m.BTFBytes)
+		k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %s, %d bytes)", m.BTFPA, m.BTFBytes)
 	}
 }
 
@@ -162,6 +186,23 @@ func (k *Kernel) Describe() vmi.KernelInfo {
 		SymbolShift: l.SymbolShift, Symbols: k.Syms.Len(), Notes: l.Notes,
 		SymbolsFrom: k.SymbolsFrom, TypesFrom: k.TypesFrom,
 	}
+}
+
+// ExportISF writes the profile as a Volatility 3 ISF: symbols at link-time
+// addresses and the struct layouts of the kernel's BTF.
+func (k *Kernel) ExportISF(w io.Writer, producerVersion string) error {
+	t, err := k.Types()
+	if err != nil {
+		return err
+	}
+	bt, ok := t.(*btfsrc.Types)
+	if !ok || bt.Raw() == nil {
+		return fmt.Errorf("export ISF: the struct layouts come from %s, not BTF", k.TypesFrom)
+	}
+	return isf.Write(w, isf.Input{
+		Symbols: k.Syms, BTF: bt.Raw(), Banner: k.Layout.Banner, ProducerVersion: producerVersion,
+		SymbolShift: k.Layout.KASLRVirtual - k.Layout.SymbolShift,
+	})
 }
 
 // TypeSource answers struct-layout questions: BTF (btfsrc) or a
@@ -208,7 +249,7 @@ func (k *Kernel) typesFromMemory() (*btfsrc.Types, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoTypes, err)
 	}
-	k.TypesFrom = fmt.Sprintf("memory (BTF at physical %#x, %d bytes)", k.Layout.TextPhys+uint64(off), len(raw))
+	k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %#x, %d bytes)", k.Layout.TextPhys+uint64(off), len(raw))
 	return btfsrc.Parse(raw)
 }
 

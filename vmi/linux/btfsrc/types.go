@@ -14,6 +14,7 @@ import (
 // concurrent use. Close releases the file it was loaded from.
 type Types struct {
 	b       *blob
+	raw     []byte
 	file    *unpack.File // backs b when loaded from a file; nil from Parse
 	idxFile *unpack.File // the persisted index, when there is one
 	ptrSize int          // from the ELF class when known, else derived lazily
@@ -29,8 +30,12 @@ func Parse(data []byte) (*Types, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Types{b: b, byName: map[string]uint32{}, members: map[memberKey]MemberInfo{}}, nil
+	return &Types{b: b, raw: data, byName: map[string]uint32{}, members: map[memberKey]MemberInfo{}}, nil
 }
+
+// Raw is the BTF blob the types were parsed from (for exporting it, e.g. as
+// a Volatility ISF). It is read-only and valid until Close.
+func (t *Types) Raw() []byte { return t.raw }
 
 // Close releases the mapping of the file the types came from.
 func (t *Types) Close() error {

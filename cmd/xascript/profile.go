@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// runProfile writes the guest's profile (symbols and struct layouts, from
+// memory or from the files given) as a Volatility 3 ISF, so that Volatility
+// users need no dwarf2json run.
+func runProfile(o *options, stdout, stderr io.Writer) int {
+	if o.file == "" || o.isf == "" {
+		fmt.Fprintln(stderr, "xascript profile: give --file DUMP and --isf OUT.json")
+		return exitUsage
+	}
+	start := time.Now()
+	g, err := openGuestWith(o, "") // --isf names the output here
+	if err != nil {
+		fmt.Fprintf(stderr, "xascript profile: %v\n", err)
+		return exitTarget
+	}
+	defer g.Close()
+	f, err := os.Create(o.isf)
+	if err != nil {
+		fmt.Fprintf(stderr, "xascript profile: %v\n", err)
+		return exitUsage
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = g.kernel.ExportISF(w, version)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(o.isf)
+		fmt.Fprintf(stderr, "xascript profile: write %s: %v\n", o.isf, err)
+		return exitTarget
+	}
+	st, _ := os.Stat(o.isf)
+	fmt.Fprintf(stdout, "wrote %s: %d symbols, %.1f MB, in %.2f s\n", o.isf, g.kernel.Syms.Len(), float64(st.Size())/1e6, time.Since(start).Seconds())
+	return exitOK
+}

@@ -1,0 +1,33 @@
+// Package isf writes and reads Volatility 3's Intermediate Symbol Format
+// (ISF): one JSON document holding a kernel's symbols and type layouts.
+//
+// The format is defined by Volatility's JSON schema
+// (https://github.com/volatilityfoundation/volatility3/tree/develop/volatility3/schemas,
+// schema-6.x.json) and, for Linux, by what dwarf2json produces
+// (https://github.com/volatilityfoundation/dwarf2json, main.go), since that
+// is what Volatility's Linux support is exercised with. Write follows
+// dwarf2json's choices so that Volatility loads our output like its own:
+//
+//   - typedefs and qualifiers are resolved to their targets (an ISF has no
+//     typedefs), struct members name their type with a descriptor
+//     {kind: base|struct|union|enum|pointer|array|function|bitfield, ...};
+//   - anonymous structs, unions and enums are named "unnamed_<16 hex
+//     digits of a SHA-1 of their definition>", and anonymous members
+//     "unnamed_field_<hex offset>" with "anonymous": true, which format
+//     6.2 readers flatten into the parent;
+//   - base_types holds every C base type plus "void" and "pointer";
+//   - symbols carry link-time addresses (System.map's), and linux_banner
+//     carries the banner bytes as base64 "constant_data", which is how
+//     Volatility matches an ISF to a memory image.
+//
+// Write builds an ISF from a kernel's BTF instead of DWARF: BTF is what a
+// distribution kernel ships (Debian strips DWARF), and it holds the same
+// layouts. Load reads any Linux ISF (ours, dwarf2json's, possibly xz, gzip,
+// zstd or bzip2 compressed) to answer the questions xascript asks of a
+// profile: symbol addresses, member offsets and type sizes.
+//
+// An ISF read by Load is untrusted: its size is capped (MaxSize), every walk
+// over type references has a depth bound, and arithmetic on sizes and
+// offsets is checked, so a hostile file yields errors, never panics or
+// endless loops.
+package isf
