@@ -16,6 +16,7 @@ import (
 	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/runtime"
+	"github.com/xascript/xascript/vmi/dump"
 	"github.com/xascript/xascript/vmi/linux"
 )
 
@@ -173,14 +174,23 @@ func BenchmarkLKMProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	syms, btf := img.ProfileFiles()
+	b.Run("profile-files", func(b *testing.B) {
+		benchProcess(b, img, "--file", img.Path("mem.elf.zst"), "--symbols", syms, "--btf", btf)
+	})
+	b.Run("no-flags", func(b *testing.B) {
+		benchProcess(b, img, "--file", img.Path("mem.elf.zst"))
+	})
+}
+
+func benchProcess(b *testing.B, img *Image, flags ...string) {
 	bin := filepath.Join(b.TempDir(), "xascript")
 	build := exec.Command("go", "build", "-o", bin, "../cmd/xascript")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
-	syms, btf := img.ProfileFiles()
-	args := []string{bin, lkm, "--file", img.Path("mem.elf.zst"), "--symbols", syms, "--btf", btf}
+	args := append([]string{bin, lkm}, flags...)
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil { // warm the caches
 		b.Fatalf("%v\n%s", err, out)
 	}
@@ -236,4 +246,59 @@ func launch(n int, argv []string) int {
 	}
 	fmt.Println(lines, maxRSS)
 	return 0
+}
+
+// BenchmarkProfileCold: locate the kernel and derive its profile from memory
+// alone (decode kallsyms, find BTF), with no profile cache; the dump's
+// decompression cache is warm.
+func BenchmarkProfileCold(b *testing.B) {
+	img, err := LoadImage("x86_64-4level")
+	if err != nil {
+		b.Fatal(err)
+	}
+	t, err := dump.Open(img.Path("mem.elf.zst"), dump.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Close()
+	cache := unpack.Options{CacheDir: b.TempDir()}
+	for b.Loop() {
+		k, err := linux.Open(t, linux.Options{Unpack: cache, NoProfileCache: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := k.Offsetof("module", "name"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkProfileWarm: the same with the profile cached on disk.
+func BenchmarkProfileWarm(b *testing.B) {
+	img, err := LoadImage("x86_64-4level")
+	if err != nil {
+		b.Fatal(err)
+	}
+	t, err := dump.Open(img.Path("mem.elf.zst"), dump.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Close()
+	cache := unpack.Options{CacheDir: b.TempDir()}
+	if _, err := linux.Open(t, linux.Options{Unpack: cache}); err != nil { // fill the cache
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		k, err := linux.Open(t, linux.Options{Unpack: cache})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !strings.HasPrefix(k.SymbolsFrom, "profile cache") {
+			b.Fatalf("not from the cache: %s", k.SymbolsFrom)
+		}
+		if _, err := k.Offsetof("module", "name"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
