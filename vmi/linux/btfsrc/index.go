@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/bits"
 
+	"github.com/xascript/xascript/internal/stablehash"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 )
@@ -126,28 +127,7 @@ func (b *blob) nameBytes(off uint32) []byte {
 	return s
 }
 
-// hashName is deterministic (the table is persisted): 8-byte chunks folded
-// in through the splitmix64 finalizer.
-func hashName(b []byte) uint64 {
-	h := uint64(len(b)) * 0x9e3779b97f4a7c15
-	for len(b) >= 8 {
-		h = mix(h ^ binary.LittleEndian.Uint64(b))
-		b = b[8:]
-	}
-	var tail uint64
-	for i, c := range b {
-		tail |= uint64(c) << (8 * i)
-	}
-	return mix(h ^ tail)
-}
-
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
-}
+func hashName(b []byte) uint64 { return stablehash.Bytes(b) }
 
 // attachIndex maps (building on first use) the persisted index for the
 // file at path. Failure is not an error: lookups then index in memory.

@@ -2,10 +2,10 @@ package btfsrc
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/linux/memberpath"
 )
 
 // describeDepth bounds how far TypeInfo.Elem descends (pointer to array of
@@ -94,27 +94,7 @@ func (t *Types) resolvePath(id uint32, path string) (MemberInfo, error) {
 }
 
 // splitIndexes splits "arr[3][2]" into "arr" and [3 2].
-func splitIndexes(comp string) (string, []uint64, error) {
-	i := strings.IndexByte(comp, '[')
-	if i < 0 {
-		return comp, nil, nil
-	}
-	name, rest := comp[:i], comp[i:]
-	var idxs []uint64
-	for rest != "" {
-		j := strings.IndexByte(rest, ']')
-		if rest[0] != '[' || j < 0 {
-			return "", nil, fmt.Errorf("bad index syntax in %q: %w", comp, vmi.ErrNotFound)
-		}
-		n, err := strconv.ParseUint(rest[1:j], 0, 64)
-		if err != nil {
-			return "", nil, fmt.Errorf("bad index %q in %q: %w", rest[1:j], comp, vmi.ErrNotFound)
-		}
-		idxs = append(idxs, n)
-		rest = rest[j+1:]
-	}
-	return name, idxs, nil
-}
+func splitIndexes(comp string) (string, []uint64, error) { return memberpath.SplitIndexes(comp) }
 
 // findMember looks for name among the members of composite rt, descending
 // into anonymous struct/union members as C does. off is the bit offset of

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/linux/memberpath"
 )
 
 // FormatVersion is the ISF format Write produces: 6.2.0 is the first that
@@ -115,25 +116,5 @@ func splitTag(spelling string) (tag, name string) {
 	return "", s
 }
 
-// splitIndexes splits "arr[3][2]" into "arr" and [3 2], like btfsrc.
-func splitIndexes(comp string) (string, []uint64, error) {
-	i := strings.IndexByte(comp, '[')
-	if i < 0 {
-		return comp, nil, nil
-	}
-	name, rest := comp[:i], comp[i:]
-	var idxs []uint64
-	for rest != "" {
-		j := strings.IndexByte(rest, ']')
-		if rest[0] != '[' || j < 0 {
-			return "", nil, fmt.Errorf("bad index syntax in %q: %w", comp, vmi.ErrNotFound)
-		}
-		n, err := strconv.ParseUint(rest[1:j], 0, 64)
-		if err != nil {
-			return "", nil, fmt.Errorf("bad index %q in %q: %w", rest[1:j], comp, vmi.ErrNotFound)
-		}
-		idxs = append(idxs, n)
-		rest = rest[j+1:]
-	}
-	return name, idxs, nil
-}
+// splitIndexes splits "arr[3][2]" into "arr" and [3 2].
+func splitIndexes(comp string) (string, []uint64, error) { return memberpath.SplitIndexes(comp) }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 
+	"github.com/xascript/xascript/internal/stablehash"
 	"github.com/xascript/xascript/vmi"
 )
 
@@ -37,30 +38,7 @@ type index struct {
 	skipped int
 }
 
-// hashKey is a small deterministic 64-bit hash (the index is persisted, so
-// hash/maphash with its per-process seed will not do): each 8-byte chunk is
-// folded in through the splitmix64 finalizer, which spreads every input bit
-// over the low bits that pick a slot.
-func hashKey(b []byte) uint64 {
-	h := uint64(len(b)) * 0x9e3779b97f4a7c15
-	for len(b) >= 8 {
-		h = mix(h ^ binary.LittleEndian.Uint64(b))
-		b = b[8:]
-	}
-	var tail uint64
-	for i, c := range b {
-		tail |= uint64(c) << (8 * i)
-	}
-	return mix(h ^ tail)
-}
-
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
-}
+func hashKey(b []byte) uint64 { return stablehash.Bytes(b) }
 
 // buildIndex indexes every well-formed line of data and writes the index
 // to w.
