@@ -98,6 +98,9 @@ func Open(t vmi.Target, opt Options) (*Kernel, error) {
 		k.useProfile(prof, opt.BTFPath == "")
 		err = k.locate()
 		if err == nil {
+			if va, e := k.Syms.Lookup("linux_banner"); e {
+				rememberBanner(prof, k.Layout.Banner, va)
+			}
 			return k, nil
 		}
 		if prof.meta.TextOnlyMsg != "" {

@@ -37,6 +37,12 @@ type profileMeta struct {
 	FromPageTables bool   `json:"from_page_tables"`
 	BannerOffset   uint64 `json:"banner_offset"`
 	Region         string `json:"region"`
+	// LinuxBanner is linux_banner's text and BannerVA its address, known
+	// once the profile has located the kernel: a later run finds this
+	// kernel by probing RAM at BannerVA's 2 MiB congruence (a few dozen
+	// reads) instead of scanning it.
+	LinuxBanner string `json:"linux_banner,omitempty"`
+	BannerVA    uint64 `json:"linux_banner_va,omitempty"`
 	Layout         string `json:"kallsyms_layout"`
 	Symbols        int    `json:"symbols"`
 	KallsymsPA     string `json:"kallsyms_names_pa,omitempty"`
@@ -54,6 +60,21 @@ const profileVersion = "profile-v1"
 // profileFromMemory derives symbols and types from the kernel found in t,
 // using (and filling) the on-disk profile cache unless noCache.
 func profileFromMemory(t vmi.Target, opt Options) (*memProfile, error) {
+	if !opt.NoProfileCache && !opt.Unpack.NoCache {
+		// Cheapest first: with CPU state the page tables say where _text
+		// is, and one read there recognises a cached kernel; without, probe
+		// RAM at each cached kernel's banner congruence.
+		if cpu := t.CPU(); cpu.Known {
+			if r, err := regionFromPageTables(t, cpu); err == nil {
+				if p, err := loadCachedProfile(t, opt.Unpack, r); err == nil {
+					return p, nil
+				}
+			}
+		}
+		if p, err := probeCachedProfiles(t, opt.Unpack); err == nil {
+			return p, nil
+		}
+	}
 	var prof *memProfile
 	err := FindKernel(t, func(r Region) error {
 		if !opt.NoProfileCache && !opt.Unpack.NoCache {
@@ -254,5 +275,71 @@ func saveProfile(u unpack.Options, p *memProfile) error {
 func dropCachedProfile(p *memProfile) {
 	if p.dir != "" {
 		os.RemoveAll(p.dir)
+	}
+}
+
+// probeCachedProfiles looks for a cached kernel whose linux_banner sits in
+// RAM at its 2 MiB congruence, as it does wherever KASLR put the kernel.
+func probeCachedProfiles(t vmi.Target, u unpack.Options) (*memProfile, error) {
+	root, err := profilesDir(u)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range entries {
+		if i >= maxProfiles {
+			break
+		}
+		dir := filepath.Join(root, e.Name())
+		m, err := readMeta(dir)
+		if err != nil || m.LinuxBanner == "" || len(m.LinuxBanner) > maxBannerLen {
+			continue
+		}
+		if probeBanner(t, m.BannerVA%kernelAlign, m.LinuxBanner) {
+			return readProfile(u, dir)
+		}
+	}
+	return nil, errors.New("profile cache: no cached kernel found in memory")
+}
+
+// probeBanner reports whether banner sits at offset off of some 2 MiB chunk
+// of RAM.
+func probeBanner(t vmi.Target, off uint64, banner string) bool {
+	buf := make([]byte, len(banner))
+	chunks := 0
+	for _, r := range t.MemoryMap() {
+		for base := r.Start - r.Start%kernelAlign; base < r.End; base += kernelAlign {
+			if chunks++; chunks > maxScannedChunks {
+				return false
+			}
+			pa := base + off
+			if pa >= r.Start && pa+uint64(len(buf)) <= r.End && t.ReadPhys(buf, pa) == nil && string(buf) == banner {
+				return true
+			}
+			if base+kernelAlign < base {
+				break
+			}
+		}
+	}
+	return false
+}
+
+// rememberBanner records where linux_banner is, once a freshly derived
+// profile has located the kernel (see profileMeta.LinuxBanner).
+func rememberBanner(p *memProfile, banner string, va uint64) {
+	if p.dir == "" || p.meta.FromCache || banner == "" {
+		return
+	}
+	p.meta.LinuxBanner, p.meta.BannerVA = banner, va
+	raw, err := json.MarshalIndent(p.meta, "", "  ")
+	if err != nil {
+		return
+	}
+	tmp := filepath.Join(p.dir, ".meta.json.tmp")
+	if os.WriteFile(tmp, raw, 0o644) == nil {
+		os.Rename(tmp, filepath.Join(p.dir, "meta.json"))
 	}
 }
