@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -133,33 +135,40 @@ func TestGuestTasks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ps.lua: %v", err)
 			}
-			want := map[int]string{0: "swapper/0"}
-			for _, task := range img.Truth.Tasks {
-				want[task.PID] = task.Comm
-			}
-			got := map[int]string{}
-			for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-				var pid int
-				var comm string
-				if _, err := fmt.Sscanf(line, "%d\t%s", &pid, &comm); err != nil {
-					t.Fatalf("ps.lua line %q: %v", line, err)
-				}
-				if _, dup := got[pid]; dup {
-					t.Errorf("pid %d listed twice", pid)
-				}
-				got[pid] = comm
-			}
-			for pid, w := range want {
-				if g, ok := got[pid]; !ok || !sameComm(g, w) {
-					t.Errorf("pid %d: ps.lua says %q, the guest %q", pid, g, w)
-				}
-			}
-			for pid, g := range got {
-				if _, ok := want[pid]; !ok {
-					t.Errorf("pid %d (%s) is not in the guest's list", pid, g)
-				}
-			}
+			checkTasks(t, img, out)
 		})
+	}
+}
+
+// checkTasks compares ps.lua's output with the tasks the guest listed from
+// /proc, plus the idle task (pid 0), which /proc does not show.
+func checkTasks(t *testing.T, img *Image, out string) {
+	t.Helper()
+	want := map[int]string{0: "swapper/0"}
+	for _, task := range img.Truth.Tasks {
+		want[task.PID] = task.Comm
+	}
+	got := map[int]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		var pid int
+		var comm string
+		if _, err := fmt.Sscanf(line, "%d\t%s", &pid, &comm); err != nil {
+			t.Fatalf("ps.lua line %q: %v", line, err)
+		}
+		if _, dup := got[pid]; dup {
+			t.Errorf("pid %d listed twice", pid)
+		}
+		got[pid] = comm
+	}
+	for pid, w := range want {
+		if g, ok := got[pid]; !ok || !sameComm(g, w) {
+			t.Errorf("pid %d: ps.lua says %q, the guest %q", pid, g, w)
+		}
+	}
+	for pid, g := range got {
+		if _, ok := want[pid]; !ok {
+			t.Errorf("pid %d (%s) is not in the guest's list", pid, g)
+		}
 	}
 }
 
@@ -254,9 +263,56 @@ func TestGuestNoProfile(t *testing.T) {
 						if got := strings.Fields(out); strings.Join(got, ",") != strings.Join(img.Truth.Modules, ",") {
 							t.Fatalf("lkm.lua printed %v, the guest listed %v", got, img.Truth.Modules)
 						}
+						ps, err := RunScript(k, "../scripts/examples/ps.lua")
+						if err != nil {
+							t.Fatal(err)
+						}
+						checkTasks(t, img, ps)
 					})
 				}
 			}
 		})
+	}
+}
+
+// TestGuestI386ISF: the i386 kernel cannot describe itself (text-only
+// kallsyms, no BTF), but a profile made once from System.map and BTF (here
+// pahole's, from the -dbg package's DWARF) and exported as a Volatility ISF
+// completes it: lkm.lua then needs only --isf.
+func TestGuestI386ISF(t *testing.T) {
+	img, err := LoadImage("i386-pae")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, k, err := img.OpenKernel("mem.elf.zst", cacheOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	isfPath := filepath.Join(t.TempDir(), "i386.json")
+	f, err := os.Create(isfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.ExportISF(f, "0.1.0"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	target.Close()
+
+	raw, err := dump.Open(img.Path("mem.raw.zst"), dump.Options{Options: cacheOpts(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	k2, err := linux.Open(raw, linux.Options{ISFPath: isfPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RunScript(k2, lkm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(out); strings.Join(got, ",") != strings.Join(img.Truth.Modules, ",") {
+		t.Fatalf("lkm.lua with the ISF printed %v, the guest listed %v", got, img.Truth.Modules)
 	}
 }
