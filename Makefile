@@ -62,7 +62,10 @@ test-guests: testdata-deps
 	XA_IMAGES_DIR=$(GUESTS_OUT)/images XA_KERNELS_DIR=$(GUESTS_OUT)/kernels XA_ZSTD_LEVEL=3 XA_MAX_FILE=0 \
 		bash testdata/build-all.sh
 	XASCRIPT_IMAGES=$(GUESTS_OUT)/images XASCRIPT_KERNELS=$(GUESTS_OUT)/kernels \
-		$(GO) test -count=1 -run 'Guest' -v ./integration/
+	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
+		$(GO) test -count=1 -tags guests -run 'Guest' -v ./integration/
+	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
+		$(GO) test -count=1 -run 'TestRealDWARFAgainstBTF' -v ./vmi/linux/dwarfsrc/
 
 clean:
 	rm -rf bin $(GUESTS_OUT)

@@ -14,6 +14,7 @@ type options struct {
 	symbols        string
 	btf            string
 	isf            string
+	dwarf          string
 	cacheDir       string
 	noCache        bool
 	noProfileCache bool
@@ -29,6 +30,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
+	fs.StringVar(&o.dwarf, "dwarf", "", "kernel struct layouts from a debug vmlinux's DWARF (the -dbg package's), for kernels without BTF")
 	fs.StringVar(&o.isf, "isf", "", "a Volatility 3 ISF (.json, .json.xz/.gz/.zst) for symbols and types; with `profile`, the ISF file to write")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")

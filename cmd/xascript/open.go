@@ -37,7 +37,7 @@ func openGuestWith(o *options, isfIn string) (*guest, error) {
 	if err != nil {
 		return nil, err // the dump package names the file and what is wrong
 	}
-	k, err := linux.Open(t, linux.Options{SymbolsPath: o.symbols, BTFPath: o.btf, ISFPath: isfIn, Unpack: unpackOptions(o), NoProfileCache: o.noProfileCache})
+	k, err := linux.Open(t, linux.Options{SymbolsPath: o.symbols, BTFPath: o.btf, DWARFPath: o.dwarf, ISFPath: isfIn, Unpack: unpackOptions(o), NoProfileCache: o.noProfileCache})
 	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("%s: %w", o.file, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/btfmem"
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
+	"github.com/xascript/xascript/vmi/linux/dwarfsrc"
 	"github.com/xascript/xascript/vmi/linux/isf"
 	"github.com/xascript/xascript/vmi/linux/symbols"
 	"github.com/xascript/xascript/vmi/paging"
@@ -22,6 +23,9 @@ type Options struct {
 	SymbolsPath string
 	// BTFPath is a vmlinuz, a vmlinux ELF or a raw BTF blob.
 	BTFPath string
+	// DWARFPath is a debug vmlinux whose DWARF gives the struct layouts
+	// (for kernels without BTF), unless BTFPath is given.
+	DWARFPath string
 	// ISFPath is a Volatility 3 ISF: symbols and types, each unless
 	// SymbolsPath or BTFPath gives them.
 	ISFPath string
@@ -48,6 +52,7 @@ type Kernel struct {
 	SymbolsFrom, TypesFrom string
 
 	btfPath   string
+	dwarfPath string
 	btfRaw    []byte // BTF found in memory but not cached
 	noTypes   error  // why there are no types, when no source has them
 	unpackOpt unpack.Options
@@ -65,6 +70,8 @@ func Open(t vmi.Target, opt Options) (*Kernel, error) {
 	k := &Kernel{Target: t, btfPath: opt.BTFPath, unpackOpt: opt.Unpack}
 	if opt.BTFPath != "" {
 		k.TypesFrom = "BTF in " + opt.BTFPath
+	} else if opt.DWARFPath != "" {
+		k.dwarfPath, k.TypesFrom = opt.DWARFPath, "DWARF in "+opt.DWARFPath
 	}
 	if opt.ISFPath != "" {
 		prof, err := isf.Load(opt.ISFPath)
@@ -74,7 +81,7 @@ func Open(t vmi.Target, opt Options) (*Kernel, error) {
 		if opt.SymbolsPath == "" {
 			k.Syms, k.SymbolsFrom = symbols.FromList("ISF "+opt.ISFPath, prof.Symbols()), "ISF "+opt.ISFPath
 		}
-		if opt.BTFPath == "" {
+		if opt.BTFPath == "" && opt.DWARFPath == "" {
 			k.types, k.TypesFrom = prof, "ISF "+opt.ISFPath
 			k.typesOnce.Do(func() {})
 		}
@@ -95,7 +102,7 @@ func Open(t vmi.Target, opt Options) (*Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w (or give --symbols and --btf)", err)
 		}
-		k.useProfile(prof, opt.BTFPath == "")
+		k.useProfile(prof, opt.BTFPath == "" && opt.DWARFPath == "")
 		err = k.locate()
 		if err == nil {
 			if va, e := k.Syms.Lookup("linux_banner"); e {
@@ -221,6 +228,14 @@ func (k *Kernel) Types() (TypeSource, error) {
 		switch {
 		case k.btfPath != "":
 			k.types, k.typesErr = loadTypes(btfsrc.Load(k.btfPath, k.unpackOpt))
+		case k.dwarfPath != "":
+			t, err := dwarfsrc.Load(k.dwarfPath, k.unpackOpt)
+			if err != nil {
+				k.typesErr = fmt.Errorf("load DWARF: %w", err)
+				return
+			}
+			k.types = t
+			return
 		case k.btfRaw != nil:
 			k.types, k.typesErr = loadTypes(btfsrc.Parse(k.btfRaw))
 		case k.noTypes != nil:

@@ -1,0 +1,243 @@
+package dwarfsrc
+
+import (
+	"debug/dwarf"
+	"fmt"
+	"strings"
+
+	"github.com/xascript/xascript/vmi"
+)
+
+// maxDepth bounds every walk along type references (typedef chains,
+// nested arrays, anonymous members): hostile DWARF can make them cycle.
+const maxDepth = 64
+
+// node is the part of one entry that layouts need.
+type node struct {
+	tag     dwarf.Tag
+	name    string
+	size    uint64
+	hasSize bool
+	typ     ref // DW_AT_type; hasType false means void
+	hasType bool
+	decl    bool
+	members []memberNode // structs and unions
+	dims    []uint64     // arrays: element count per dimension, 0 when unknown (flexible)
+}
+
+type memberNode struct {
+	name    string
+	typ     ref
+	bitOff  uint64 // from the start of the containing struct
+	bitSize uint64 // 0 unless a bitfield
+	legacy  *legacyBits
+	err     error // a location this package cannot evaluate
+}
+
+// member is a memoized answer to Offsetof.
+type member struct {
+	off     uint64
+	bitOff  uint64
+	bitSize uint64
+}
+
+// Offsetof returns the byte offset of member in structName. member is a path:
+// "list.next", "core_layout.size", "arr[3]"; members of anonymous structs and
+// unions are found as in C. structName may be "module", "struct module",
+// "union foo" or a typedef of a struct. Bitfields are an error
+// (vmi.ErrUnsupported).
+func (t *Types) Offsetof(structName, path string) (off uint64, err error) {
+	defer firewall(&err)
+	if err := t.ensureIndex(); err != nil {
+		return 0, fmt.Errorf("DWARF index: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := [2]string{structName, path}
+	m, ok := t.members[key]
+	if !ok {
+		r, err := t.lookup(structName, true)
+		if err != nil {
+			return 0, err
+		}
+		if m, err = t.resolvePath(r, path); err != nil {
+			return 0, err
+		}
+		t.members[key] = m
+	}
+	if m.bitSize != 0 {
+		return 0, fmt.Errorf("%s.%s is a %d-bit bitfield at bit %d, it has no byte offset: %w",
+			structName, path, m.bitSize, m.bitOff, vmi.ErrUnsupported)
+	}
+	return m.off, nil
+}
+
+// Sizeof returns the size in bytes of a type: "struct module", "task_struct",
+// "u64", "long unsigned int", or a pointer such as "struct page *".
+func (t *Types) Sizeof(typeName string) (n uint64, err error) {
+	defer firewall(&err)
+	if strings.HasSuffix(strings.TrimSpace(typeName), "*") {
+		return uint64(t.ptrSize), nil
+	}
+	if err := t.ensureIndex(); err != nil {
+		return 0, fmt.Errorf("DWARF index: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, err := t.lookup(typeName, false)
+	if err != nil {
+		return 0, err
+	}
+	return t.size(r)
+}
+
+// lookup resolves a type spelling through the index. composite requires
+// the type (after typedefs) to be a struct or union, and returns that.
+func (t *Types) lookup(spelling string, composite bool) (ref, error) {
+	spelling = strings.Join(strings.Fields(spelling), " ")
+	r, ok := t.byName[spelling]
+	if !ok {
+		name, kinds := spelling, keyOrder
+		for _, p := range []struct {
+			prefix string
+			kind   byte
+		}{{"struct ", 's'}, {"union ", 'u'}, {"enum ", 'e'}} {
+			if strings.HasPrefix(spelling, p.prefix) {
+				name, kinds = spelling[len(p.prefix):], []byte{p.kind}
+			}
+		}
+		for _, k := range kinds {
+			if r, ok = t.idx.find(string(k) + name); ok {
+				break
+			}
+		}
+		if !ok {
+			return ref{}, fmt.Errorf("no type %q in DWARF: %w", spelling, vmi.ErrNotFound)
+		}
+		t.byName[spelling] = r
+	}
+	if composite {
+		sr, n, err := t.strip(r)
+		if err != nil {
+			return ref{}, err
+		}
+		if n == nil || !isComposite(n.tag) {
+			return ref{}, fmt.Errorf("type %q is a %s, not a struct or union: %w", spelling, describe(n), vmi.ErrNotFound)
+		}
+		return sr, nil
+	}
+	return r, nil
+}
+
+func isComposite(tag dwarf.Tag) bool {
+	return tag == dwarf.TagStructType || tag == dwarf.TagUnionType || tag == dwarf.TagClassType
+}
+
+// strip follows typedefs and qualifiers to the underlying type, and a
+// declaration ("struct module;" in a unit that only points at it) to the
+// complete definition elsewhere. A nil node is void.
+func (t *Types) strip(r ref) (ref, *node, error) {
+	for range maxDepth {
+		n, err := t.node(r)
+		if err != nil {
+			return r, nil, err
+		}
+		switch n.tag {
+		case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType, dwarf.TagRestrictType,
+			dwarf.TagAtomicType, dwarf.TagImmutableType, dwarf.TagSharedType:
+			if !n.hasType {
+				return r, nil, nil
+			}
+			r = n.typ
+		case dwarf.TagStructType, dwarf.TagUnionType, dwarf.TagClassType, dwarf.TagEnumerationType:
+			if !n.decl {
+				return r, n, nil
+			}
+			kind := map[dwarf.Tag]byte{dwarf.TagStructType: 's', dwarf.TagClassType: 's', dwarf.TagUnionType: 'u', dwarf.TagEnumerationType: 'e'}[n.tag]
+			full, ok := t.idx.find(string(kind) + n.name)
+			if n.name == "" || !ok {
+				return r, nil, fmt.Errorf("%s is only declared in the DWARF, never defined: %w", describe(n), vmi.ErrNotFound)
+			}
+			r = full
+		default:
+			return r, n, nil
+		}
+	}
+	return r, nil, fmt.Errorf("DWARF entry %#x: typedef chain longer than %d: %w", r.off, maxDepth, vmi.ErrLimit)
+}
+
+// size is the byte size of the type at r.
+func (t *Types) size(r ref) (uint64, error) {
+	var mult uint64 = 1
+	for range maxDepth {
+		sr, n, err := t.strip(r)
+		if err != nil {
+			return 0, err
+		}
+		if n == nil {
+			return 0, fmt.Errorf("void has no size: %w", vmi.ErrUnsupported)
+		}
+		switch n.tag {
+		case dwarf.TagPointerType, dwarf.TagReferenceType, dwarf.TagRvalueReferenceType:
+			if !n.hasSize {
+				return mult * uint64(t.ptrSize), nil
+			}
+		case dwarf.TagArrayType:
+			if n.hasSize {
+				break
+			}
+			for _, c := range n.dims {
+				if c != 0 && mult > (1<<40)/c {
+					return 0, fmt.Errorf("DWARF entry %#x: array size overflows: %w", sr.off, vmi.ErrFormat)
+				}
+				mult *= c
+			}
+			if !n.hasType {
+				return 0, fmt.Errorf("DWARF entry %#x: array of void: %w", sr.off, vmi.ErrFormat)
+			}
+			r = n.typ
+			continue
+		}
+		if !n.hasSize {
+			return 0, fmt.Errorf("%s has no size: %w", describe(n), vmi.ErrUnsupported)
+		}
+		if n.size > 1<<40 || (n.size != 0 && mult > (1<<40)/n.size) {
+			return 0, fmt.Errorf("DWARF entry %#x: size overflows: %w", sr.off, vmi.ErrFormat)
+		}
+		return mult * n.size, nil
+	}
+	return 0, fmt.Errorf("DWARF entry %#x: arrays nested deeper than %d: %w", r.off, maxDepth, vmi.ErrLimit)
+}
+
+// describe names a type for error messages.
+func describe(n *node) string {
+	if n == nil {
+		return "void"
+	}
+	var tag string
+	switch n.tag {
+	case dwarf.TagStructType:
+		tag = "struct"
+	case dwarf.TagUnionType:
+		tag = "union"
+	case dwarf.TagEnumerationType:
+		tag = "enum"
+	case dwarf.TagClassType:
+		tag = "class"
+	case dwarf.TagPointerType:
+		return "pointer"
+	case dwarf.TagArrayType:
+		return "array"
+	case dwarf.TagSubroutineType:
+		return "function type"
+	default:
+		if n.name != "" {
+			return n.name
+		}
+		return strings.TrimPrefix(n.tag.String(), "Tag")
+	}
+	if n.name == "" {
+		return "anonymous " + tag
+	}
+	return tag + " " + n.name
+}
