@@ -3,10 +3,10 @@ package dwarfsrc
 import (
 	"debug/dwarf"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/linux/memberpath"
 )
 
 // resolvePath walks a member path ("core_layout.size", "layouts[2].base")
@@ -108,27 +108,7 @@ func (t *Types) index(typ ref, bitOff uint64, idxs []uint64, path, comp string, 
 }
 
 // splitIndexes splits "arr[3][2]" into "arr" and [3 2].
-func splitIndexes(comp string) (string, []uint64, error) {
-	i := strings.IndexByte(comp, '[')
-	if i < 0 {
-		return comp, nil, nil
-	}
-	name, rest := comp[:i], comp[i:]
-	var idxs []uint64
-	for rest != "" {
-		j := strings.IndexByte(rest, ']')
-		if rest[0] != '[' || j < 0 {
-			return "", nil, fmt.Errorf("bad index syntax in %q: %w", comp, vmi.ErrNotFound)
-		}
-		n, err := strconv.ParseUint(rest[1:j], 0, 64)
-		if err != nil {
-			return "", nil, fmt.Errorf("bad index %q in %q: %w", rest[1:j], comp, vmi.ErrNotFound)
-		}
-		idxs = append(idxs, n)
-		rest = rest[j+1:]
-	}
-	return name, idxs, nil
-}
+func splitIndexes(comp string) (string, []uint64, error) { return memberpath.SplitIndexes(comp) }
 
 // findMember looks for name among the members of composite n, descending
 // into anonymous struct and union members as C does. off is the member's
