@@ -43,15 +43,15 @@ type profileMeta struct {
 	// reads) instead of scanning it.
 	LinuxBanner string `json:"linux_banner,omitempty"`
 	BannerVA    uint64 `json:"linux_banner_va,omitempty"`
-	Layout         string `json:"kallsyms_layout"`
-	Symbols        int    `json:"symbols"`
-	KallsymsPA     string `json:"kallsyms_names_pa,omitempty"`
-	BTFPA          string `json:"btf_pa,omitempty"`
-	BTFBytes       int    `json:"btf_bytes,omitempty"`
-	BTFError       string `json:"btf_error,omitempty"`
-	DerivedIn      string `json:"derived_in"`
-	FromCache      bool   `json:"-"`
-	TextOnlyMsg    string `json:"text_only,omitempty"`
+	Layout      string `json:"kallsyms_layout"`
+	Symbols     int    `json:"symbols"`
+	KallsymsPA  string `json:"kallsyms_names_pa,omitempty"`
+	BTFPA       string `json:"btf_pa,omitempty"`
+	BTFBytes    int    `json:"btf_bytes,omitempty"`
+	BTFError    string `json:"btf_error,omitempty"`
+	DerivedIn   string `json:"derived_in"`
+	FromCache   bool   `json:"-"`
+	TextOnlyMsg string `json:"text_only,omitempty"`
 }
 
 // profileVersion changes whenever what is cached changes meaning.
