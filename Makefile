@@ -38,7 +38,7 @@ FUZZTIME ?= 30s
 fuzz:
 	@for spec in $$($(GO) test -list 'Fuzz.*' ./... | awk '/^Fuzz/{print f" "$$0} /^ok/{f=$$2}' | tr ' ' ':'); do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; \
-		echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$pkg || exit 1; \
 	done
 
 # Rebuild every committed guest image from Debian packages (one command).
