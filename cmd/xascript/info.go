@@ -27,6 +27,7 @@ type infoReport struct {
 	SymbolsFrom   string   `json:"symbols_from"`
 	TypesFrom     string   `json:"types_from,omitempty"`
 	TypesError    string   `json:"types_error,omitempty"`
+	Validation    string   `json:"validation"`
 	Notes         []string `json:"notes,omitempty"`
 	Millis        float64  `json:"ms"`
 }
@@ -60,6 +61,13 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 		r.TypesError = err.Error()
 	}
 	r.TypesFrom = k.Describe().TypesFrom // known once the types are loaded
+	if r.TypesError != "" {
+		r.Validation = "not checked (needs struct layouts)"
+	} else if v, err := k.Validate(); err != nil {
+		r.Validation = "FAILED: " + err.Error()
+	} else {
+		r.Validation = v
+	}
 	r.Millis = float64(time.Since(start).Microseconds()) / 1000
 	if o.json {
 		enc := json.NewEncoder(stdout)
@@ -83,6 +91,7 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintf(stdout, "types:           %s\n", r.TypesFrom)
 	}
+	fmt.Fprintf(stdout, "validation:      %s\n", r.Validation)
 	for _, n := range r.Notes {
 		fmt.Fprintf(stdout, "note:            %s\n", n)
 	}

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +39,7 @@ type Options struct {
 }
 
 // ErrNoTypes is returned by type queries when no BTF source was given.
-var ErrNoTypes = errors.New("no struct layouts: give --btf FILE (the guest's vmlinuz, a vmlinux or a raw BTF blob)")
+var ErrNoTypes = errors.New("no struct layouts: give --btf FILE (the guest's vmlinuz, a vmlinux or a raw BTF blob), --dwarf VMLINUX (a debug vmlinux) or --isf FILE")
 
 // Kernel is a located Linux kernel in a target. It implements the Guest
 // interface of package bindings.
@@ -196,6 +197,40 @@ func (k *Kernel) Describe() vmi.KernelInfo {
 		SymbolShift: l.SymbolShift, Symbols: k.Syms.Len(), Notes: l.Notes,
 		SymbolsFrom: k.SymbolsFrom, TypesFrom: k.TypesFrom,
 	}
+}
+
+// Validate checks the located kernel against a second signature besides the
+// banner: init_task, the idle task, must be pid 0 named "swapper/0" (or
+// "swapper" on old kernels). It needs struct layouts.
+func (k *Kernel) Validate() (string, error) {
+	it, err := k.Symbol("init_task")
+	if err != nil {
+		return "", err
+	}
+	commOff, err := k.Offsetof("task_struct", "comm")
+	if err != nil {
+		return "", err
+	}
+	pidOff, err := k.Offsetof("task_struct", "pid")
+	if err != nil {
+		return "", err
+	}
+	comm := make([]byte, 16)
+	if err := k.ReadVirt(comm, it+commOff); err != nil {
+		return "", fmt.Errorf("read init_task.comm: %w", err)
+	}
+	if i := bytes.IndexByte(comm, 0); i >= 0 {
+		comm = comm[:i]
+	}
+	pid, err := k.ReadUintVirt(it+pidOff, 4)
+	if err != nil {
+		return "", fmt.Errorf("read init_task.pid: %w", err)
+	}
+	got := fmt.Sprintf("init_task at %#x: pid %d, comm %q", it, pid, comm)
+	if pid != 0 || !strings.HasPrefix(string(comm), "swapper") {
+		return got, fmt.Errorf("%s, not the idle task (pid 0, swapper/0): %w", got, vmi.ErrFormat)
+	}
+	return got, nil
 }
 
 // ExportISF writes the profile as a Volatility 3 ISF: symbols at link-time
