@@ -253,6 +253,11 @@ func TestGuestNoProfile(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
+						if v, err := k.Validate(); err != nil {
+							t.Errorf("validate: %v", err)
+						} else if !strings.Contains(v, `comm "swapper/0"`) {
+							t.Errorf("validate: %s", v)
+						}
 						if fromCache := strings.HasPrefix(k.SymbolsFrom, "profile cache"); fromCache != (pass == "warm") {
 							t.Errorf("%s run: symbols from %s", pass, k.SymbolsFrom)
 						}
