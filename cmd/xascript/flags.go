@@ -31,7 +31,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
 	fs.StringVar(&o.dwarf, "dwarf", "", "kernel struct layouts from a debug vmlinux's DWARF (the -dbg package's), for kernels without BTF")
-	fs.StringVar(&o.isf, "isf", "", "a Volatility 3 ISF (.json, .json.xz/.gz/.zst) for symbols and types; with `profile`, the ISF file to write")
+	fs.StringVar(&o.isf, "isf", "", "a Volatility 3 ISF (.json, .json.xz/.gz/.zst) for symbols and types (with the profile command: the ISF file to write)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
@@ -46,7 +46,7 @@ const usageHead = `xascript runs a Lua monitor script against a guest's memory.
 
 Usage:
   xascript SCRIPT [flags] [-- script args]   run SCRIPT (script args reach it as arg[1..] and ...)
-  xascript info [flags]                       show how the kernel was located
+  xascript info [flags]                       show how the kernel was found and where symbols and types came from
   xascript profile --isf OUT.json [flags]     write the derived profile as a Volatility 3 ISF
 
 Example:
