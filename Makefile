@@ -66,6 +66,7 @@ test-guests: testdata-deps
 		$(GO) test -count=1 -tags guests -run 'Guest' -v ./integration/
 	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
 		$(GO) test -count=1 -run 'TestRealDWARFAgainstBTF' -v ./vmi/linux/dwarfsrc/
+	$(GO) test -count=1 -tags guests -run 'TestLiveQEMU' -v ./vmi/qemu/
 
 clean:
 	rm -rf bin $(GUESTS_OUT)

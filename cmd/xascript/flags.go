@@ -11,6 +11,8 @@ import (
 // options is every command-line flag.
 type options struct {
 	file           string
+	qemu           string
+	pause          bool
 	symbols        string
 	btf            string
 	isf            string
@@ -28,6 +30,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("xascript", pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
+	fs.StringVar(&o.qemu, "qemu", "", "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait; RAM in a shared memory-backend-file)")
+	fs.BoolVar(&o.pause, "pause", false, "hold a live guest paused while the script runs")
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
 	fs.StringVar(&o.dwarf, "dwarf", "", "kernel struct layouts from a debug vmlinux's DWARF (the -dbg package's), for kernels without BTF")

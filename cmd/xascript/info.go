@@ -33,8 +33,8 @@ type infoReport struct {
 }
 
 func runInfo(o *options, stdout, stderr io.Writer) int {
-	if o.file == "" {
-		fmt.Fprintln(stderr, "xascript info: give --file DUMP")
+	if o.file == "" && o.qemu == "" {
+		fmt.Fprintln(stderr, "xascript info: give --file DUMP or --qemu SOCKET")
 		return exitUsage
 	}
 	start := time.Now()

@@ -8,6 +8,7 @@ import (
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/dump"
 	"github.com/xascript/xascript/vmi/linux"
+	"github.com/xascript/xascript/vmi/qemu"
 )
 
 // guest is an open target with its located kernel.
@@ -16,7 +17,13 @@ type guest struct {
 	kernel *linux.Kernel
 }
 
-func (g *guest) Close() error { return g.target.Close() }
+// Close resumes a guest that --pause held, then releases the target.
+func (g *guest) Close() error {
+	if live, ok := g.target.(*qemu.Target); ok && live.Paused() {
+		live.Resume()
+	}
+	return g.target.Close()
+}
 
 func unpackOptions(o *options) unpack.Options {
 	opt := unpack.Options{CacheDir: o.cacheDir, NoCache: o.noCache}
@@ -33,9 +40,28 @@ func openGuest(o *options) (*guest, error) {
 
 // openGuestWith opens the dump with isfIn as the ISF input ("" for none).
 func openGuestWith(o *options, isfIn string) (*guest, error) {
-	t, err := dump.Open(o.file, dump.Options{Options: unpackOptions(o)})
-	if err != nil {
-		return nil, err // the dump package names the file and what is wrong
+	var t vmi.Target
+	var err error
+	switch {
+	case o.file != "" && o.qemu != "":
+		return nil, fmt.Errorf("give one target: --file or --qemu")
+	case o.qemu != "":
+		live, err := qemu.Open(o.qemu, qemu.Options{})
+		if err != nil {
+			return nil, err
+		}
+		if o.pause {
+			if err := live.Pause(); err != nil {
+				live.Close()
+				return nil, err
+			}
+		}
+		t = live
+	default:
+		t, err = dump.Open(o.file, dump.Options{Options: unpackOptions(o)})
+		if err != nil {
+			return nil, err // the dump package names the file and what is wrong
+		}
 	}
 	k, err := linux.Open(t, linux.Options{SymbolsPath: o.symbols, BTFPath: o.btf, DWARFPath: o.dwarf, ISFPath: isfIn, Unpack: unpackOptions(o), NoProfileCache: o.noProfileCache})
 	if err != nil {

@@ -1,0 +1,352 @@
+package qemu
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xascript/xascript/vmi"
+)
+
+// Options configure Open.
+type Options struct {
+	// Timeout bounds the QMP greeting and every command; 10 s when zero.
+	Timeout time.Duration
+}
+
+// Target is a live QEMU guest. Like every vmi.Target it is for one
+// goroutine at a time.
+type Target struct {
+	sock    string
+	qmp     *Client
+	pid     int
+	regions []mapped // sorted, non-overlapping
+	ranges  []vmi.Range
+	files   [][]byte // the mmaps, unmapped by Close
+
+	paused  atomic.Bool   // from query-status, stop/cont and STOP/RESUME events
+	resumes atomic.Uint64 // bumped on every RESUME: invalidates the CPU cache
+	cpu     vmi.CPUState
+	cpuGen  uint64
+	cpuOK   bool
+	cpuErr  error
+	closed  bool
+}
+
+// mapped is a guest-physical range held in a mapped backend file.
+type mapped struct {
+	vmi.Range
+	data []byte // the range's bytes, a slice of the file mapping
+}
+
+var (
+	_ vmi.Target     = (*Target)(nil)
+	_ vmi.PageMapper = (*Target)(nil)
+)
+
+// Open connects to the QMP socket of a running QEMU and maps its RAM. Every
+// RAM block the guest's system address space shows must be a
+// memory-backend-file with share=on (e.g. `-object
+// memory-backend-file,id=mem,size=1G,mem-path=/dev/shm/vm,share=on -machine
+// memory-backend=mem`); others fail with vmi.ErrUnsupported.
+func Open(qmpSocket string, opt Options) (*Target, error) {
+	t := &Target{sock: qmpSocket}
+	q, err := Dial(qmpSocket, opt.Timeout, t.event)
+	if err != nil {
+		return nil, err
+	}
+	t.qmp = q
+	if err := t.init(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Target) event(e Event) {
+	switch e.Name {
+	case "STOP":
+		t.paused.Store(true)
+	case "RESUME":
+		t.paused.Store(false)
+		t.resumes.Add(1)
+	}
+}
+
+func (t *Target) init() error {
+	if pid, err := t.qmp.PeerPID(); err == nil {
+		t.pid = pid
+	}
+	raw, err := t.qmp.Execute("query-status", nil)
+	if err != nil {
+		return err
+	}
+	var st struct {
+		Running bool `json:"running"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("qemu %s: query-status: %w", t.sock, err)
+	}
+	t.paused.Store(!st.Running)
+
+	files, err := t.backendFiles()
+	if err != nil {
+		return err
+	}
+	text, err := t.qmp.HMP("info mtree -f")
+	if err != nil {
+		return err
+	}
+	regs, err := ParseFlatView(text, "memory")
+	if err != nil {
+		return fmt.Errorf("qemu %s: %w", t.sock, err)
+	}
+	maps := map[string][]byte{}
+	for _, r := range regs {
+		if !r.RAM() {
+			continue
+		}
+		path, ok := files[r.Name]
+		if !ok {
+			if r.Type == "rom" {
+				continue // firmware (pc.bios, option ROMs): not guest RAM
+			}
+			return fmt.Errorf("qemu %s: RAM block %q at %#x-%#x is not a shared memory-backend-file (give QEMU -object memory-backend-file,...,share=on and -machine memory-backend=ID): %w",
+				t.sock, r.Name, r.Start, r.End, vmi.ErrUnsupported)
+		}
+		data, ok := maps[r.Name]
+		if !ok {
+			if data, err = mapFile(path); err != nil {
+				return fmt.Errorf("qemu %s: RAM block %q: %w", t.sock, r.Name, err)
+			}
+			maps[r.Name] = data
+			t.files = append(t.files, data)
+		}
+		if r.Offset > uint64(len(data)) || r.Len() > uint64(len(data))-r.Offset {
+			return fmt.Errorf("qemu %s: RAM block %q: range %#x-%#x at offset %#x is beyond the %#x bytes of %s: %w",
+				t.sock, r.Name, r.Start, r.End, r.Offset, len(data), path, vmi.ErrFormat)
+		}
+		t.regions = append(t.regions, mapped{
+			Range: vmi.Range{Start: r.Start, End: r.End + 1},
+			data:  data[r.Offset : r.Offset+r.Len() : r.Offset+r.Len()],
+		})
+	}
+	if len(t.regions) == 0 {
+		return fmt.Errorf("qemu %s: no RAM in the system memory map: %w", t.sock, vmi.ErrFormat)
+	}
+	sort.Slice(t.regions, func(i, j int) bool { return t.regions[i].Start < t.regions[j].Start })
+	for _, r := range t.regions {
+		if n := len(t.ranges); n > 0 && t.ranges[n-1].End == r.Start {
+			t.ranges[n-1].End = r.End
+		} else {
+			t.ranges = append(t.ranges, r.Range)
+		}
+	}
+	return nil
+}
+
+// backendFiles maps memdev ids to the files of the shared file backends.
+func (t *Target) backendFiles() (map[string]string, error) {
+	raw, err := t.qmp.Execute("query-memdev", nil)
+	if err != nil {
+		return nil, err
+	}
+	var devs []struct {
+		ID    string `json:"id"`
+		Share bool   `json:"share"`
+	}
+	if err := json.Unmarshal(raw, &devs); err != nil {
+		return nil, fmt.Errorf("qemu %s: query-memdev: %w", t.sock, err)
+	}
+	files := map[string]string{}
+	for _, d := range devs {
+		if d.ID == "" {
+			continue
+		}
+		raw, err := t.qmp.Execute("qom-get", map[string]string{"path": "/objects/" + d.ID, "property": "mem-path"})
+		var qe *Error
+		if errors.As(err, &qe) {
+			continue // not a file backend (ram, memfd)
+		} else if err != nil {
+			return nil, err
+		}
+		var path string
+		if err := json.Unmarshal(raw, &path); err != nil {
+			return nil, fmt.Errorf("qemu %s: qom-get %s mem-path: %w", t.sock, d.ID, err)
+		}
+		if !d.Share {
+			// MAP_PRIVATE in QEMU: the guest's writes never reach the file.
+			return nil, fmt.Errorf("qemu %s: memory backend %q (%s) has share=off, so its file does not follow the guest: %w",
+				t.sock, d.ID, path, vmi.ErrUnsupported)
+		}
+		files[d.ID] = path
+	}
+	return files, nil
+}
+
+func mapFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// region returns the index of the region holding pa, or -1.
+func (t *Target) region(pa uint64) int {
+	i := sort.Search(len(t.regions), func(i int) bool { return t.regions[i].End > pa })
+	if i < len(t.regions) && t.regions[i].Start <= pa {
+		return i
+	}
+	return -1
+}
+
+// live returns nil while the target can be read.
+func (t *Target) live() error {
+	if t.closed {
+		return fmt.Errorf("qemu %s: target is closed", t.sock)
+	}
+	if t.qmp.Gone() {
+		// The file may outlive QEMU, but nothing updates it any more.
+		return fmt.Errorf("qemu %s: %w", t.sock, ErrGone)
+	}
+	return nil
+}
+
+// ReadPhys fills buf from guest-physical address pa. Bytes outside RAM fail
+// the read with a *vmi.PhysError wrapping vmi.ErrNotPresent; after QEMU
+// exits every read fails with one wrapping ErrGone.
+func (t *Target) ReadPhys(buf []byte, pa uint64) error {
+	if err := t.live(); err != nil {
+		return &vmi.PhysError{Addr: pa, Err: err}
+	}
+	for len(buf) > 0 {
+		i := t.region(pa)
+		if i < 0 {
+			return &vmi.PhysError{Addr: pa, Err: vmi.ErrNotPresent}
+		}
+		r := t.regions[i]
+		n := copy(buf, r.data[pa-r.Start:])
+		buf = buf[n:]
+		pa += uint64(n)
+	}
+	return nil
+}
+
+// PhysPage implements vmi.PageMapper.
+func (t *Target) PhysPage(pa uint64) *[vmi.PageSize]byte {
+	if t.live() != nil {
+		return nil
+	}
+	pa &^= vmi.PageSize - 1
+	i := t.region(pa)
+	if i < 0 || t.regions[i].End-pa < vmi.PageSize {
+		return nil
+	}
+	r := t.regions[i]
+	return (*[vmi.PageSize]byte)(r.data[pa-r.Start:])
+}
+
+// MemoryMap returns the guest-physical RAM ranges, sorted and merged. The
+// caller must not modify the slice.
+func (t *Target) MemoryMap() []vmi.Range { return t.ranges }
+
+// CPU returns vCPU 0's control registers. While the guest runs they are read
+// afresh on every call; while it is paused the last read is reused. On error
+// Known is false and Err says why.
+func (t *Target) CPU() vmi.CPUState {
+	s, _ := t.ReadCPU()
+	return s
+}
+
+// Err returns the error of the last CPU read, nil if it succeeded.
+func (t *Target) Err() error { return t.cpuErr }
+
+// ReadCPU is CPU with the error.
+func (t *Target) ReadCPU() (vmi.CPUState, error) {
+	gen := t.resumes.Load()
+	if t.cpuOK && t.paused.Load() && gen == t.cpuGen && t.live() == nil {
+		return t.cpu, nil
+	}
+	t.cpuOK = false
+	if err := t.live(); err != nil {
+		t.cpuErr = err
+		return vmi.CPUState{}, err
+	}
+	text, err := t.qmp.HMP("info registers")
+	if err == nil {
+		var r Registers
+		if r, err = ParseRegisters(text); err == nil {
+			t.cpu, t.cpuGen, t.cpuOK, t.cpuErr = r.State(), gen, true, nil
+			return t.cpu, nil
+		}
+	}
+	t.cpuErr = fmt.Errorf("qemu %s: %w", t.sock, err)
+	return vmi.CPUState{}, t.cpuErr
+}
+
+// Pause stops the guest's vCPUs (QMP stop).
+func (t *Target) Pause() error {
+	if _, err := t.qmp.Execute("stop", nil); err != nil {
+		return fmt.Errorf("qemu %s: pause: %w", t.sock, err)
+	}
+	t.paused.Store(true)
+	return nil
+}
+
+// Resume lets the guest run again (QMP cont).
+func (t *Target) Resume() error {
+	if _, err := t.qmp.Execute("cont", nil); err != nil {
+		return fmt.Errorf("qemu %s: resume: %w", t.sock, err)
+	}
+	t.paused.Store(false)
+	t.resumes.Add(1)
+	return nil
+}
+
+// Paused reports whether the guest is stopped, as far as QMP has told us.
+func (t *Target) Paused() bool { return t.paused.Load() }
+
+// PID is QEMU's process id (from the socket's peer credentials), 0 if unknown.
+func (t *Target) PID() int { return t.pid }
+
+// Kind names the target.
+func (t *Target) Kind() string { return "QEMU (live, shared memory-backend-file)" }
+
+// Close drops the QMP connection and the mappings; the guest keeps running
+// as it was. Close is idempotent.
+func (t *Target) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var err error
+	if t.qmp != nil {
+		err = t.qmp.Close()
+	}
+	for _, f := range t.files {
+		if e := unix.Munmap(f); e != nil && err == nil {
+			err = e
+		}
+	}
+	t.files, t.regions = nil, nil
+	return err
+}
