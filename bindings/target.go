@@ -29,6 +29,14 @@ type guestInfoView struct {
 	Notes         lua.LValue `luar:"notes"` // a plain table, so # and ipairs work
 }
 
+// Pauser is implemented by guests that run (live targets). Dumps are not
+// Pausers: for them pause() and resume() do nothing.
+type Pauser interface {
+	Pause() error
+	// Resume lets the guest run again and drops cached translations.
+	Resume() error
+}
+
 // Flusher is implemented by guests with a translation cache.
 type Flusher interface {
 	Flush()
@@ -68,6 +76,34 @@ func targetArea(env *Env) Area {
 					L.Push(luar.New(L, v))
 					return 1
 				}},
+			{Name: "pause", Signature: "pause() -> true | nil, err",
+				Doc: "Pauses a live guest so that memory holds still while the script reads it. A dump never changes: " +
+					"there it does nothing and returns true.",
+				Fn: func(L *lua.LState) int {
+					if p, ok := needGuest(L, env).(Pauser); ok {
+						if err := p.Pause(); err != nil {
+							return fault(L, err)
+						}
+					}
+					L.Push(lua.LTrue)
+					return 1
+				}},
+			{Name: "resume", Signature: "resume() -> true | nil, err",
+				Doc: "Lets a paused live guest run again and drops cached translations (its page tables may change). " +
+					"Does nothing on a dump.",
+				Fn: func(L *lua.LState) int {
+					if p, ok := needGuest(L, env).(Pauser); ok {
+						if err := p.Resume(); err != nil {
+							return fault(L, err)
+						}
+					}
+					L.Push(lua.LTrue)
+					return 1
+				}},
+			{Name: "with_paused", Signature: "with_paused(fn, ...) -> fn's results",
+				Doc: "Calls `fn(...)` with the guest paused and resumes it afterwards, also when `fn` raises an error " +
+					"(which is then raised again). A guest that was already paused stays paused.",
+				Fn: withPaused(env)},
 			{Name: "flush_cache", Signature: "flush_cache()",
 				Doc: "Drops every cached virtual-to-physical translation, so the next reads walk the guest's page " +
 					"tables again. Needed only when the guest may have changed them (a live guest that ran); a dump never changes.",
@@ -78,5 +114,44 @@ func targetArea(env *Env) Area {
 					return 0
 				}},
 		},
+	}
+}
+
+func withPaused(env *Env) lua.LGFunction {
+	return func(L *lua.LState) int {
+		g := needGuest(L, env)
+		fn := L.CheckFunction(1)
+		args := make([]lua.LValue, 0, L.GetTop()-1)
+		for i := 2; i <= L.GetTop(); i++ {
+			args = append(args, L.Get(i))
+		}
+		p, live := g.(Pauser)
+		wasPaused := false
+		if w, ok := g.(interface{ Paused() bool }); ok {
+			wasPaused = w.Paused()
+		}
+		if live && !wasPaused {
+			if err := p.Pause(); err != nil {
+				L.RaiseError("with_paused: %v", err)
+			}
+		}
+		top := L.GetTop()
+		L.Push(fn)
+		for _, a := range args {
+			L.Push(a)
+		}
+		err := L.PCall(len(args), lua.MultRet, nil)
+		if live && !wasPaused {
+			if rerr := p.Resume(); rerr != nil && err == nil {
+				L.RaiseError("with_paused: resume: %v", rerr)
+			}
+		}
+		if err != nil {
+			if api, ok := err.(*lua.ApiError); ok && api.Object != nil {
+				L.Error(api.Object, 0) // re-raise fn's own error value
+			}
+			L.RaiseError("%v", err)
+		}
+		return L.GetTop() - top
 	}
 }

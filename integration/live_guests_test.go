@@ -72,6 +72,24 @@ func TestGuestLiveQEMU(t *testing.T) {
 	if strings.Join(strings.Fields(got), ",") != strings.Join(want, ",") {
 		t.Fatalf("lkm.lua on the live guest printed %v; its console listed %v", strings.Fields(got), want)
 	}
+
+	// with_paused pauses for fn and resumes even when fn fails.
+	pausedScript := filepath.Join(t.TempDir(), "paused.lua")
+	os.WriteFile(pausedScript, []byte(`
+local n = with_paused(function() return assert(walk_list(symbol("modules"), "module", "list", function() end)) end)
+print(n)
+print(pcall(with_paused, function() error("boom") end))
+`), 0o644)
+	out2, err := RunScript(k, pausedScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out2), "\n"); len(lines) != 2 || lines[0] != fmt.Sprint(len(want)) || !strings.Contains(lines[1], "boom") {
+		t.Fatalf("paused.lua printed %q", out2)
+	}
+	if target.Paused() {
+		t.Fatal("with_paused left the guest paused")
+	}
 }
 
 // consoleModules parses the /proc/modules the guest printed between

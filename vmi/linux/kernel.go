@@ -188,6 +188,39 @@ func (k *Kernel) Symbol(name string) (uint64, error) {
 // Flush drops cached translations (after the guest ran).
 func (k *Kernel) Flush() { k.Space.Flush() }
 
+// livePauser is what a live target (vmi/qemu) offers.
+type livePauser interface {
+	Pause() error
+	Resume() error
+	Paused() bool
+}
+
+// Pause pauses a live guest; a dump has nothing to pause.
+func (k *Kernel) Pause() error {
+	if p, ok := k.Target.(livePauser); ok {
+		return p.Pause()
+	}
+	return nil
+}
+
+// Resume lets a live guest run again and drops cached translations, since
+// its page tables may change while it runs.
+func (k *Kernel) Resume() error {
+	if p, ok := k.Target.(livePauser); ok {
+		k.Space.Flush()
+		return p.Resume()
+	}
+	return nil
+}
+
+// Paused tells whether a live guest is paused (a dump always is).
+func (k *Kernel) Paused() bool {
+	if p, ok := k.Target.(livePauser); ok {
+		return p.Paused()
+	}
+	return true
+}
+
 // Describe says how the kernel was found, for guest_info() and `xascript info`.
 func (k *Kernel) Describe() vmi.KernelInfo {
 	l := k.Layout
