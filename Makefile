@@ -36,7 +36,7 @@ bench:
 
 FUZZTIME ?= 30s
 fuzz:
-	@for spec in $$($(GO) test -list 'Fuzz.*' ./... | awk '/^Fuzz/{print f" "$$0} /^ok/{f=$$2}' | tr ' ' ':'); do \
+	@for spec in $$($(GO) test -list 'Fuzz.*' ./... | awk '/^Fuzz/{n[++c]=$$0} /^ok/{for(i=1;i<=c;i++) print $$2":"n[i]; c=0}'); do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; \
 		echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$pkg || exit 1; \
 	done
