@@ -3,16 +3,14 @@
 package integration
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xascript/xascript/internal/liveguest"
 	"github.com/xascript/xascript/vmi/linux"
 	"github.com/xascript/xascript/vmi/qemu"
 )
@@ -21,35 +19,14 @@ import (
 // memory-backend-file, read through QMP and the mapped file), with no
 // profile flags, prints the modules the guest listed on its console.
 func TestGuestLiveQEMU(t *testing.T) {
-	dir := t.TempDir()
-	name := fmt.Sprintf("it-%d", os.Getpid())
-	script := "../testdata/live-guest.sh"
-	t.Cleanup(func() {
-		if out, err := exec.Command(script, "stop", dir).CombinedOutput(); err != nil {
-			t.Logf("live-guest.sh stop: %v\n%s", err, out)
-		}
-		os.Remove("/dev/shm/xa-" + name)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, script, "start", dir, name)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("live-guest.sh start: %v\n%s", err, stderr.String())
-	}
-	f := strings.Fields(string(out))
-	if len(f) != 4 || f[0] != "READY" {
-		t.Fatalf("live-guest.sh start printed %q", out)
-	}
-	serial, err := os.ReadFile(filepath.Join(dir, "serial.log"))
+	g := liveguest.Start(t, "../testdata/live-guest.sh")
+	serial, err := g.Serial()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := consoleModules(t, string(serial))
 
-	target, err := qemu.Open(f[2], qemu.Options{Timeout: 20 * time.Second})
+	target, err := qemu.Open(g.Socket, qemu.Options{Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

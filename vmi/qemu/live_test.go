@@ -4,52 +4,22 @@ package qemu
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/xascript/xascript/internal/liveguest"
 	"github.com/xascript/xascript/vmi"
 )
 
 // startGuest boots testdata/live-guest.sh's guest and returns its QMP
-// socket, RAM file and QEMU pid; QEMU is killed and the file removed at the
-// end of the test.
+// socket, RAM file and QEMU pid.
 func startGuest(t *testing.T) (sock, mem string, pid int) {
-	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Fatal("qemu-system-x86_64 not installed: make testdata-deps installs it")
-	}
-	dir := t.TempDir()
-	name := fmt.Sprintf("test-%d", os.Getpid())
-	script := "../../testdata/live-guest.sh"
-	t.Cleanup(func() {
-		if out, err := exec.Command(script, "stop", dir).CombinedOutput(); err != nil {
-			t.Logf("live-guest.sh stop: %v\n%s", err, out)
-		}
-		os.Remove("/dev/shm/xa-" + name)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, script, "start", dir, name)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("live-guest.sh start: %v\n%s", err, stderr.String())
-	}
-	f := strings.Fields(string(out))
-	if len(f) != 4 || f[0] != "READY" {
-		t.Fatalf("live-guest.sh start printed %q", out)
-	}
-	pid, _ = strconv.Atoi(f[1])
-	return f[2], f[3], pid
+	g := liveguest.Start(t, "../../testdata/live-guest.sh")
+	return g.Socket, g.MemPath, g.PID
 }
 
 func TestLiveQEMU(t *testing.T) {
