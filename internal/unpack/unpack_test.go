@@ -10,40 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/xascript/xascript/internal/unpack/unpacktest"
 )
 
 // bzip2 of "hello bzip2 world\n" (the standard library has no bzip2 writer).
 var bzip2Hello = []byte{0x42, 0x5a, 0x68, 0x39, 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, 0xa4, 0x53, 0x4a, 0x50, 0x00, 0x00, 0x03, 0xd9, 0x80, 0x00, 0x10, 0x40, 0x00, 0x10, 0x00, 0x16, 0x64, 0xd0, 0x90, 0x20, 0x00, 0x22, 0x98, 0x13, 0x68, 0x6a, 0x10, 0x00, 0x01, 0xc3, 0xdc, 0x58, 0xf1, 0xdc, 0x8e, 0x13, 0x80, 0xfc, 0x5d, 0xc9, 0x14, 0xe1, 0x42, 0x42, 0x91, 0x4d, 0x29, 0x40}
-
-func compress(t *testing.T, kind string, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	var err error
-	switch kind {
-	case Zstd:
-		w, err = zstd.NewWriter(&buf)
-	case XZ:
-		w, err = xz.NewWriter(&buf)
-	case Gzip:
-		w = gzip.NewWriter(&buf)
-	default:
-		t.Fatalf("no writer for %q", kind)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func writeFile(t *testing.T, name string, data []byte) string {
 	t.Helper()
@@ -58,7 +29,7 @@ func TestOpenRoundTrip(t *testing.T) {
 	plain := bytes.Repeat([]byte("guest memory page "), 10000)
 	for _, kind := range []string{Zstd, XZ, Gzip} {
 		t.Run(kind, func(t *testing.T) {
-			path := writeFile(t, "img", compress(t, kind, plain))
+			path := writeFile(t, "img", unpacktest.Compress(t, kind, plain))
 			opt := Options{CacheDir: t.TempDir()}
 			f, err := Open(path, opt)
 			if err != nil {
@@ -123,7 +94,7 @@ func TestOpenEmpty(t *testing.T) {
 }
 
 func TestMaxSizeBoundsBombs(t *testing.T) {
-	path := writeFile(t, "bomb", compress(t, Zstd, make([]byte, 1<<20)))
+	path := writeFile(t, "bomb", unpacktest.Compress(t, Zstd, make([]byte, 1<<20)))
 	_, err := Open(path, Options{CacheDir: t.TempDir(), MaxSize: 1000})
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
@@ -135,7 +106,7 @@ func TestMaxSizeBoundsBombs(t *testing.T) {
 }
 
 func TestCorruptCompressedFile(t *testing.T) {
-	data := compress(t, Zstd, bytes.Repeat([]byte("abc"), 1000))
+	data := unpacktest.Compress(t, Zstd, bytes.Repeat([]byte("abc"), 1000))
 	dir := t.TempDir()
 	path := writeFile(t, "trunc", data[:len(data)/2])
 	if _, err := Open(path, Options{CacheDir: dir}); err == nil {
@@ -152,7 +123,7 @@ func TestUnwritableCacheFallsBackToMemory(t *testing.T) {
 	if err := os.WriteFile(ro, nil, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	path := writeFile(t, "z", compress(t, Zstd, []byte("data")))
+	path := writeFile(t, "z", unpacktest.Compress(t, Zstd, []byte("data")))
 	f, err := Open(path, Options{CacheDir: filepath.Join(ro, "sub")})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +175,7 @@ func TestDetect(t *testing.T) {
 }
 
 func TestProgressOnCacheMissOnly(t *testing.T) {
-	path := writeFile(t, "img.zst", compress(t, Zstd, bytes.Repeat([]byte("x"), 3<<20)))
+	path := writeFile(t, "img.zst", unpacktest.Compress(t, Zstd, bytes.Repeat([]byte("x"), 3<<20)))
 	var log bytes.Buffer
 	opt := Options{CacheDir: t.TempDir(), Progress: &log}
 	defer func(d time.Duration) { progressDelay = d }(progressDelay)

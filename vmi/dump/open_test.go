@@ -2,9 +2,7 @@ package dump
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,38 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 	"github.com/xascript/xascript/internal/unpack"
+	"github.com/xascript/xascript/internal/unpack/unpacktest"
 	"github.com/xascript/xascript/vmi"
 )
-
-func compressBytes(t testing.TB, kind string, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	var err error
-	switch kind {
-	case "zstd":
-		w, err = zstd.NewWriter(&buf)
-	case "xz":
-		w, err = xz.NewWriter(&buf)
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	case "":
-		return data
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // TestOpenCompressed: every format, compressed every way, opens from disk
 // with the same memory map, CPU state and bytes. The file names carry no
@@ -57,7 +27,7 @@ func TestOpenCompressed(t *testing.T) {
 				t.Run(fname+"/"+comp, func(t *testing.T) {
 					dir := t.TempDir()
 					path := filepath.Join(dir, "dump")
-					if err := os.WriteFile(path, compressBytes(t, comp, plain), 0o644); err != nil {
+					if err := os.WriteFile(path, unpacktest.Compress(t, comp, plain), 0o644); err != nil {
 						t.Fatal(err)
 					}
 					tg, err := Open(path, Options{unpack.Options{CacheDir: filepath.Join(dir, "cache"), NoCache: noCache}})
@@ -98,7 +68,7 @@ func TestOpenErrors(t *testing.T) {
 	// A truncated compressed ELF: the error names the decompression.
 	cut := qemuELF64()[:0x300]
 	path := filepath.Join(dir, "cut.elf.zst")
-	if err := os.WriteFile(path, compressBytes(t, "zstd", cut), 0o644); err != nil {
+	if err := os.WriteFile(path, unpacktest.Compress(t, "zstd", cut), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(path, Options{unpack.Options{CacheDir: dir}})

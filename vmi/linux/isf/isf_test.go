@@ -12,10 +12,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
-
+	"github.com/xascript/xascript/internal/unpack/unpacktest"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/symbols"
 )
@@ -390,7 +387,7 @@ func TestLoadSizeLimit(t *testing.T) {
 	// reading only the cap.
 	big := append(bytes.Repeat([]byte(" "), 2<<20), "{}"...)
 	path := filepath.Join(t.TempDir(), "bomb.json.gz")
-	if err := os.WriteFile(path, compress(t, "gzip", big), 0o644); err != nil {
+	if err := os.WriteFile(path, unpacktest.Compress(t, "gzip", big), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Load(path); !errors.Is(err, vmi.ErrLimit) || !strings.Contains(err.Error(), "512 MiB") {
@@ -407,7 +404,7 @@ func TestLoadCompressions(t *testing.T) {
 	for _, kind := range []string{"", "gzip", "xz", "zstd"} {
 		data := doc
 		if kind != "" {
-			data = compress(t, kind, doc)
+			data = unpacktest.Compress(t, kind, doc)
 		}
 		// The name says nothing: compression is sniffed.
 		path := filepath.Join(dir, "isf-"+kind)
@@ -429,31 +426,4 @@ func TestLoadCompressions(t *testing.T) {
 	if _, err := Load(path); err == nil {
 		t.Errorf("Load(corrupt xz) succeeded")
 	}
-}
-
-func compress(tb testing.TB, kind string, data []byte) []byte {
-	tb.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	var err error
-	switch kind {
-	case "zstd":
-		w, err = zstd.NewWriter(&buf)
-	case "xz":
-		w, err = xz.NewWriter(&buf)
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	default:
-		tb.Fatalf("no writer for %q", kind)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		tb.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Bytes()
 }

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/btf"
-
 	"github.com/xascript/xascript/internal/unpack"
+	"github.com/xascript/xascript/internal/unpack/unpacktest"
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
 	"github.com/xascript/xascript/vmi/linux/kernelimage"
 	"github.com/xascript/xascript/vmi/linux/symbols"
@@ -310,7 +310,7 @@ func TestRealCompressed(t *testing.T) {
 		path := filepath.Join(dir, "isf.json"+map[string]string{"": "", "gzip": ".gz", "xz": ".xz", "zstd": ".zst"}[kind])
 		data := doc
 		if kind != "" {
-			data = compress(t, kind, doc)
+			data = unpacktest.Compress(t, kind, doc)
 		}
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
