@@ -16,6 +16,14 @@
 // ~/.cache/xascript. Entries are written to a temporary file and renamed into
 // place, so a reader never sees a partial entry.
 //
+// Dumps are mostly zero pages, so all-zero 4 KiB blocks are not stored: cache
+// entries are sparse files (a 4.5 GiB guest takes ~140 MiB of disk). A flock
+// on "<entry>.lock" makes processes that open the same source at once (test
+// binaries run in parallel) wait for one copy instead of each writing their
+// own. When the cache cannot be written (read-only, disk full) the data is
+// produced into anonymous memory instead, again without touching the pages
+// of zero blocks.
+//
 // Decompressed sizes are bounded (Options.MaxSize) because a compressed file
 // can be a decompression bomb.
 package unpack

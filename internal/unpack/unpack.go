@@ -55,6 +55,7 @@ type File struct {
 	compression string
 	cached      string
 	mapped      bool
+	mapping     []byte // when set, the whole mapping behind Data, for Close
 }
 
 // Compression names the source's compression: "" when it was not compressed.
@@ -65,7 +66,15 @@ func (f *File) CachePath() string { return f.cached }
 
 // Close releases the mapping. Data must not be used afterwards.
 func (f *File) Close() error {
-	if f == nil || !f.mapped || f.Data == nil {
+	if f == nil {
+		return nil
+	}
+	if f.mapping != nil {
+		err := unix.Munmap(f.mapping)
+		f.mapping, f.Data = nil, nil
+		return err
+	}
+	if !f.mapped || f.Data == nil {
 		return nil
 	}
 	err := unix.Munmap(f.Data)
@@ -182,27 +191,71 @@ func derive(src *os.File, path, tag string, opt Options, produce func(w io.Write
 			if err != nil {
 				return nil, err
 			}
-			entry := filepath.Join(dir, key)
-			if data, err := mmapPath(entry); err == nil {
-				return &File{Data: data, cached: entry, mapped: data != nil}, nil
+			f, err := deriveCached(dir, key, produce)
+			if err == nil || !isCacheWriteError(err) {
+				return f, err
 			}
-			if err := writeEntry(dir, entry, produce); err == nil {
-				data, err := mmapPath(entry)
-				if err != nil {
-					return nil, err
-				}
-				return &File{Data: data, cached: entry, mapped: data != nil}, nil
-			} else if !isCacheWriteError(err) {
-				return nil, err
-			}
-			// The cache is not writable: fall back to memory below.
+			// The cache is not usable (read-only, disk full): fall back to
+			// memory below.
 		}
 	}
-	var buf bytes.Buffer
-	if err := produce(&buf); err != nil {
+	var w anonWriter
+	if err := produce(&w); err != nil {
+		w.release()
 		return nil, err
 	}
-	return &File{Data: buf.Bytes()}, nil
+	return w.file()
+}
+
+// deriveCached returns the cache entry key in dir, producing it first when
+// it is missing. Other processes opening the same source at the same time
+// (parallel test binaries, two monitors) wait on a lock file instead of
+// each writing its own copy of a possibly multi-GiB entry.
+func deriveCached(dir, key string, produce func(w io.Writer) error) (*File, error) {
+	entry := filepath.Join(dir, key)
+	if data, err := mmapPath(entry); err == nil {
+		return &File{Data: data, cached: entry, mapped: data != nil}, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, cacheWriteError{err}
+	}
+	unlock, err := lockEntry(entry + ".lock")
+	if err != nil {
+		return nil, cacheWriteError{err}
+	}
+	defer unlock()
+	if data, err := mmapPath(entry); err == nil { // made while we waited
+		return &File{Data: data, cached: entry, mapped: data != nil}, nil
+	}
+	if err := writeEntry(dir, entry, produce); err != nil {
+		return nil, err
+	}
+	data, err := mmapPath(entry)
+	if err != nil {
+		return nil, err
+	}
+	return &File{Data: data, cached: entry, mapped: data != nil}, nil
+}
+
+// lockEntry takes an exclusive flock on path, creating it, and returns the
+// function that releases it. The lock file stays: removing it would race
+// with a process that just opened it.
+func lockEntry(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil // closing drops the flock
 }
 
 // cacheWriteError marks failures of the cache itself (not of produce), after
@@ -217,21 +270,34 @@ func isCacheWriteError(err error) bool {
 	return errors.As(err, &c)
 }
 
-func writeEntry(dir, entry string, produce func(w io.Writer) error) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return cacheWriteError{err}
+// createTemp is os.CreateTemp; tests replace it to simulate a full disk.
+var createTemp = os.CreateTemp
+
+// cacheWriter marks the errors of writing the cache entry, so that a full
+// disk sends derive to its in-memory fallback while an error of produce
+// itself (a corrupt source) is reported.
+type cacheWriter struct{ w io.Writer }
+
+func (c cacheWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		err = cacheWriteError{err}
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	return n, err
+}
+
+func writeEntry(dir, entry string, produce func(w io.Writer) error) error {
+	tmp, err := createTemp(dir, ".tmp-*")
 	if err != nil {
 		return cacheWriteError{err}
 	}
 	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := produce(bw); err != nil {
+	sw := newSparseFileWriter(tmp)
+	if err := produce(cacheWriter{sw}); err != nil {
 		tmp.Close()
 		return err
 	}
-	if err := bw.Flush(); err != nil {
+	if err := sw.Finish(); err != nil {
 		tmp.Close()
 		return cacheWriteError{err}
 	}
