@@ -12,6 +12,7 @@ import (
 type options struct {
 	file           string
 	qemu           string
+	dom            string
 	pause          bool
 	symbols        string
 	btf            string
@@ -31,6 +32,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.SortFlags = false
 	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
 	fs.StringVar(&o.qemu, "qemu", "", "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait; RAM in a shared memory-backend-file)")
+	fs.StringVar(&o.dom, "dom", "", "a running Xen domain, by id or name (run in dom0 as root; PV, PVH and HVM guests)")
 	fs.BoolVar(&o.pause, "pause", false, "hold a live guest paused while the script runs")
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
@@ -56,6 +58,8 @@ Usage:
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst
   xascript scripts/examples/lkm.lua --file mem.raw --symbols System.map --btf vmlinuz
+  xascript scripts/examples/lkm.lua --dom web1          (in dom0)
+  xascript scripts/examples/lkm.lua --qemu /run/vm.qmp
 
 Flags:
 `
@@ -75,3 +79,21 @@ func usage(w io.Writer, fs *pflag.FlagSet) {
 	b.WriteString(usageTail)
 	fmt.Fprint(w, b.String())
 }
+
+// targetGiven tells whether a target flag was given.
+func (o *options) targetGiven() bool { return o.file != "" || o.qemu != "" || o.dom != "" }
+
+// targetName names the target for messages: the dump file, the QMP
+// socket or the domain.
+func (o *options) targetName() string {
+	switch {
+	case o.qemu != "":
+		return o.qemu
+	case o.dom != "":
+		return "domain " + o.dom
+	}
+	return o.file
+}
+
+// giveTarget is the hint printed when a command needs a target.
+const giveTarget = "give --file DUMP, --qemu SOCKET or --dom DOMAIN"

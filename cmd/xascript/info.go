@@ -33,8 +33,8 @@ type infoReport struct {
 }
 
 func runInfo(o *options, stdout, stderr io.Writer) int {
-	if o.file == "" && o.qemu == "" {
-		fmt.Fprintln(stderr, "xascript info: give --file DUMP or --qemu SOCKET")
+	if !o.targetGiven() {
+		fmt.Fprintln(stderr, "xascript info: "+giveTarget)
 		return exitUsage
 	}
 	start := time.Now()
@@ -46,7 +46,7 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 	defer g.Close()
 	k, d := g.kernel, g.kernel.Describe()
 	r := infoReport{
-		Target: d.Target, File: o.file, CPUState: g.target.CPU().Known,
+		Target: d.Target, File: o.targetName(), CPUState: g.target.CPU().Known,
 		Paging: d.Paging, Root: hex(d.Root), RootSource: d.RootSource, Banner: d.Banner,
 		TextPhys: hex(d.TextPhys), KASLRVirtual: signedHex(d.KASLRVirtual), KASLRPhysical: signedHex(d.KASLRPhysical),
 		SymbolShift: signedHex(d.SymbolShift), Symbols: d.Symbols, SymbolsFrom: d.SymbolsFrom, Notes: d.Notes,

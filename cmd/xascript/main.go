@@ -67,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	env := &bindings.Env{}
-	if o.file != "" || o.qemu != "" {
+	if o.targetGiven() {
 		g, err := openGuest(&o)
 		if err != nil {
 			fmt.Fprintf(stderr, "xascript: %v\n", err)
@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer g.Close()
 		env.Guest = g.kernel
 	} else if o.symbols != "" || o.btf != "" {
-		fmt.Fprintln(stderr, "xascript: --symbols and --btf need a target: give --file DUMP or --qemu SOCKET")
+		fmt.Fprintln(stderr, "xascript: --symbols and --btf need a target: "+giveTarget)
 		return exitUsage
 	}
 

@@ -9,6 +9,7 @@ import (
 	"github.com/xascript/xascript/vmi/dump"
 	"github.com/xascript/xascript/vmi/linux"
 	"github.com/xascript/xascript/vmi/qemu"
+	"github.com/xascript/xascript/vmi/xen"
 )
 
 // guest is an open target with its located kernel.
@@ -17,7 +18,9 @@ type guest struct {
 	kernel *linux.Kernel
 }
 
-// Close resumes a guest that --pause held, then releases the target.
+// Close resumes a guest that --pause held (or that a script left paused
+// on QEMU), then releases the target. A Xen target resumes its own pause
+// when closed and never undoes an operator's `xl pause`.
 func (g *guest) Close() error {
 	if live, ok := g.target.(*qemu.Target); ok && live.Paused() {
 		live.Resume()
@@ -42,31 +45,46 @@ func openGuest(o *options) (*guest, error) {
 func openGuestWith(o *options, isfIn string) (*guest, error) {
 	var t vmi.Target
 	var err error
+	n := 0
+	for _, v := range []string{o.file, o.qemu, o.dom} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, fmt.Errorf("give one target: --file, --qemu or --dom")
+	}
 	switch {
-	case o.file != "" && o.qemu != "":
-		return nil, fmt.Errorf("give one target: --file or --qemu")
 	case o.qemu != "":
 		live, err := qemu.Open(o.qemu, qemu.Options{})
 		if err != nil {
 			return nil, err
 		}
-		if o.pause {
-			if err := live.Pause(); err != nil {
-				live.Close()
-				return nil, err
-			}
-		}
 		t = live
+	case o.dom != "":
+		dom, err := xen.Open(o.dom, xen.Options{})
+		if err != nil {
+			return nil, err
+		}
+		t = dom
 	default:
 		t, err = dump.Open(o.file, dump.Options{Options: unpackOptions(o)})
 		if err != nil {
 			return nil, err // the dump package names the file and what is wrong
 		}
 	}
+	if o.pause {
+		if live, ok := t.(interface{ Pause() error }); ok {
+			if err := live.Pause(); err != nil {
+				t.Close()
+				return nil, err
+			}
+		}
+	}
 	k, err := linux.Open(t, linux.Options{SymbolsPath: o.symbols, BTFPath: o.btf, DWARFPath: o.dwarf, ISFPath: isfIn, Unpack: unpackOptions(o), NoProfileCache: o.noProfileCache})
 	if err != nil {
 		t.Close()
-		return nil, fmt.Errorf("%s: %w", o.file, err)
+		return nil, fmt.Errorf("%s: %w", o.targetName(), err)
 	}
 	return &guest{target: t, kernel: k}, nil
 }

@@ -12,8 +12,8 @@ import (
 // memory or from the files given) as a Volatility 3 ISF, so that Volatility
 // users need no dwarf2json run.
 func runProfile(o *options, stdout, stderr io.Writer) int {
-	if o.file == "" || o.isf == "" {
-		fmt.Fprintln(stderr, "xascript profile: give --file DUMP and --isf OUT.json")
+	if !o.targetGiven() || o.isf == "" {
+		fmt.Fprintln(stderr, "xascript profile: give --isf OUT.json and a target: "+giveTarget)
 		return exitUsage
 	}
 	start := time.Now()

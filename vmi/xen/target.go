@@ -1,0 +1,295 @@
+package xen
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xascript/xascript/vmi"
+)
+
+// Options configure Open.
+type Options struct {
+	// MaxMappedChunks bounds the frame cache (chunks of 64 frames); 1024
+	// (256 MiB of mappings) when zero.
+	MaxMappedChunks int
+	// VCPU is the vCPU whose control registers give the page-table root.
+	VCPU uint32
+}
+
+// Target is a running Xen domain. Like every vmi.Target it is for one
+// goroutine at a time.
+type Target struct {
+	hv       hypervisor
+	abi      abi
+	version  string // "4.17.3-pre" etc.
+	domain   uint16
+	name     string
+	info     domainInfo
+	frames   *frameCache
+	ranges   []vmi.Range
+	cpu      vmi.CPUState
+	cpuNote  string
+	pv       bool
+	pausedBy bool // we hold a pause (Pause without Resume)
+	closed   bool
+}
+
+var _ vmi.Target = (*Target)(nil)
+
+// Open attaches to the domain named by spec: a numeric id, or a name that
+// xenstore resolves. It needs root in dom0.
+func Open(spec string, opt Options) (*Target, error) {
+	if spec == "" {
+		return nil, errors.New("--dom needs a domain id or name")
+	}
+	if err := needRoot(); err != nil {
+		return nil, err
+	}
+	p, err := openPrivcmd()
+	if err != nil {
+		return nil, err
+	}
+	domain, name, err := resolveDomain(spec, XenstorePaths)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	t, err := open(p, domain, opt)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	t.name = name
+	return t, nil
+}
+
+// resolveDomain turns an id or a name into an id, and finds the name of an
+// id when xenstore can tell (for messages only).
+func resolveDomain(spec string, xsPaths []string) (uint16, string, error) {
+	if id, err := strconv.ParseUint(spec, 10, 16); err == nil {
+		name := ""
+		if xs, err := dialXenstore(xsPaths, 5*time.Second); err == nil {
+			name = xs.domainName(uint16(id))
+			xs.Close()
+		}
+		return uint16(id), name, nil
+	}
+	xs, err := dialXenstore(xsPaths, 5*time.Second)
+	if err != nil {
+		return 0, "", fmt.Errorf("domain %q: %w", spec, err)
+	}
+	defer xs.Close()
+	id, err := xs.lookupDomain(spec)
+	return id, spec, err
+}
+
+// open attaches through hv, which Open or a test provides.
+func open(hv hypervisor, domain uint16, opt Options) (*Target, error) {
+	ver, extra, err := hv.Version()
+	if err != nil {
+		return nil, err
+	}
+	a, err := abiFor(ver)
+	if err != nil {
+		return nil, err
+	}
+	t := &Target{hv: hv, abi: a, version: fmt.Sprintf("%d.%d%s", ver>>16, ver&0xffff, extra), domain: domain}
+	if t.info, err = t.domainInfo(); err != nil {
+		return nil, err
+	}
+	if t.info.dying() {
+		return nil, fmt.Errorf("domain %d is dying", domain)
+	}
+	if t.info.shutdown() {
+		return nil, fmt.Errorf("domain %d has shut down", domain)
+	}
+	t.pv = !t.info.hvm()
+	t.frames = newFrameCache(hv, domain, opt.MaxMappedChunks)
+	if err := t.readCPU(opt.VCPU); err != nil {
+		t.frames.flush()
+		return nil, err
+	}
+	if err := t.buildMemoryMap(); err != nil {
+		t.frames.flush()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Target) domctl(cmd uint32, buf []byte, handleOff int) ([]byte, error) {
+	dc := t.abi.newDomctl(cmd, t.domain)
+	err := t.hv.Domctl(dc, buf, handleOff)
+	return dc, err
+}
+
+func (t *Target) domainInfo() (domainInfo, error) {
+	dc, err := t.domctl(domctlGetDomainInfo, nil, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return domainInfo{}, fmt.Errorf("domain %d: %w", t.domain, ErrNoDomain)
+		}
+		return domainInfo{}, fmt.Errorf("getdomaininfo of domain %d: %w", t.domain, err)
+	}
+	info := t.abi.decodeDomainInfo(dc)
+	// Older hypervisors answer with the next domain that exists.
+	if info.ID != t.domain {
+		return domainInfo{}, fmt.Errorf("domain %d: %w", t.domain, ErrNoDomain)
+	}
+	return info, nil
+}
+
+// readCPU reads the vCPU's control registers: from the PV context for PV
+// guests, from the hvm_hw_cpu save record (which has EFER) for HVM/PVH.
+func (t *Target) readCPU(vcpu uint32) error {
+	if vcpu > t.info.MaxVCPUID {
+		return fmt.Errorf("domain %d has no vCPU %d (highest %d)", t.domain, vcpu, t.info.MaxVCPUID)
+	}
+	if t.pv {
+		ctx := make([]byte, t.abi.vcpuCtxSize)
+		dc := t.abi.newDomctl(domctlGetVCPUContext, t.domain)
+		le.PutUint32(t.abi.union(dc), vcpu)
+		if err := t.hv.Domctl(dc, ctx, t.abi.domctlUnion+t.abi.vcpuCtxHandle); err != nil {
+			return fmt.Errorf("getvcpucontext of domain %d vCPU %d: %w", t.domain, vcpu, err)
+		}
+		cr0, cr3, cr4 := t.abi.ctrlRegs(ctx)
+		// A 64-bit PV guest always runs in long mode with 4-level paging
+		// (Xen does not offer PV guests LA57); CR3 holds a machine address.
+		t.cpu = vmi.CPUState{Known: true, CR0: cr0 | vmi.CR0PG, CR3: cr3,
+			CR4: (cr4 | vmi.CR4PAE) &^ vmi.CR4LA57, EFER: vmi.EFERLME | vmi.EFERLMA | vmi.EFERNXE}
+		t.cpuNote = "PV vCPU context (CR3 is a machine address)"
+		return nil
+	}
+	rec := make([]byte, t.abi.hvmCPUSize)
+	dc := t.abi.newDomctl(domctlGetHVMContextPartial, t.domain)
+	u := t.abi.union(dc)
+	le.PutUint32(u[t.abi.partialType:], hvmSaveCodeCPU)
+	le.PutUint32(u[t.abi.partialInstance:], vcpu)
+	le.PutUint64(u[t.abi.partialBufSize:], uint64(len(rec)))
+	if err := t.hv.Domctl(dc, rec, t.abi.domctlUnion+t.abi.partialBufHandle); err != nil {
+		return fmt.Errorf("gethvmcontext_partial (CPU record) of domain %d vCPU %d: %w", t.domain, vcpu, err)
+	}
+	t.cpu = vmi.CPUState{Known: true,
+		CR0: le.Uint64(rec[t.abi.hvmCPUCR0:]), CR3: le.Uint64(rec[t.abi.hvmCPUCR3:]),
+		CR4: le.Uint64(rec[t.abi.hvmCPUCR4:]), EFER: le.Uint64(rec[t.abi.hvmCPUEFER:])}
+	t.cpuNote = "HVM CPU save record"
+	return nil
+}
+
+// buildMemoryMap lists the frames the guest owns: from its p2m for PV,
+// up to XENMEM_maximum_gpfn for auto-translated guests (frames in between
+// that hold nothing fail to map, and read as not present).
+func (t *Target) buildMemoryMap() error {
+	if t.pv {
+		mfns, err := pvFrames(t.frames, t.abi, t.info.SharedInfoFrame, max(t.info.MaxPages, t.info.TotPages))
+		if err != nil {
+			return fmt.Errorf("domain %d: PV memory map: %w", t.domain, err)
+		}
+		t.ranges = framesToRanges(mfns)
+		return nil
+	}
+	maxGpfn, err := t.hv.MaximumGpfn(t.domain)
+	if err != nil {
+		return err
+	}
+	if maxGpfn >= 1<<40 {
+		return fmt.Errorf("domain %d: maximum gpfn %#x: %w", t.domain, maxGpfn, vmi.ErrLimit)
+	}
+	t.ranges = []vmi.Range{{Start: 0, End: (maxGpfn + 1) * pageSize}}
+	return nil
+}
+
+// ReadPhys reads guest-physical memory (machine memory for a PV guest).
+func (t *Target) ReadPhys(buf []byte, pa uint64) error {
+	if t.closed {
+		return fmt.Errorf("domain %d: target closed", t.domain)
+	}
+	return t.frames.read(buf, pa)
+}
+
+// MemoryMap lists the ranges the domain owns.
+func (t *Target) MemoryMap() []vmi.Range { return t.ranges }
+
+// CPU returns the vCPU state read at Open.
+func (t *Target) CPU() vmi.CPUState { return t.cpu }
+
+// Kind names the target.
+func (t *Target) Kind() string {
+	kind := "HVM/PVH"
+	if t.pv {
+		kind = "PV"
+	}
+	name := ""
+	if t.name != "" {
+		name = " " + strconv.Quote(t.name)
+	}
+	return fmt.Sprintf("Xen %s domain %d%s (Xen %s)", kind, t.domain, name, t.version)
+}
+
+// Domain is the domain id.
+func (t *Target) Domain() uint16 { return t.domain }
+
+// PV tells whether the domain is paravirtualised (physical = machine).
+func (t *Target) PV() bool { return t.pv }
+
+// CPUSource says where the control registers came from.
+func (t *Target) CPUSource() string { return t.cpuNote }
+
+// Stats reports the frame cache's counters.
+func (t *Target) Stats() FrameStats { return t.frames.stats }
+
+// Pause pauses the domain (a domctl pause, counted separately from `xl
+// pause`, so it never undoes an operator's pause). Pausing twice is one
+// pause.
+func (t *Target) Pause() error {
+	if t.pausedBy {
+		return nil
+	}
+	if _, err := t.domctl(domctlPauseDomain, nil, 0); err != nil {
+		return fmt.Errorf("pause domain %d: %w", t.domain, err)
+	}
+	t.pausedBy = true
+	return nil
+}
+
+// Resume undoes Pause.
+func (t *Target) Resume() error {
+	if !t.pausedBy {
+		return nil
+	}
+	if _, err := t.domctl(domctlUnpauseDomain, nil, 0); err != nil {
+		return fmt.Errorf("unpause domain %d: %w", t.domain, err)
+	}
+	t.pausedBy = false
+	return nil
+}
+
+// Paused tells whether the domain is paused, by us or anyone else.
+func (t *Target) Paused() bool {
+	if t.pausedBy {
+		return true
+	}
+	info, err := t.domainInfo()
+	return err == nil && info.paused()
+}
+
+// Close unmaps every frame, resumes a domain we paused, and releases
+// privcmd.
+func (t *Target) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var err error
+	if t.pausedBy {
+		err = t.Resume()
+	}
+	t.frames.flush()
+	if cerr := t.hv.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,251 @@
+package xen
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xascript/xascript/vmi"
+)
+
+// pvGuest builds a PV domain's machine memory: a shared_info page whose
+// p2m (frame list list -> frame list -> p2m pages) lists the frames in
+// p2m order, with holes where an entry is invalid.
+func pvGuest(t *testing.T, p2m []uint64) (pageMem, uint64) {
+	t.Helper()
+	mem := pageMem{}
+	next := uint64(0x90000) // machine frames for the bookkeeping pages
+	alloc := func() (uint64, *[pageSize]byte) {
+		next++
+		p := new([pageSize]byte)
+		mem[next] = p
+		return next, p
+	}
+	for _, e := range p2m {
+		if e != p2mInvalid {
+			mem[e] = new([pageSize]byte)
+			le.PutUint64(mem[e][:], e) // each frame holds its own number
+		}
+	}
+	fllMFN, fll := alloc()
+	for i := 0; i*entriesPerPage*entriesPerPage < len(p2m); i++ {
+		midMFN, mid := alloc()
+		le.PutUint64(fll[i*8:], midMFN)
+		for j := 0; j < entriesPerPage; j++ {
+			base := (i*entriesPerPage + j) * entriesPerPage
+			if base >= len(p2m) {
+				break
+			}
+			leafMFN, leaf := alloc()
+			le.PutUint64(mid[j*8:], leafMFN)
+			for k := 0; k < entriesPerPage && base+k < len(p2m); k++ {
+				le.PutUint64(leaf[k*8:], p2m[base+k])
+			}
+		}
+	}
+	siMFN, si := alloc()
+	le.PutUint64(si[3088:], uint64(len(p2m))) // arch.max_pfn
+	le.PutUint64(si[3096:], fllMFN)           // arch.pfn_to_mfn_frame_list_list
+	return mem, siMFN
+}
+
+func newPVFake(t *testing.T, p2m []uint64) (*fakeHV, pageMem) {
+	mem, si := pvGuest(t, p2m)
+	return &fakeHV{domain: 7, version: 4<<16 | 17, mem: mem, ranges: mem.ranges(), shared: si,
+		pages: uint64(len(p2m)), cpu: vmi.CPUState{CR0: 0x80050033, CR3: 0x1234000, CR4: 0x2660}}, mem
+}
+
+func TestPVMemoryMapFromP2M(t *testing.T) {
+	// 1100 pfns: more than two p2m pages, scattered and out of order, with
+	// invalid entries and a foreign-flagged one.
+	var p2m, want []uint64
+	for pfn := 0; pfn < 1100; pfn++ {
+		switch {
+		case pfn%97 == 5:
+			p2m = append(p2m, p2mInvalid)
+		case pfn == 300:
+			p2m = append(p2m, 1<<63|0x5555)
+		default:
+			mfn := uint64(0x20000 + (pfn*7919)%5000)
+			p2m = append(p2m, mfn)
+			want = append(want, mfn)
+		}
+	}
+	slices.Sort(want)
+	want = slices.Compact(want)
+	hv, _ := newPVFake(t, p2m)
+	tg, err := open(hv, 7, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	var got []uint64
+	for _, r := range tg.MemoryMap() {
+		for a := r.Start; a < r.End; a += pageSize {
+			got = append(got, a/pageSize)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("memory map lists %d frames, want %d", len(got), len(want))
+	}
+	// Reads go to machine frames; each holds its own number.
+	var b [8]byte
+	if err := tg.ReadPhys(b[:], want[10]*pageSize); err != nil || le.Uint64(b[:]) != want[10] {
+		t.Fatalf("read frame %#x: %v %#x", want[10], err, le.Uint64(b[:]))
+	}
+	cpu := tg.CPU()
+	if !cpu.Known || cpu.CR3 != 0x1234000 || cpu.EFER&vmi.EFERLMA == 0 || cpu.CR4&vmi.CR4PAE == 0 {
+		t.Errorf("PV CPU state %+v: want CR3 as given and long mode", cpu)
+	}
+	if !tg.PV() || !strings.Contains(tg.Kind(), "PV") {
+		t.Errorf("Kind %q, PV %v", tg.Kind(), tg.PV())
+	}
+}
+
+func TestPVHostileP2M(t *testing.T) {
+	p2m := []uint64{0x30000, 0x30001}
+	t.Run("huge max_pfn", func(t *testing.T) {
+		hv, mem := newPVFake(t, p2m)
+		le.PutUint64(mem[hv.shared][3088:], 1<<40)
+		if _, err := open(hv, 7, Options{}); !errors.Is(err, vmi.ErrLimit) {
+			t.Fatalf("err = %v, want ErrLimit", err)
+		}
+	})
+	t.Run("frame list list not mapped", func(t *testing.T) {
+		hv, mem := newPVFake(t, p2m)
+		le.PutUint64(mem[hv.shared][3096:], 0xdead)
+		_, err := open(hv, 7, Options{})
+		if !errors.Is(err, vmi.ErrNotPresent) || !strings.Contains(err.Error(), "0xdead") {
+			t.Fatalf("err = %v, want not present naming mfn 0xdead", err)
+		}
+	})
+	t.Run("no frame list", func(t *testing.T) {
+		hv, mem := newPVFake(t, p2m)
+		le.PutUint64(mem[hv.shared][3096:], 0)
+		if _, err := open(hv, 7, Options{}); !errors.Is(err, vmi.ErrUnsupported) {
+			t.Fatalf("err = %v, want ErrUnsupported", err)
+		}
+	})
+}
+
+func TestOpenErrors(t *testing.T) {
+	hv, _ := newPVFake(t, []uint64{0x30000})
+	hv.version = 4<<16 | 99
+	if _, err := open(hv, 7, Options{}); err == nil || !strings.Contains(err.Error(), "Xen 4.99 is not supported") {
+		t.Errorf("unknown version: %v", err)
+	}
+	hv.version = 4<<16 | 17
+	if _, err := open(hv, 8, Options{}); !errors.Is(err, ErrNoDomain) {
+		t.Errorf("missing domain: %v", err)
+	}
+	hv.dying = true
+	if _, err := open(hv, 7, Options{}); err == nil || !strings.Contains(err.Error(), "dying") {
+		t.Errorf("dying domain: %v", err)
+	}
+	hv.dying = false
+	if _, err := open(hv, 7, Options{VCPU: 3}); err == nil || !strings.Contains(err.Error(), "no vCPU 3") {
+		t.Errorf("missing vCPU: %v", err)
+	}
+}
+
+func TestPauseResumeAndClose(t *testing.T) {
+	hv, _ := newPVFake(t, []uint64{0x30000, 0x30001})
+	tg, err := open(hv, 7, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.Paused() {
+		t.Fatal("paused before Pause")
+	}
+	if err := tg.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	tg.Pause() // idempotent: one pause held
+	if hv.paused != 1 || !tg.Paused() {
+		t.Fatalf("pause count %d, Paused %v", hv.paused, tg.Paused())
+	}
+	if err := tg.Resume(); err != nil || hv.paused != 0 {
+		t.Fatalf("Resume: %v, count %d", err, hv.paused)
+	}
+	// An operator's pause is seen but not undone by us.
+	hv.paused = 1
+	if !tg.Paused() {
+		t.Error("operator's pause not seen")
+	}
+	tg.Resume()
+	if hv.paused != 1 {
+		t.Error("Resume undid a pause it did not take")
+	}
+	hv.paused = 0
+	tg.Pause()
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if hv.paused != 0 || len(hv.mapped) != 0 || !hv.closeCalled {
+		t.Errorf("after Close: pause count %d, %d mappings left, closed %v", hv.paused, len(hv.mapped), hv.closeCalled)
+	}
+	if err := tg.ReadPhys(make([]byte, 4), 0x30000*pageSize); err == nil {
+		t.Error("read after Close succeeded")
+	}
+}
+
+func TestFrameCacheLRU(t *testing.T) {
+	mem := pageMem{}
+	for f := uint64(0); f < 8*chunkFrames; f++ {
+		if f%chunkFrames == 3 {
+			continue // a frame Xen refuses in every chunk
+		}
+		mem[f] = new([pageSize]byte)
+		le.PutUint64(mem[f][:], f)
+	}
+	hv := &fakeHV{domain: 1, mem: mem, ranges: mem.ranges()}
+	fc := newFrameCache(hv, 1, 2)
+	read := func(f uint64) error {
+		b, err := fc.frame(f)
+		if err == nil && le.Uint64(b) != f {
+			t.Fatalf("frame %#x holds %#x", f, le.Uint64(b))
+		}
+		return err
+	}
+	for _, f := range []uint64{0, 1, chunkFrames, 2, 2 * chunkFrames, 5} {
+		if err := read(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// chunk 0 was used last before chunk 2 came in, so chunk 1 was evicted;
+	// reading 5 again hits.
+	if len(hv.mapped) != 2 || hv.unmapCalls != 1 {
+		t.Errorf("%d chunks mapped, %d unmaps; want 2 and 1", len(hv.mapped), hv.unmapCalls)
+	}
+	s := fc.stats
+	if s.Misses != 3 || s.Hits != 3 || s.FramesFailed != 3 {
+		t.Errorf("stats %+v", s)
+	}
+	if err := read(3); !errors.Is(err, vmi.ErrNotPresent) {
+		t.Errorf("refused frame: %v", err)
+	}
+	err := fc.read(make([]byte, 2*pageSize), 2*pageSize+100) // spans into refused frame 3
+	var pe *vmi.PhysError
+	if !errors.As(err, &pe) || pe.Addr != 3*pageSize {
+		t.Errorf("read across a refused frame: %v", err)
+	}
+	fc.flush()
+	if len(hv.mapped) != 0 {
+		t.Errorf("%d mappings after flush", len(hv.mapped))
+	}
+}
+
+func TestDomctlBatchFailure(t *testing.T) {
+	hv := &failingHV{fakeHV{domain: 1, mem: pageMem{}, ranges: []vmi.Range{{Start: 0, End: pageSize}}}}
+	fc := newFrameCache(hv, 1, 0)
+	if _, err := fc.frame(0); !errors.Is(err, unix.EFAULT) {
+		t.Fatalf("err = %v, want the batch's error", err)
+	}
+}
+
+type failingHV struct{ fakeHV }
+
+func (f *failingHV) MapFrames(uint16, []uint64) ([]byte, []int32, error) { return nil, nil, unix.EFAULT }
