@@ -248,4 +248,6 @@ func TestDomctlBatchFailure(t *testing.T) {
 
 type failingHV struct{ fakeHV }
 
-func (f *failingHV) MapFrames(uint16, []uint64) ([]byte, []int32, error) { return nil, nil, unix.EFAULT }
+func (f *failingHV) MapFrames(uint16, []uint64) ([]byte, []int32, error) {
+	return nil, nil, unix.EFAULT
+}
