@@ -42,7 +42,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
-	fs.BoolVar(&o.json, "json", false, "info: print JSON instead of text")
+	fs.BoolVar(&o.json, "json", false, "info, bench: print JSON instead of text")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.BoolVar(&o.version, "version", false, "print the version")
 	return fs
@@ -54,6 +54,7 @@ Usage:
   xascript SCRIPT [flags] [-- script args]   run SCRIPT (script args reach it as arg[1..] and ...)
   xascript info [flags]                       show how the kernel was found and where symbols and types came from
   xascript profile --isf OUT.json [flags]     write the derived profile as a Volatility 3 ISF
+  xascript bench [flags]                      measure read speed on the target (pages/s, read_u32 latency, frame cache)
 
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst

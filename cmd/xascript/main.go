@@ -56,6 +56,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if pos[0] == "info" && len(pos) == 1 {
 		return runInfo(&o, stdout, stderr)
 	}
+	if pos[0] == "bench" && len(pos) == 1 {
+		return runBench(&o, stdout, stderr)
+	}
 	if pos[0] == "profile" && len(pos) == 1 {
 		return runProfile(&o, stdout, stderr)
 	}
