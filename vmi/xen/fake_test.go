@@ -2,6 +2,7 @@ package xen
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -151,14 +152,6 @@ func (m pageMem) ranges() []vmi.Range {
 	for f := range m {
 		frames = append(frames, f)
 	}
-	sortU64(frames)
+	slices.Sort(frames)
 	return framesToRanges(frames)
-}
-
-func sortU64(s []uint64) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

@@ -3,6 +3,8 @@ package xen
 import (
 	"fmt"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xascript/xascript/vmi"
 )
 
@@ -22,8 +24,8 @@ const (
 type chunk struct {
 	first      uint64 // first frame number
 	mem        []byte
-	ok         [chunkFrames]bool // frame mapped; unmapped frames must not be touched
-	prev, next *chunk            // LRU list, most recent at head
+	errs       [chunkFrames]int32 // 0, or Xen's -errno for a frame it would not map (never touched)
+	prev, next *chunk             // LRU list, most recent at head
 }
 
 // FrameStats counts the frame cache's work, for benchmarks and `info`.
@@ -76,8 +78,8 @@ func (c *frameCache) frame(fn uint64) ([]byte, error) {
 		c.stats.Hits++
 	}
 	i := fn - first
-	if !ch.ok[i] {
-		return nil, fmt.Errorf("frame %#x of domain %d: %w (Xen refused to map it)", fn, c.domain, vmi.ErrNotPresent)
+	if e := ch.errs[i]; e != 0 {
+		return nil, fmt.Errorf("frame %#x of domain %d: %w (Xen refused to map it: %v)", fn, c.domain, vmi.ErrNotPresent, unix.Errno(-e))
 	}
 	return ch.mem[i*pageSize : (i+1)*pageSize : (i+1)*pageSize], nil
 }
@@ -99,7 +101,7 @@ func (c *frameCache) lookup(first uint64) (*chunk, error) {
 	}
 	ch := &chunk{first: first, mem: mem}
 	for i, e := range errs {
-		ch.ok[i] = e == 0
+		ch.errs[i] = e
 		if e == 0 {
 			c.stats.FramesMapped++
 		} else {
