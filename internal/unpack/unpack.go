@@ -420,11 +420,19 @@ func withProgress(w io.Writer, path, tag string, produce func(io.Writer) error) 
 		name := filepath.Base(path)
 		var mu sync.Mutex
 		announced := false
-		timer := time.AfterFunc(progressDelay, func() {
+		announce := func() {
 			mu.Lock()
 			defer mu.Unlock()
 			fmt.Fprintf(w, "xascript: %s: preparing %s once (later runs use the cache)...\n", name, tag)
 			announced = true
+		}
+		if progressDelay <= 0 {
+			announce()
+		}
+		timer := time.AfterFunc(max(progressDelay, 0), func() {
+			if progressDelay > 0 {
+				announce()
+			}
 		})
 		start := time.Now()
 		cw := &countingWriter{w: out}
