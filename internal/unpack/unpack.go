@@ -426,11 +426,12 @@ func withProgress(w io.Writer, path, tag string, produce func(io.Writer) error) 
 			fmt.Fprintf(w, "xascript: %s: preparing %s once (later runs use the cache)...\n", name, tag)
 			announced = true
 		}
-		if progressDelay <= 0 {
+		delay := progressDelay
+		if delay <= 0 {
 			announce()
 		}
-		timer := time.AfterFunc(max(progressDelay, 0), func() {
-			if progressDelay > 0 {
+		timer := time.AfterFunc(max(delay, 0), func() {
+			if delay > 0 {
 				announce()
 			}
 		})
