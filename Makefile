@@ -5,7 +5,7 @@ BIN      := bin/xascript
 IMAGE    := testdata/images/x86_64-4level
 GUESTS_OUT ?= $(CURDIR)/.guests
 
-.PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests clean
+.PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests e2e-qemu clean
 
 all: build
 
@@ -67,6 +67,22 @@ test-guests: testdata-deps
 	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
 		$(GO) test -count=1 -run 'TestRealDWARFAgainstBTF' -v ./vmi/linux/dwarfsrc/
 	$(GO) test -count=1 -tags guests -run 'TestLiveQEMU' -v ./vmi/qemu/
+
+# The live QEMU suite on two guests, one with RAM in a shared file and one with
+# plain -m RAM read from QEMU's process memory: lkm.lua through bin/xascript
+# against the guest's /proc/modules, a module loaded mid-test, QEMU quitting
+# under a running script, and the targets' own tests. The guests' folders live
+# in a temporary directory until the end, so that every QEMU is stopped by its
+# PID and its /dev/shm file removed even when a test fails, times out or is
+# interrupted; a guest that does not boot fails the run within minutes.
+E2E_QEMU_TIMEOUT ?= 20m
+e2e-qemu: testdata-deps build
+	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/xa-e2e-qemu.XXXXXX") || exit 1; \
+	cleanup() { for g in "$$dir"/*/; do [ -d "$$g" ] && bash testdata/live-guest.sh stop "$$g"; done; rm -rf "$$dir"; }; \
+	trap cleanup EXIT; trap 'exit 130' INT TERM; \
+	[ -f testdata/.cache/amd64.env ] || bash testdata/fetch.sh amd64 || exit 1; \
+	XA_LIVE_DIR="$$dir" XASCRIPT_BIN="$(CURDIR)/$(BIN)" $(GO) test -count=1 -p 1 -timeout $(E2E_QEMU_TIMEOUT) \
+		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/
 
 clean:
 	rm -rf bin $(GUESTS_OUT)

@@ -2,33 +2,45 @@
 # live-guest.sh — boot a live test guest for the vmi/qemu tests and leave it
 # running, or stop one started before.
 #
-#   live-guest.sh start DIR NAME   boot; wait for @@XA-READY@@; exit 0 with
-#                                  QEMU still running in the background
-#   live-guest.sh stop DIR         kill that QEMU by its PID; remove its RAM file
+#   live-guest.sh start DIR NAME [RAM]  boot; wait for @@XA-READY@@; exit 0
+#                                       with QEMU still running in the background
+#   live-guest.sh stop DIR              kill that QEMU by its PID; remove its RAM file
 #
 # The guest: the cached Debian cloud 6.1 kernel (fetch.sh amd64), -cpu qemu64
-# (4-level paging), 128 MiB of q35 RAM in a shared memory-backend-file at
-# /dev/shm/xa-NAME, QMP on DIR/qmp.sock. Its /init loads a few modules,
-# prints /proc/version and /proc/modules between the @@XA-BEGIN/END-X@@
-# markers guesttool.py parses, prints @@XA-READY@@ and idles.
+# (4-level paging), 128 MiB of q35 RAM (XA_LIVE_MEM), QMP on DIR/qmp.sock and a second QMP
+# monitor on DIR/qmp-ctl.sock (for a test to send commands, such as quit,
+# while a target holds the first; a QMP socket serves one client at a time).
+# RAM (default $XA_LIVE_RAM, else "file"):
+#   file  a shared memory-backend-file at /dev/shm/xa-NAME
+#   anon  plain -m: anonymous memory only QEMU's own process holds
+# Its /init loads a few modules (all but $HELD, which stay in
+# /lib/modules for a test to insmod), prints /proc/version and /proc/modules
+# between the @@XA-BEGIN/END-X@@ markers guesttool.py parses, prints
+# @@XA-READY@@ and then serves commands on its second serial port (ttyS1,
+# the unix socket DIR/cmd.sock): for each line it reads it prints
+# @@XA-BEGIN-CMD@@, the output of `sh -c LINE`, and @@XA-END-CMD rc=N@@.
 #
 # DIR receives: qemu.pid, qmp.path (the socket path), mem.path (the RAM
-# file), serial.log, qemu.out, initramfs.cpio, init.
-# XA_BOOT_TIMEOUT (default 120) bounds the wait for READY.
+# file, "-" for anon), serial.log, qemu.out, initramfs.cpio, init.
+# start prints "READY PID QMP-SOCKET RAM-FILE|-".
+# XA_BOOT_TIMEOUT (default 120) bounds the wait for READY; XA_LIVE_MEM
+# (default 128M) sizes the RAM (above 2 GiB q35 puts the rest above 4 GiB).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${XA_TESTDATA_CACHE:-$HERE/.cache}
 BOOT_TIMEOUT=${XA_BOOT_TIMEOUT:-120}
-MODULES=(crc7 crc-itu-t dummy ifb nlmon veth tun loop isofs)
+MEM=${XA_LIVE_MEM:-128M}
+MODULES=(crc7 crc-itu-t dummy ifb nlmon veth tun loop isofs romfs)
+HELD=romfs # in the initramfs, not loaded at boot
 
 log() { printf '[live-guest] %s\n' "$*" >&2; }
 die() { printf '[live-guest] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { echo "usage: $0 start DIR NAME | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR NAME [file|anon] | stop DIR" >&2; exit 2; }
 
 write_init() { # FILE
-    cat >"$1" <<'INIT'
-#!/bin/sh
+    { echo "#!/bin/sh"; echo "HELD=' $HELD '"; } >"$1"
+    cat >>"$1" <<'INIT'
 export PATH=/bin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -37,20 +49,31 @@ mount -t devtmpfs devtmpfs /dev
 echo 1 >/proc/sys/kernel/printk
 echo 0 >/proc/sys/kernel/kptr_restrict
 while read -r m; do
+    case $HELD in *" $m "*) continue ;; esac
     insmod "/lib/modules/$m.ko" || echo "XA-INSMOD-FAIL $m"
 done </modules.order
 echo "@@XA-BEGIN-VERSION@@"; cat /proc/version; echo "@@XA-END-VERSION@@"
 echo "@@XA-BEGIN-MODULES@@"; cat /proc/modules; echo "@@XA-END-MODULES@@"
+stty -F /dev/ttyS1 raw -echo clocal 2>/dev/null || echo "XA-STTY-FAIL"
 echo "@@XA-READY@@"
-mkfifo /idle
-exec 3<>/idle
-while :; do read -r _ <&3; done
+exec 4<>/dev/ttyS1
+while :; do
+    if read -r line <&4; then
+        echo "@@XA-BEGIN-CMD@@" >&4
+        sh -c "$line" >&4 2>&1 </dev/null
+        echo "@@XA-END-CMD rc=$?@@" >&4
+    else
+        sleep 1 # no reader end yet, or a read error: try again
+    fi
+done
 INIT
 }
 
 start() {
-    local dir=$1 name=$2
+    local dir=$1 name=$2 ram=${3:-${XA_LIVE_RAM:-file}}
     [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || die "NAME must be [A-Za-z0-9_.-]+"
+    [[ $ram == file || $ram == anon ]] || die "RAM must be file or anon, not $ram"
+    [[ $MEM =~ ^[0-9]+[MG]$ ]] || die "XA_LIVE_MEM must be like 128M or 5G, not $MEM"
     [[ -f $CACHE/amd64.env ]] || "$HERE/fetch.sh" amd64
     # shellcheck disable=SC1091
     source "$CACHE/amd64.env"
@@ -59,16 +82,22 @@ start() {
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     local mem=/dev/shm/xa-$name sock=$dir/qmp.sock
-    rm -f "$sock" "$mem"
+    rm -f "$sock" "$dir/qmp-ctl.sock" "$dir/cmd.sock"
+    if [[ $ram == file ]]; then rm -f "$mem"; else mem=-; fi
     write_init "$dir/init"
     python3 "$HERE/guesttool.py" initramfs "$dir/initramfs.cpio" \
         --busybox "$BUSYBOX" --init "$dir/init" \
         --kroot "$KROOT" --kver "$KVER" "${MODULES[@]}"
-    local -a qemu=(qemu-system-x86_64 -accel tcg -smp 1 -cpu qemu64 -m 128M
-        -machine q35,memory-backend=mem
-        -object "memory-backend-file,id=mem,size=128M,mem-path=$mem,share=on"
+    local -a ramargs=(-machine q35)
+    if [[ $ram == file ]]; then
+        ramargs=(-machine q35,memory-backend=mem
+            -object "memory-backend-file,id=mem,size=$MEM,mem-path=$mem,share=on")
+    fi
+    local -a qemu=(qemu-system-x86_64 -accel tcg -smp 1 -cpu qemu64 -m "$MEM"
+        "${ramargs[@]}"
         -display none -monitor none -no-reboot -nodefaults
-        -serial "file:$dir/serial.log" -qmp "unix:$sock,server,nowait"
+        -serial "file:$dir/serial.log" -serial "unix:$dir/cmd.sock,server=on,wait=off"
+        -qmp "unix:$sock,server=on,wait=off" -qmp "unix:$dir/qmp-ctl.sock,server=on,wait=off"
         -kernel "$vmlinuz" -initrd "$dir/initramfs.cpio"
         -append "console=ttyS0 init_on_free=1 quiet panic=1 rdinit=/init")
     log "boot: ${qemu[*]}"
@@ -88,7 +117,7 @@ start() {
         if ((SECONDS - t0 > BOOT_TIMEOUT)); then
             tail -c 2000 "$dir/serial.log" >&2 || true
             kill "$pid" 2>/dev/null || true
-            rm -f "$mem"
+            [[ $mem == - ]] || rm -f "$mem"
             die "guest not ready after ${BOOT_TIMEOUT}s"
         fi
         sleep 0.2
@@ -118,7 +147,7 @@ stop() {
 }
 
 case ${1:-} in
-start) [[ $# -eq 3 ]] || usage; start "$2" "$3" ;;
+start) [[ $# -eq 3 || $# -eq 4 ]] || usage; start "$2" "$3" "${4:-}" ;;
 stop) [[ $# -eq 2 ]] || usage; stop "$2" ;;
 *) usage ;;
 esac

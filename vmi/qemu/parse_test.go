@@ -83,12 +83,28 @@ func TestParseFlatView(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, n := range []string{"info-registers-q35.txt", "info-mtree-f-q35.txt"} {
+	for _, n := range []string{"info-registers-q35.txt", "info-mtree-f-q35.txt", "info-ramblock-q35-anon.txt", "proc-maps-qemu-anon.txt"} {
 		b, _ := os.ReadFile("testdata/" + n)
 		f.Add(string(b))
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		ParseRegisters(s)
+		ParseGPA2HVA(s)
+		if blocks, err := ParseRAMBlocks(s); err == nil && len(blocks) == 0 {
+			t.Fatal("ParseRAMBlocks: no blocks and no error")
+		}
+		if maps, err := ParseMaps(s); err == nil {
+			for _, m := range maps {
+				if m.End < m.Start || len(m.Perms) != 4 {
+					t.Fatalf("mapping %+v", m)
+				}
+				m.Readable()
+			}
+			if len(maps) > 0 {
+				checkMapped(maps, maps[0].Start, 1)
+				GuessBlockHVA(maps, RAMBlock{Name: "x", Total: maps[0].End - maps[0].Start}, "")
+			}
+		}
 		regs, err := ParseFlatView(s, "memory")
 		if err == nil {
 			for _, r := range regs {

@@ -16,9 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrGone is wrapped by every error after QEMU closed the QMP connection
-// (it exited, was killed, or quit).
-var ErrGone = errors.New("QEMU closed the QMP connection (did it exit?)")
+// ErrGone is wrapped by every error after QEMU closed the QMP connection or
+// its process vanished (it exited, was killed, or quit).
+var ErrGone = errors.New("QEMU has gone away (exited, was killed or quit)")
 
 // ErrNotQMP is wrapped by Dial's error when the socket does not speak QMP.
 var ErrNotQMP = errors.New("not a QMP socket")

@@ -18,17 +18,38 @@ import (
 type Options struct {
 	// Timeout bounds the QMP greeting and every command; 10 s when zero.
 	Timeout time.Duration
+	// RAM chooses how guest RAM is read; RAMAuto when zero.
+	RAM RAMAccess
 }
+
+// RAMAccess chooses where a Target reads guest RAM.
+type RAMAccess int
+
+const (
+	// RAMAuto reads a RAM block from its shared memory-backend-file when it
+	// has one, else from QEMU's process memory.
+	RAMAuto RAMAccess = iota
+	// RAMFile reads only shared memory-backend-files; a block without one
+	// fails Open with vmi.ErrUnsupported.
+	RAMFile
+	// RAMProcess reads every block from QEMU's process memory, shared files
+	// included.
+	RAMProcess
+)
 
 // Target is a live QEMU guest. Like every vmi.Target it is for one
 // goroutine at a time.
 type Target struct {
 	sock    string
+	opt     Options
 	qmp     *Client
 	pid     int
+	proc    procMem
 	regions []mapped // sorted, non-overlapping
 	ranges  []vmi.Range
 	files   [][]byte // the mmaps, unmapped by Close
+	nFile   int      // regions read from a shared file
+	nProc   int      // regions read from QEMU's process memory
 
 	paused  atomic.Bool   // from query-status, stop/cont and STOP/RESUME events
 	resumes atomic.Uint64 // bumped on every RESUME: invalidates the CPU cache
@@ -39,10 +60,13 @@ type Target struct {
 	closed  bool
 }
 
-// mapped is a guest-physical range held in a mapped backend file.
+// mapped is a guest-physical range of one RAM block: held in a mapped
+// backend file (data), or at host address hva in QEMU's process.
 type mapped struct {
 	vmi.Range
-	data []byte // the range's bytes, a slice of the file mapping
+	block string
+	data  []byte // the range's bytes, a slice of the file mapping; nil for process memory
+	hva   uint64 // where Start lives in QEMU's address space, when data is nil
 }
 
 var (
@@ -50,13 +74,16 @@ var (
 	_ vmi.PageMapper = (*Target)(nil)
 )
 
-// Open connects to the QMP socket of a running QEMU and maps its RAM. Every
-// RAM block the guest's system address space shows must be a
-// memory-backend-file with share=on (e.g. `-object
-// memory-backend-file,id=mem,size=1G,mem-path=/dev/shm/vm,share=on -machine
-// memory-backend=mem`); others fail with vmi.ErrUnsupported.
+// Open connects to the QMP socket of a running QEMU and finds its RAM. A
+// RAM block in a memory-backend-file with share=on (`-object
+// memory-backend-file,id=mem,size=1G,mem-path=/dev/shm/vm,share=on
+// -machine memory-backend=mem`) is mmapped read-only, so a read is a memory
+// copy. Any other block (plain -m, memory-backend-ram or memfd, share=off)
+// is read from QEMU's process with process_vm_readv, which needs the right
+// to ptrace QEMU; QEMU's pid comes from the socket's peer credentials and
+// each block's host address from HMP gpa2hva. opt.RAM narrows the choice.
 func Open(qmpSocket string, opt Options) (*Target, error) {
-	t := &Target{sock: qmpSocket}
+	t := &Target{sock: qmpSocket, opt: opt}
 	q, err := Dial(qmpSocket, opt.Timeout, t.event)
 	if err != nil {
 		return nil, err
@@ -107,38 +134,35 @@ func (t *Target) init() error {
 	if err != nil {
 		return fmt.Errorf("qemu %s: %w", t.sock, err)
 	}
+	ram := guestRAM(regs)
+	if len(ram) == 0 {
+		return fmt.Errorf("qemu %s: no RAM in the system memory map: %w", t.sock, vmi.ErrFormat)
+	}
 	maps := map[string][]byte{}
-	for _, r := range regs {
-		if !r.RAM() {
+	var inProcess []Region
+	var fileErr error // a shared file that could not be used
+	for _, r := range ram {
+		data, err := t.fileRange(r, files, maps)
+		if err != nil {
+			if t.opt.RAM == RAMFile {
+				return err
+			}
+			if b, ok := files[r.Name]; ok && b.share && t.opt.RAM == RAMAuto && fileErr == nil {
+				fileErr = err
+			}
+			inProcess = append(inProcess, r)
 			continue
 		}
-		path, ok := files[r.Name]
-		if !ok {
-			if r.Type == "rom" {
-				continue // firmware (pc.bios, option ROMs): not guest RAM
-			}
-			return fmt.Errorf("qemu %s: RAM block %q at %#x-%#x is not a shared memory-backend-file (give QEMU -object memory-backend-file,...,share=on and -machine memory-backend=ID): %w",
-				t.sock, r.Name, r.Start, r.End, vmi.ErrUnsupported)
-		}
-		data, ok := maps[r.Name]
-		if !ok {
-			if data, err = mapFile(path); err != nil {
-				return fmt.Errorf("qemu %s: RAM block %q: %w", t.sock, r.Name, err)
-			}
-			maps[r.Name] = data
-			t.files = append(t.files, data)
-		}
-		if r.Offset > uint64(len(data)) || r.Len() > uint64(len(data))-r.Offset {
-			return fmt.Errorf("qemu %s: RAM block %q: range %#x-%#x at offset %#x is beyond the %#x bytes of %s: %w",
-				t.sock, r.Name, r.Start, r.End, r.Offset, len(data), path, vmi.ErrFormat)
-		}
-		t.regions = append(t.regions, mapped{
-			Range: vmi.Range{Start: r.Start, End: r.End + 1},
-			data:  data[r.Offset : r.Offset+r.Len() : r.Offset+r.Len()],
-		})
+		t.regions = append(t.regions, mapped{Range: vmi.Range{Start: r.Start, End: r.End + 1}, block: r.Name, data: data})
+		t.nFile++
 	}
-	if len(t.regions) == 0 {
-		return fmt.Errorf("qemu %s: no RAM in the system memory map: %w", t.sock, vmi.ErrFormat)
+	if len(inProcess) > 0 {
+		if err := t.placeInProcess(inProcess, files); err != nil {
+			if fileErr != nil {
+				return fmt.Errorf("%w (nor could its shared file serve: %v)", err, fileErr)
+			}
+			return err
+		}
 	}
 	sort.Slice(t.regions, func(i, j int) bool { return t.regions[i].Start < t.regions[j].Start })
 	for _, r := range t.regions {
@@ -151,8 +175,33 @@ func (t *Target) init() error {
 	return nil
 }
 
-// backendFiles maps memdev ids to the files of the shared file backends.
-func (t *Target) backendFiles() (map[string]string, error) {
+// guestRAM picks the guest's RAM out of a flat view: the "ram" ranges, and
+// the "rom" ranges of the same blocks (the BIOS areas the chipset shadows
+// read-only). Firmware blocks (pc.bios, option ROMs) are not guest RAM.
+func guestRAM(regs []Region) []Region {
+	isRAM := map[string]bool{}
+	for _, r := range regs {
+		if r.Type == "ram" {
+			isRAM[r.Name] = true
+		}
+	}
+	var ram []Region
+	for _, r := range regs {
+		if r.RAM() && isRAM[r.Name] {
+			ram = append(ram, r)
+		}
+	}
+	return ram
+}
+
+// backend is a memory backend with a file (memory-backend-file).
+type backend struct {
+	path  string
+	share bool
+}
+
+// backendFiles maps memdev ids to the files of the file backends.
+func (t *Target) backendFiles() (map[string]backend, error) {
 	raw, err := t.qmp.Execute("query-memdev", nil)
 	if err != nil {
 		return nil, err
@@ -164,7 +213,7 @@ func (t *Target) backendFiles() (map[string]string, error) {
 	if err := json.Unmarshal(raw, &devs); err != nil {
 		return nil, fmt.Errorf("qemu %s: query-memdev: %w", t.sock, err)
 	}
-	files := map[string]string{}
+	files := map[string]backend{}
 	for _, d := range devs {
 		if d.ID == "" {
 			continue
@@ -180,14 +229,40 @@ func (t *Target) backendFiles() (map[string]string, error) {
 		if err := json.Unmarshal(raw, &path); err != nil {
 			return nil, fmt.Errorf("qemu %s: qom-get %s mem-path: %w", t.sock, d.ID, err)
 		}
-		if !d.Share {
-			// MAP_PRIVATE in QEMU: the guest's writes never reach the file.
-			return nil, fmt.Errorf("qemu %s: memory backend %q (%s) has share=off, so its file does not follow the guest: %w",
-				t.sock, d.ID, path, vmi.ErrUnsupported)
-		}
-		files[d.ID] = path
+		files[d.ID] = backend{path: path, share: d.Share}
 	}
 	return files, nil
+}
+
+// fileRange returns region r's bytes in its backend file, mapping the file
+// on first use, or an error that says why the file cannot serve it.
+func (t *Target) fileRange(r Region, files map[string]backend, maps map[string][]byte) ([]byte, error) {
+	b, ok := files[r.Name]
+	switch {
+	case t.opt.RAM == RAMProcess:
+		return nil, errors.New("process memory chosen")
+	case !ok:
+		return nil, fmt.Errorf("qemu %s: RAM block %q at %#x-%#x is not a shared memory-backend-file (give QEMU -object memory-backend-file,...,share=on and -machine memory-backend=ID): %w",
+			t.sock, r.Name, r.Start, r.End, vmi.ErrUnsupported)
+	case !b.share:
+		// MAP_PRIVATE in QEMU: the guest's writes never reach the file.
+		return nil, fmt.Errorf("qemu %s: memory backend %q (%s) has share=off, so its file does not follow the guest: %w",
+			t.sock, r.Name, b.path, vmi.ErrUnsupported)
+	}
+	data, ok := maps[r.Name]
+	if !ok {
+		var err error
+		if data, err = mapFile(b.path); err != nil {
+			return nil, fmt.Errorf("qemu %s: RAM block %q: %w", t.sock, r.Name, err)
+		}
+		maps[r.Name] = data
+		t.files = append(t.files, data)
+	}
+	if r.Offset > uint64(len(data)) || r.Len() > uint64(len(data))-r.Offset {
+		return nil, fmt.Errorf("qemu %s: RAM block %q: range %#x-%#x at offset %#x is beyond the %#x bytes of %s: %w",
+			t.sock, r.Name, r.Start, r.End, r.Offset, len(data), b.path, vmi.ErrFormat)
+	}
+	return data[r.Offset : r.Offset+r.Len() : r.Offset+r.Len()], nil
 }
 
 func mapFile(path string) ([]byte, error) {
@@ -199,6 +274,9 @@ func mapFile(path string) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("%s is empty", path)
@@ -225,8 +303,9 @@ func (t *Target) live() error {
 		return fmt.Errorf("qemu %s: target is closed", t.sock)
 	}
 	if t.qmp.Gone() {
-		// The file may outlive QEMU, but nothing updates it any more.
-		return fmt.Errorf("qemu %s: %w", t.sock, ErrGone)
+		// A shared file outlives QEMU, and a pid can be reused: once the
+		// connection is gone nothing is read from either.
+		return fmt.Errorf("qemu %s: the QMP connection closed: %w", t.sock, ErrGone)
 	}
 	return nil
 }
@@ -243,22 +322,47 @@ func (t *Target) ReadPhys(buf []byte, pa uint64) error {
 		if i < 0 {
 			return &vmi.PhysError{Addr: pa, Err: vmi.ErrNotPresent}
 		}
-		r := t.regions[i]
-		n := copy(buf, r.data[pa-r.Start:])
+		r := &t.regions[i]
+		n := int(min(uint64(len(buf)), r.End-pa))
+		if r.data != nil {
+			copy(buf[:n], r.data[pa-r.Start:])
+		} else if err := t.proc.read(buf[:n], r.hva+(pa-r.Start)); err != nil {
+			return &vmi.PhysError{Addr: pa, Err: t.procErr(err, r.hva+(pa-r.Start))}
+		}
 		buf = buf[n:]
 		pa += uint64(n)
 	}
 	return nil
 }
 
-// PhysPage implements vmi.PageMapper.
+// procErr explains a failed read of QEMU's memory. A QEMU on its way out
+// can fail a read (its address space goes before its sockets close) before
+// the QMP connection says so: for an error that does not already say why,
+// wait for the connection a moment before blaming anything else.
+func (t *Target) procErr(err error, hva uint64) error {
+	if !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+		select {
+		case <-t.qmp.done:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if t.qmp.Gone() {
+		return fmt.Errorf("qemu %s: the QMP connection closed: %w", t.sock, ErrGone)
+	}
+	return fmt.Errorf("qemu %s: %w", t.sock, classifyProcErr(err, t.pid, hva))
+}
+
+// PhysPage implements vmi.PageMapper for RAM in a shared file, while the
+// guest is paused. A page handed out is read with no call into the Target,
+// so nothing could tell its reader that QEMU has gone away: while the
+// guest runs every read goes through ReadPhys, which checks.
 func (t *Target) PhysPage(pa uint64) *[vmi.PageSize]byte {
-	if t.live() != nil {
+	if t.live() != nil || !t.paused.Load() {
 		return nil
 	}
 	pa &^= vmi.PageSize - 1
 	i := t.region(pa)
-	if i < 0 || t.regions[i].End-pa < vmi.PageSize {
+	if i < 0 || t.regions[i].data == nil || t.regions[i].End-pa < vmi.PageSize {
 		return nil
 	}
 	r := t.regions[i]
@@ -328,8 +432,16 @@ func (t *Target) Paused() bool { return t.paused.Load() }
 // PID is QEMU's process id (from the socket's peer credentials), 0 if unknown.
 func (t *Target) PID() int { return t.pid }
 
-// Kind names the target.
-func (t *Target) Kind() string { return "QEMU (live, shared memory-backend-file)" }
+// Kind names the target and how its RAM is read.
+func (t *Target) Kind() string {
+	switch {
+	case t.nProc == 0:
+		return "live QEMU (shared RAM file)"
+	case t.nFile == 0:
+		return "live QEMU (process memory)"
+	}
+	return "live QEMU (shared RAM file and process memory)"
+}
 
 // Close drops the QMP connection and the mappings; the guest keeps running
 // as it was. Close is idempotent.
