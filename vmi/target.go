@@ -95,3 +95,18 @@ type KernelInfo struct {
 	TypesFrom     string // likewise for struct layouts; "" when there are none
 	Notes         []string
 }
+
+// FrameTranslator is implemented by targets whose page tables hold machine
+// frame numbers instead of guest-physical ones: Xen PV guests, which
+// write real machine frames into their PTEs while their own view of memory
+// (and ours) is pseudo-physical. The page walker passes every frame it
+// reads from an entry through PhysFrame; the target's CPU state already
+// holds a guest-physical CR3.
+type FrameTranslator interface {
+	// MachineFrames reports whether the page tables hold machine frames:
+	// false means no translation is needed (a Xen PVH or HVM guest).
+	MachineFrames() bool
+	// PhysFrame returns the guest-physical frame backed by machine frame
+	// mfn, or false when the guest does not own that frame.
+	PhysFrame(mfn uint64) (pfn uint64, ok bool)
+}

@@ -10,7 +10,8 @@ import (
 // Space is the virtual address space defined by one page-table root.
 type Space struct {
 	phys      vmi.PhysReader
-	mapper    vmi.PageMapper // phys, when it maps guest pages into host memory
+	mapper    vmi.PageMapper      // phys, when it maps guest pages into host memory
+	machine   vmi.FrameTranslator // phys, when its page tables hold machine frames (Xen PV)
 	mode      Mode
 	root      uint64
 	levels    []level
@@ -31,6 +32,9 @@ type Space struct {
 func New(phys vmi.PhysReader, mode Mode, root uint64) *Space {
 	s := &Space{phys: phys, mode: mode, entrySize: 8, frameMask: frame64}
 	s.mapper, _ = phys.(vmi.PageMapper)
+	if ft, ok := phys.(vmi.FrameTranslator); ok && ft.MachineFrames() {
+		s.machine = ft
+	}
 	switch mode {
 	case Legacy32, Legacy32NoPSE:
 		s.root = root & frame32

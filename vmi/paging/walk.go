@@ -175,11 +175,22 @@ func (s *Space) walk(va uint64, t *trace) (pa, size uint64, err error) {
 			return 0, 0, &TranslateError{VA: va, Level: l.lvl, EntryAddr: addr, Entry: e, Err: vmi.ErrNotPresent}
 		}
 		if l.lvl == LevelPT {
-			return e&s.frameMask | va&pageMask, pageSize, nil
+			frame, err := s.guestFrame(e & s.frameMask)
+			if err != nil {
+				return 0, 0, &TranslateError{VA: va, Level: l.lvl, EntryAddr: addr, Entry: e, Err: err}
+			}
+			return frame | va&pageMask, pageSize, nil
 		}
 		if e&entryPS != 0 {
 			if l.psReserved {
 				return 0, 0, &TranslateError{VA: va, Level: l.lvl, EntryAddr: addr, Entry: e, Err: errPSReserved}
+			}
+			if l.large && s.machine != nil {
+				// Machine frames need not be contiguous, so a large page
+				// of machine memory has no guest-physical meaning (Xen
+				// does not give PV guests superpages).
+				return 0, 0, &TranslateError{VA: va, Level: l.lvl, EntryAddr: addr, Entry: e,
+					Err: fmt.Errorf("large page in page tables of machine frames: %w", vmi.ErrUnsupported)}
 			}
 			if l.large {
 				size = 1 << l.shift
@@ -194,11 +205,28 @@ func (s *Space) walk(va uint64, t *trace) (pa, size uint64, err error) {
 				return base | va&(size-1), size, nil
 			}
 		}
-		table = e & s.frameMask
+		table, err = s.guestFrame(e & s.frameMask)
+		if err != nil {
+			return 0, 0, &TranslateError{VA: va, Level: l.lvl, EntryAddr: addr, Entry: e, Err: err}
+		}
 	}
 	// Unreachable: every level list ends with LevelPT.
 	return 0, 0, &TranslateError{VA: va, Level: LevelAddress,
 		Err: fmt.Errorf("walk did not end at a page table: %w", vmi.ErrFormat)}
+}
+
+// guestFrame turns the frame address of an entry into a guest-physical
+// one: unchanged, except for targets whose page tables hold machine
+// frames.
+func (s *Space) guestFrame(addr uint64) (uint64, error) {
+	if s.machine == nil {
+		return addr, nil
+	}
+	pfn, ok := s.machine.PhysFrame(addr / pageSize)
+	if !ok {
+		return 0, fmt.Errorf("machine frame %#x is not the guest's: %w", addr/pageSize, vmi.ErrNotPresent)
+	}
+	return pfn * pageSize, nil
 }
 
 // readEntry reads one paging-structure entry, little-endian.

@@ -32,10 +32,11 @@ func FuzzPVP2M(f *testing.F) {
 		}
 		hv := &fakeHV{domain: 1, mem: mem, ranges: mem.ranges()}
 		fc := newFrameCache(hv, 1, 4)
-		mfns, err := pvFrames(fc, abis[4<<16|17], 0, uint64(maxPages))
-		if err == nil && uint64(len(mfns)) > uint64(maxPages)+maxPFNHeadroom {
-			t.Fatalf("%d frames from a p2m bounded by %d pages", len(mfns), maxPages)
+		p2m, err := readP2M(fc, abis[4<<16|17], 0, uint64(maxPages))
+		if err == nil && uint64(len(p2m)) > uint64(maxPages)+maxPFNHeadroom {
+			t.Fatalf("%d entries in a p2m bounded by %d pages", len(p2m), maxPages)
 		}
+		invertP2M(p2m)
 		fc.flush()
 		if len(hv.mapped) != 0 {
 			t.Fatalf("%d mappings left after flush", len(hv.mapped))

@@ -1,6 +1,7 @@
 package xen
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -22,9 +23,9 @@ const (
 	maxPFNHeadroom = 1 << 18 // pfns beyond max_pages a sane p2m may span (1 GiB of holes)
 )
 
-// pvFrames reads the guest's p2m and returns the machine frames it lists,
-// sorted and without duplicates. maxPages bounds the table's size.
-func pvFrames(fc *frameCache, a abi, sharedInfoMFN, maxPages uint64) ([]uint64, error) {
+// readP2M reads the guest's p2m: entry pfn is the machine frame backing
+// guest frame pfn, or p2mInvalid. maxPages bounds the table's size.
+func readP2M(fc *frameCache, a abi, sharedInfoMFN, maxPages uint64) ([]uint64, error) {
 	si, err := fc.frame(sharedInfoMFN)
 	if err != nil {
 		return nil, fmt.Errorf("shared_info frame %#x: %w", sharedInfoMFN, err)
@@ -43,27 +44,55 @@ func pvFrames(fc *frameCache, a abi, sharedInfoMFN, maxPages uint64) ([]uint64, 
 	if err != nil {
 		return nil, fmt.Errorf("p2m frame list list at mfn %#x: %w", fll, err)
 	}
-	mfns := make([]uint64, 0, min(maxPFN, 1<<20))
-	pfn := uint64(0)
-	for i := 0; i < entriesPerPage && pfn < maxPFN; i++ {
+	p2m := make([]uint64, 0, min(maxPFN, 1<<20))
+	for i := 0; i < entriesPerPage && uint64(len(p2m)) < maxPFN; i++ {
 		mid, err := pageOfEntries(fc, top[i])
 		if err != nil {
 			return nil, fmt.Errorf("p2m frame list %d at mfn %#x: %w", i, top[i], err)
 		}
-		for j := 0; j < entriesPerPage && pfn < maxPFN; j++ {
+		for j := 0; j < entriesPerPage && uint64(len(p2m)) < maxPFN; j++ {
 			leaf, err := pageOfEntries(fc, mid[j])
 			if err != nil {
-				return nil, fmt.Errorf("p2m page for pfn %#x at mfn %#x: %w", pfn, mid[j], err)
+				return nil, fmt.Errorf("p2m page for pfn %#x at mfn %#x: %w", len(p2m), mid[j], err)
 			}
-			for k := 0; k < entriesPerPage && pfn < maxPFN; k, pfn = k+1, pfn+1 {
-				if e := leaf[k]; e != p2mInvalid && e&p2mFlagBits == 0 {
-					mfns = append(mfns, e)
+			for k := 0; k < entriesPerPage && uint64(len(p2m)) < maxPFN; k++ {
+				e := leaf[k]
+				if e&p2mFlagBits != 0 {
+					e = p2mInvalid // missing, foreign or identity: not a frame of this guest
 				}
+				p2m = append(p2m, e)
 			}
 		}
 	}
-	slices.Sort(mfns)
-	return slices.Compact(mfns), nil
+	return p2m, nil
+}
+
+// m2pEntry pairs a machine frame with the guest frame it backs.
+type m2pEntry struct{ mfn, pfn uint64 }
+
+// invertP2M returns the guest's machine frames sorted, with their guest
+// frames, for PhysFrame's binary search. A machine frame listed twice (a
+// guest lying about its p2m) keeps its first guest frame.
+func invertP2M(p2m []uint64) []m2pEntry {
+	m2p := make([]m2pEntry, 0, len(p2m))
+	for pfn, mfn := range p2m {
+		if mfn != p2mInvalid {
+			m2p = append(m2p, m2pEntry{mfn, uint64(pfn)})
+		}
+	}
+	slices.SortStableFunc(m2p, func(a, b m2pEntry) int { return cmp.Compare(a.mfn, b.mfn) })
+	return slices.CompactFunc(m2p, func(a, b m2pEntry) bool { return a.mfn == b.mfn })
+}
+
+// validFrames lists the guest frames the p2m backs, in order.
+func validFrames(p2m []uint64) []uint64 {
+	var pfns []uint64
+	for pfn, mfn := range p2m {
+		if mfn != p2mInvalid {
+			pfns = append(pfns, uint64(pfn))
+		}
+	}
+	return pfns
 }
 
 func pageOfEntries(fc *frameCache, mfn uint64) ([entriesPerPage]uint64, error) {

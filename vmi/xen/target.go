@@ -1,8 +1,10 @@
 package xen
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,11 +36,16 @@ type Target struct {
 	cpu      vmi.CPUState
 	cpuNote  string
 	pv       bool
-	pausedBy bool // we hold a pause (Pause without Resume)
+	p2m      []uint64   // PV: guest frame -> machine frame
+	m2p      []m2pEntry // PV: machine frame -> guest frame, sorted
+	pausedBy bool       // we hold a pause (Pause without Resume)
 	closed   bool
 }
 
-var _ vmi.Target = (*Target)(nil)
+var (
+	_ vmi.Target          = (*Target)(nil)
+	_ vmi.FrameTranslator = (*Target)(nil)
+)
 
 // Open attaches to the domain named by spec: a numeric id, or a name that
 // xenstore resolves. It needs root in dom0.
@@ -109,11 +116,11 @@ func open(hv hypervisor, domain uint16, opt Options) (*Target, error) {
 	}
 	t.pv = !t.info.hvm()
 	t.frames = newFrameCache(hv, domain, opt.MaxMappedChunks)
-	if err := t.readCPU(opt.VCPU); err != nil {
+	if err := t.buildMemoryMap(); err != nil {
 		t.frames.flush()
 		return nil, err
 	}
-	if err := t.buildMemoryMap(); err != nil {
+	if err := t.readCPU(opt.VCPU); err != nil {
 		t.frames.flush()
 		return nil, err
 	}
@@ -156,11 +163,17 @@ func (t *Target) readCPU(vcpu uint32) error {
 			return fmt.Errorf("getvcpucontext of domain %d vCPU %d: %w", t.domain, vcpu, err)
 		}
 		cr0, cr3, cr4 := t.abi.ctrlRegs(ctx)
+		// CR3 names a machine frame; scripts and the page walker work in
+		// the guest's own (pseudo-physical) frames.
+		pfn, ok := t.PhysFrame(cr3 / pageSize)
+		if !ok {
+			return fmt.Errorf("domain %d vCPU %d: CR3 %#x is not a frame of the guest's p2m", t.domain, vcpu, cr3)
+		}
 		// A 64-bit PV guest always runs in long mode with 4-level paging
-		// (Xen does not offer PV guests LA57); CR3 holds a machine address.
-		t.cpu = vmi.CPUState{Known: true, CR0: cr0 | vmi.CR0PG, CR3: cr3,
+		// (Xen does not offer PV guests LA57).
+		t.cpu = vmi.CPUState{Known: true, CR0: cr0 | vmi.CR0PG, CR3: pfn*pageSize | cr3%pageSize,
 			CR4: (cr4 | vmi.CR4PAE) &^ vmi.CR4LA57, EFER: vmi.EFERLME | vmi.EFERLMA | vmi.EFERNXE}
-		t.cpuNote = "PV vCPU context (CR3 is a machine address)"
+		t.cpuNote = fmt.Sprintf("PV vCPU context (CR3 machine frame %#x is guest frame %#x)", cr3/pageSize, pfn)
 		return nil
 	}
 	rec := make([]byte, t.abi.hvmCPUSize)
@@ -184,11 +197,12 @@ func (t *Target) readCPU(vcpu uint32) error {
 // that hold nothing fail to map, and read as not present).
 func (t *Target) buildMemoryMap() error {
 	if t.pv {
-		mfns, err := pvFrames(t.frames, t.abi, t.info.SharedInfoFrame, max(t.info.MaxPages, t.info.TotPages))
+		p2m, err := readP2M(t.frames, t.abi, t.info.SharedInfoFrame, max(t.info.MaxPages, t.info.TotPages))
 		if err != nil {
 			return fmt.Errorf("domain %d: PV memory map: %w", t.domain, err)
 		}
-		t.ranges = framesToRanges(mfns)
+		t.p2m, t.m2p = p2m, invertP2M(p2m)
+		t.ranges = framesToRanges(validFrames(p2m))
 		return nil
 	}
 	maxGpfn, err := t.hv.MaximumGpfn(t.domain)
@@ -202,12 +216,58 @@ func (t *Target) buildMemoryMap() error {
 	return nil
 }
 
-// ReadPhys reads guest-physical memory (machine memory for a PV guest).
+// ReadPhys reads guest-physical memory (for a PV guest: its
+// pseudo-physical frames, each read from the machine frame its p2m names).
 func (t *Target) ReadPhys(buf []byte, pa uint64) error {
 	if t.closed {
 		return fmt.Errorf("domain %d: target closed", t.domain)
 	}
-	return t.frames.read(buf, pa)
+	if !t.pv {
+		return t.frames.read(buf, pa)
+	}
+	for len(buf) > 0 {
+		pfn := pa / pageSize
+		if pfn >= uint64(len(t.p2m)) || t.p2m[pfn] == p2mInvalid {
+			return &vmi.PhysError{Addr: pa, Err: fmt.Errorf("guest frame %#x is not in the p2m: %w", pfn, vmi.ErrNotPresent)}
+		}
+		f, err := t.frames.frame(t.p2m[pfn])
+		if err != nil {
+			return &vmi.PhysError{Addr: pa, Err: err}
+		}
+		n := copy(buf, f[pa%pageSize:])
+		buf, pa = buf[n:], pa+uint64(n)
+	}
+	return nil
+}
+
+// MachineFrames tells the page walker whether PTEs hold machine frames:
+// only in PV guests.
+func (t *Target) MachineFrames() bool { return t.pv }
+
+// PhysFrame maps a machine frame of a PV guest to the guest frame it
+// backs (the page walker calls it for every page-table entry); for PVH and
+// HVM guests frames are not translated.
+func (t *Target) PhysFrame(mfn uint64) (uint64, bool) {
+	if !t.pv {
+		return mfn, true
+	}
+	i, ok := slices.BinarySearchFunc(t.m2p, mfn, func(e m2pEntry, mfn uint64) int { return cmp.Compare(e.mfn, mfn) })
+	if !ok {
+		return 0, false
+	}
+	return t.m2p[i].pfn, true
+}
+
+// MachineFrame returns the machine frame behind guest frame pfn of a PV
+// guest (pfn itself for PVH and HVM).
+func (t *Target) MachineFrame(pfn uint64) (uint64, bool) {
+	if !t.pv {
+		return pfn, true
+	}
+	if pfn >= uint64(len(t.p2m)) || t.p2m[pfn] == p2mInvalid {
+		return 0, false
+	}
+	return t.p2m[pfn], true
 }
 
 // MemoryMap lists the ranges the domain owns.

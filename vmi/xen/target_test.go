@@ -54,14 +54,21 @@ func pvGuest(t *testing.T, p2m []uint64) (pageMem, uint64) {
 
 func newPVFake(t *testing.T, p2m []uint64) (*fakeHV, pageMem) {
 	mem, si := pvGuest(t, p2m)
+	cr3 := uint64(0)
+	for _, m := range p2m {
+		if m != p2mInvalid && m&p2mFlagBits == 0 {
+			cr3 = m * pageSize // some frame of the guest's
+			break
+		}
+	}
 	return &fakeHV{domain: 7, version: 4<<16 | 17, mem: mem, ranges: mem.ranges(), shared: si,
-		pages: uint64(len(p2m)), cpu: vmi.CPUState{CR0: 0x80050033, CR3: 0x1234000, CR4: 0x2660}}, mem
+		pages: uint64(len(p2m)), cpu: vmi.CPUState{CR0: 0x80050033, CR3: cr3, CR4: 0x2660}}, mem
 }
 
 func TestPVMemoryMapFromP2M(t *testing.T) {
-	// 1100 pfns: more than two p2m pages, scattered and out of order, with
-	// invalid entries and a foreign-flagged one.
-	var p2m, want []uint64
+	// 1100 pfns: more than two p2m pages, backed by scattered machine
+	// frames, with invalid entries and a foreign-flagged one.
+	var p2m, wantPFNs []uint64
 	for pfn := 0; pfn < 1100; pfn++ {
 		switch {
 		case pfn%97 == 5:
@@ -69,14 +76,13 @@ func TestPVMemoryMapFromP2M(t *testing.T) {
 		case pfn == 300:
 			p2m = append(p2m, 1<<63|0x5555)
 		default:
-			mfn := uint64(0x20000 + (pfn*7919)%5000)
-			p2m = append(p2m, mfn)
-			want = append(want, mfn)
+			p2m = append(p2m, uint64(0x20000+(pfn*7919)%5003))
+			wantPFNs = append(wantPFNs, uint64(pfn))
 		}
 	}
-	slices.Sort(want)
-	want = slices.Compact(want)
+	// The guest's CR3 names the machine frame of pfn 7.
 	hv, _ := newPVFake(t, p2m)
+	hv.cpu.CR3 = p2m[7]*pageSize | 0x18 // with PCID-ish low bits
 	tg, err := open(hv, 7, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -88,19 +94,36 @@ func TestPVMemoryMapFromP2M(t *testing.T) {
 			got = append(got, a/pageSize)
 		}
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("memory map lists %d frames, want %d", len(got), len(want))
+	if !slices.Equal(got, wantPFNs) {
+		t.Fatalf("memory map lists %d guest frames, want %d", len(got), len(wantPFNs))
 	}
-	// Reads go to machine frames; each holds its own number.
-	var b [8]byte
-	if err := tg.ReadPhys(b[:], want[10]*pageSize); err != nil || le.Uint64(b[:]) != want[10] {
-		t.Fatalf("read frame %#x: %v %#x", want[10], err, le.Uint64(b[:]))
+	// Reads of guest frames go to their machine frames, each of which
+	// holds its own number.
+	for _, pfn := range []uint64{0, 6, 299, 1099} {
+		var b [8]byte
+		if err := tg.ReadPhys(b[:], pfn*pageSize); err != nil || le.Uint64(b[:]) != p2m[pfn] {
+			t.Errorf("read guest frame %#x: %v, holds %#x, want machine frame %#x", pfn, err, le.Uint64(b[:]), p2m[pfn])
+		}
+		if m, ok := tg.MachineFrame(pfn); !ok || m != p2m[pfn] {
+			t.Errorf("MachineFrame(%#x) = %#x, %v", pfn, m, ok)
+		}
+		if p, ok := tg.PhysFrame(p2m[pfn]); !ok || p != pfn {
+			t.Errorf("PhysFrame(%#x) = %#x, %v; want %#x", p2m[pfn], p, ok, pfn)
+		}
+	}
+	for _, pfn := range []uint64{5, 300, 1100} { // invalid, foreign, beyond max_pfn
+		if err := tg.ReadPhys(make([]byte, 4), pfn*pageSize); !errors.Is(err, vmi.ErrNotPresent) {
+			t.Errorf("read of guest frame %#x: %v, want not present", pfn, err)
+		}
+	}
+	if _, ok := tg.PhysFrame(0x5555); ok {
+		t.Error("a foreign-flagged machine frame maps to a guest frame")
 	}
 	cpu := tg.CPU()
-	if !cpu.Known || cpu.CR3 != 0x1234000 || cpu.EFER&vmi.EFERLMA == 0 || cpu.CR4&vmi.CR4PAE == 0 {
-		t.Errorf("PV CPU state %+v: want CR3 as given and long mode", cpu)
+	if !cpu.Known || cpu.CR3 != 7*pageSize|0x18 || cpu.EFER&vmi.EFERLMA == 0 || cpu.CR4&vmi.CR4PAE == 0 {
+		t.Errorf("PV CPU state %+v: want CR3 in guest frames (pfn 7) and long mode", cpu)
 	}
-	if !tg.PV() || !strings.Contains(tg.Kind(), "PV") {
+	if !tg.PV() || !tg.MachineFrames() || !strings.Contains(tg.Kind(), "PV") {
 		t.Errorf("Kind %q, PV %v", tg.Kind(), tg.PV())
 	}
 }
@@ -146,6 +169,12 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("dying domain: %v", err)
 	}
 	hv.dying = false
+	good := hv.cpu.CR3
+	hv.cpu.CR3 = 0xdead000
+	if _, err := open(hv, 7, Options{}); err == nil || !strings.Contains(err.Error(), "CR3 0xdead000 is not a frame of the guest's p2m") {
+		t.Errorf("CR3 outside the p2m: %v", err)
+	}
+	hv.cpu.CR3 = good
 	if _, err := open(hv, 7, Options{VCPU: 3}); err == nil || !strings.Contains(err.Error(), "no vCPU 3") {
 		t.Errorf("missing vCPU: %v", err)
 	}
