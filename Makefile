@@ -5,7 +5,7 @@ BIN      := bin/xascript
 IMAGE    := testdata/images/x86_64-4level
 GUESTS_OUT ?= $(CURDIR)/.guests
 
-.PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests e2e-qemu clean
+.PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests e2e-xen e2e-qemu clean
 
 all: build
 
@@ -67,6 +67,15 @@ test-guests: testdata-deps
 	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
 		$(GO) test -count=1 -run 'TestRealDWARFAgainstBTF' -v ./vmi/linux/dwarfsrc/
 	$(GO) test -count=1 -tags guests -run 'TestLiveQEMU' -v ./vmi/qemu/
+
+# Real Xen 4.17 under QEMU TCG with a busybox dom0 and a PV and a PVH domU;
+# xascript runs in dom0 against each (testdata/xen/README.md). The Debian
+# packages are fetched by testdata/fetch.sh, QEMU comes from testdata-deps.
+# The serial log stays in XEN_E2E_OUT.
+XEN_E2E_OUT ?= $(CURDIR)/testdata/.cache/xen-e2e
+e2e-xen: testdata-deps
+	bash testdata/xen/xen-e2e.sh images
+	XA_XEN_OUT=$(XEN_E2E_OUT) $(GO) test -count=1 -tags xen -run 'TestXenE2E' -timeout 30m -v ./integration/xene2e/
 
 # The live QEMU suite on two guests, one with RAM in a shared file and one with
 # plain -m RAM read from QEMU's process memory: lkm.lua through bin/xascript

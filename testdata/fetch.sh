@@ -222,6 +222,60 @@ VMLINUX_BTF=$dbg/vmlinux.btf
 EOT
 }
 
+# Xen under QEMU (testdata/xen/): the hypervisor, the toolstack with every
+# library package it needs (found by following the lib* dependencies of
+# xen-utils-4.17 through apt; testdata/xen/xentool.py checks the ELF NEEDED
+# closure when it builds dom0's initramfs), busybox, and the generic kernel for
+# dom0 (the cloud kernel lacks CONFIG_XEN_DOM0), of which only vmlinuz and
+# drivers/xen/ are kept: its .deb is 70 MB, the unpacked modules 400 MB.
+# The domU kernel is the cloud one of the amd64 target.
+fetch_xen() {
+    apt_setup amd64
+    local out=$CACHE/x/amd64 kver deb p d dir libdirs=""
+    local -a queue=(xen-utils-4.17 libgcc-s1) pkgs=()
+    local -A seen=()
+    deb=$(download amd64 xen-hypervisor-4.17-amd64)
+    extract "$deb" "$out/xen-hypervisor-4.17-amd64"
+    deb=$(download amd64 busybox-static)
+    extract "$deb" "$out/busybox-static"
+    # libgcc-s1: glibc dlopens libgcc_s.so.1 at run time and xl aborts without it.
+    while ((${#queue[@]})); do
+        p=${queue[0]}; queue=("${queue[@]:1}")
+        [[ -n ${seen[$p]:-} ]] && continue
+        seen[$p]=1; pkgs+=("$p")
+        for d in $(apt_q amd64 apt-cache depends --no-recommends --no-suggests --no-conflicts \
+            --no-breaks --no-replaces --no-enhances "$p" |
+            sed -n 's/^ *|\{0,1\}\(Pre\)\{0,1\}Depends: \([^<>]*\)$/\2/p' | grep -E '^(lib|zlib1g$)'); do
+            queue+=("$d")
+        done
+    done
+    log "xen toolstack packages: ${pkgs[*]}"
+    for p in "${pkgs[@]}"; do
+        deb=$(download amd64 "$p")
+        extract "$deb" "$out/$p"
+        [[ $p == xen-utils-4.17 ]] || libdirs+="$out/$p "
+    done
+    kver=${XA_XEN_DOM0_KVER:-$(kernel_abi amd64 linux-image-amd64 amd64)}
+    dir=$out/dom0-linux-image-$kver
+    if [[ ! -f $dir/.done ]]; then
+        deb=$(download amd64 "linux-image-$kver")
+        rm -rf "$dir"; mkdir -p "$dir"
+        log "extract vmlinuz and drivers/xen from $(basename "$deb")"
+        dpkg-deb --fsys-tarfile "$deb" |
+            tar -x -C "$dir" --wildcards --no-anchored "boot/vmlinuz-$kver" "kernel/drivers/xen/*"
+        rm -f "$deb"
+        touch "$dir/.done"
+    fi
+    cat >"$CACHE/xen.env" <<EOT
+XEN_GZ=$out/xen-hypervisor-4.17-amd64/boot/xen-4.17-amd64.gz
+XEN_UTILS=$out/xen-utils-4.17
+XEN_LIBROOTS="${libdirs% }"
+DOM0_KVER=$kver
+DOM0_KROOT=$dir
+BUSYBOX=$out/busybox-static/bin/busybox
+EOT
+}
+
 main() {
     local what=${1:-all}
     command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
@@ -231,8 +285,9 @@ main() {
     amd64) fetch_amd64 ;;
     amd64-6.12) fetch_amd64_612 ;;
     i386) fetch_i386 ;;
+    xen) fetch_xen ;;
     all) fetch_amd64; fetch_amd64_612; fetch_i386 ;;
-    *) die "usage: $0 [amd64|amd64-6.12|i386|all]" ;;
+    *) die "usage: $0 [amd64|amd64-6.12|i386|all|xen]" ;;
     esac
 }
 
