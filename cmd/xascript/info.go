@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -25,11 +26,28 @@ type infoReport struct {
 	SymbolShift   string   `json:"symbol_shift"`
 	Symbols       int      `json:"symbols"`
 	SymbolsFrom   string   `json:"symbols_from"`
-	TypesFrom     string   `json:"types_from,omitempty"`
-	TypesError    string   `json:"types_error,omitempty"`
-	Validation    string   `json:"validation"`
-	Notes         []string `json:"notes,omitempty"`
-	Millis        float64  `json:"ms"`
+	// TextOnly: the symbol table has text symbols only (a kernel
+	// without CONFIG_KALLSYMS_ALL); VMCOREINFO adds some data symbols.
+	TextOnly   bool           `json:"text_symbols_only"`
+	Vmcoreinfo vmcoreinfoInfo `json:"vmcoreinfo"`
+	TypesFrom  string         `json:"types_from,omitempty"`
+	TypesError string         `json:"types_error,omitempty"`
+	Validation string         `json:"validation"`
+	Notes      []string       `json:"notes,omitempty"`
+	Millis     float64        `json:"ms"`
+}
+
+// vmcoreinfoInfo is what the kernel's VMCOREINFO offered.
+type vmcoreinfoInfo struct {
+	Found     bool   `json:"found"`
+	Where     string `json:"where,omitempty"`
+	OSRelease string `json:"os_release,omitempty"`
+	BuildID   string `json:"build_id,omitempty"`
+	Symbols   int    `json:"symbols"`
+	// SymbolsAdded counts those the symbol table lacks.
+	SymbolsAdded int    `json:"symbols_added"`
+	Malformed    int    `json:"malformed_lines,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 func runInfo(o *options, stdout, stderr io.Writer) int {
@@ -51,6 +69,10 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 		TextPhys: hex(d.TextPhys), KASLRVirtual: signedHex(d.KASLRVirtual), KASLRPhysical: signedHex(d.KASLRPhysical),
 		SymbolShift: signedHex(d.SymbolShift), Symbols: d.Symbols, SymbolsFrom: d.SymbolsFrom, Notes: d.Notes,
 	}
+	vs := k.VmcoreinfoSummary()
+	r.TextOnly = k.TextSymbolsOnly()
+	r.Vmcoreinfo = vmcoreinfoInfo{Found: vs.Found, Where: vs.Where, OSRelease: vs.OSRelease, BuildID: vs.BuildID,
+		Symbols: vs.Symbols, SymbolsAdded: vs.Added, Malformed: vs.Malformed, Error: vs.Error}
 	for _, m := range g.target.MemoryMap() {
 		r.MemoryRanges = append(r.MemoryRanges, m.String())
 	}
@@ -75,7 +97,11 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 		enc.Encode(r)
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "target:          %s (%s)\n", r.Target, r.File)
+	if o.dom != "" { // the target's kind already names the domain
+		fmt.Fprintf(stdout, "target:          %s\n", r.Target)
+	} else {
+		fmt.Fprintf(stdout, "target:          %s (%s)\n", r.Target, r.File)
+	}
 	fmt.Fprintf(stdout, "memory:          %v\n", r.MemoryRanges)
 	if r.CPUState {
 		fmt.Fprintf(stdout, "cpu state:       CR3 %s\n", r.CR3)
@@ -85,7 +111,33 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "kernel:          %s\n", r.Banner)
 	fmt.Fprintf(stdout, "paging:          %s, root %s from %s\n", r.Paging, r.Root, r.RootSource)
 	fmt.Fprintf(stdout, "KASLR:           virtual offset %s, physical offset %s (_text at physical %s)\n", r.KASLRVirtual, r.KASLRPhysical, r.TextPhys)
-	fmt.Fprintf(stdout, "symbols:         %d from %s (shifted by %s)\n", r.Symbols, r.SymbolsFrom, r.SymbolShift)
+	if r.TextOnly {
+		fromMemory := strings.Contains(r.SymbolsFrom, "memory (kallsyms tables")
+		from := r.SymbolsFrom + " (no KALLSYMS_ALL)"
+		if fromMemory {
+			from = "memory (kallsyms without KALLSYMS_ALL)"
+		}
+		fmt.Fprintf(stdout, "symbols:         %d text symbols from %s + %d from VMCOREINFO (shifted by %s)\n",
+			r.Symbols, from, r.Vmcoreinfo.SymbolsAdded, r.SymbolShift)
+		if fromMemory {
+			fmt.Fprintf(stdout, "                 text symbols from %s\n", r.SymbolsFrom)
+		}
+	} else {
+		fmt.Fprintf(stdout, "symbols:         %d from %s (shifted by %s)\n", r.Symbols, r.SymbolsFrom, r.SymbolShift)
+	}
+	if v := r.Vmcoreinfo; v.Found {
+		id := "no build id"
+		if v.BuildID != "" {
+			id = "build id " + v.BuildID
+		}
+		fmt.Fprintf(stdout, "vmcoreinfo:      %s, %s, %d symbols (%d not in the symbol table), %s", v.OSRelease, id, v.Symbols, v.SymbolsAdded, v.Where)
+		if v.Malformed > 0 {
+			fmt.Fprintf(stdout, ", %d malformed lines skipped", v.Malformed)
+		}
+		fmt.Fprintln(stdout)
+	} else {
+		fmt.Fprintf(stdout, "vmcoreinfo:      none: %s\n", v.Error)
+	}
 	if r.TypesError != "" {
 		fmt.Fprintf(stdout, "types:           none: %s\n", r.TypesError)
 	} else {

@@ -9,11 +9,20 @@
 // physical slide comes from the kernel banner (linux_banner), which the
 // kernel's 2 MiB load alignment places at an address congruent to its link
 // address modulo 2 MiB; the virtual slide is the 2 MiB-aligned kernel-map
-// address that translates to the kernel's physical _text.
+// address that translates to the kernel's physical _text. A kernel whose
+// symbols are text symbols only (no CONFIG_KALLSYMS_ALL: no linux_banner)
+// is located the same way through its VMCOREINFO (init_uts_ns's utsname in
+// place of the banner, swapper_pg_dir as the root), and VMCOREINFO's
+// SYMBOL() entries answer the data symbols it names (kernel_vmcoreinfo.go).
+//
+// Profiles derived from memory (memprofile.go) are cached on disk, keyed by
+// the kernel's banner and the build id from its VMCOREINFO; an entry is
+// used only when its build id is the guest's.
 //
 // Sub-packages read profile sources: symbols (System.map, /proc/kallsyms),
-// btfsrc (struct layouts from BTF in a vmlinuz, a vmlinux or a raw blob) and
-// kernelimage (the vmlinux inside a bzImage).
+// btfsrc (struct layouts from BTF in a vmlinuz, a vmlinux or a raw blob),
+// kernelimage (the vmlinux inside a bzImage), and from memory kallsyms,
+// btfmem and vmcoreinfo.
 //
 // References: Documentation/arch/x86/x86_64/mm.rst (kernel virtual memory
 // map), arch/x86/include/asm/page_64_types.h (__START_KERNEL_map),

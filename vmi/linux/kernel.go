@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/xascript/xascript/vmi/linux/dwarfsrc"
 	"github.com/xascript/xascript/vmi/linux/isf"
 	"github.com/xascript/xascript/vmi/linux/symbols"
+	"github.com/xascript/xascript/vmi/linux/vmcoreinfo"
 	"github.com/xascript/xascript/vmi/paging"
 )
 
@@ -60,6 +62,13 @@ type Kernel struct {
 	typesOnce sync.Once
 	types     TypeSource
 	typesErr  error
+
+	vmci  vmcoreinfoState
+	notes []string // findings of Open, besides the locator's
+	// For symbols without linux_banner: where a cached profile saw the
+	// banner, and where it is (both in the symbol table's addresses).
+	bannerHint             string
+	bannerHintVA, bannerVA uint64
 }
 
 // Open locates the kernel in t. Symbols come from opt.SymbolsPath, or
@@ -98,59 +107,72 @@ func Open(t vmi.Target, opt Options) (*Kernel, error) {
 		k.Syms, k.SymbolsFrom = syms, opt.SymbolsPath
 		return k, k.locate()
 	}
-	for attempt := 0; ; attempt++ {
-		prof, err := profileFromMemory(t, opt)
-		if err != nil {
-			return nil, fmt.Errorf("%w (or give --symbols and --btf)", err)
-		}
-		k.useProfile(prof, opt.BTFPath == "" && opt.DWARFPath == "")
-		err = k.locate()
-		if err == nil {
-			if va, e := k.Syms.Lookup("linux_banner"); e {
-				rememberBanner(prof, k.Layout.Banner, va)
-			}
-			return k, nil
-		}
-		if prof.meta.TextOnlyMsg != "" {
-			return nil, fmt.Errorf("%s: %s", k.SymbolsFrom, prof.meta.TextOnlyMsg)
-		}
-		if !prof.meta.FromCache || attempt > 0 {
-			return nil, err
-		}
-		// A cached profile that does not fit this memory: derive afresh.
-		dropCachedProfile(prof)
-		opt.NoProfileCache = true
-	}
+	return k.openFromMemory(opt)
+}
+
+func (k *Kernel) hasSymbol(name string) bool {
+	_, ok := k.Syms.Lookup(name)
+	return ok
 }
 
 func (k *Kernel) locate() error {
-	layout, space, err := Locate(k.Target, k.Syms)
+	var vmci *vmcoreinfo.Info
+	if !k.hasSymbol("linux_banner") {
+		// A table of text symbols only: VMCOREINFO names the data
+		// symbols locating the kernel needs.
+		f, err := k.Vmcoreinfo()
+		if err != nil {
+			return fmt.Errorf("locate kernel: %s, and no VMCOREINFO names the data symbols it needs (%w); give --symbols System.map (or --isf FILE)",
+				k.noDataSymbols(), err)
+		}
+		vmci = f.Info
+	}
+	layout, space, err := locate(k.Target, k.Syms, vmci)
 	if err != nil {
+		if vmci != nil {
+			return fmt.Errorf("%w (%s)", err, k.noDataSymbols())
+		}
 		return err
 	}
 	k.Layout, k.Space = layout, space
+	if vmci != nil {
+		k.checkVmcoreinfoBoot()
+		if b, va, ok := k.imageBanner(k.bannerHint, k.bannerHintVA); ok {
+			k.Layout.Banner, k.bannerVA = b, va
+		}
+	}
 	return nil
 }
 
-// useProfile takes symbols (and, when wantTypes, struct layouts) from a
-// profile derived from memory.
-func (k *Kernel) useProfile(p *memProfile, wantTypes bool) {
+// useSymbols takes symbols from a profile derived from memory.
+func (k *Kernel) useSymbols(p *memProfile) {
 	m := p.meta
 	from := "memory (kallsyms tables"
 	if m.KallsymsPA != "" {
 		from += " at physical " + m.KallsymsPA
+	}
+	if m.TextOnly {
+		from += ", text symbols only"
 	}
 	from += ", " + m.Layout + ", found from " + m.Region + ")"
 	if m.FromCache {
 		from = "profile cache " + p.dir + ", derived from " + from
 	}
 	k.Syms, k.SymbolsFrom = p.syms, from
+	k.vmci.useProfile(m.TextOnly, releaseOf(m.Banner), m.VmcoreinfoPA)
+	k.bannerHint, k.bannerHintVA, k.bannerVA = m.LinuxBanner, m.BannerVA, 0
+}
+
+// useTypes takes struct layouts from a profile derived from memory, when
+// wantTypes (no file gives them).
+func (k *Kernel) useTypes(p *memProfile, wantTypes bool) {
+	m := p.meta
 	if !wantTypes {
 		return
 	}
 	switch {
 	case p.btfErr != nil:
-		k.noTypes = fmt.Errorf("%w; give --btf FILE", p.btfErr)
+		k.noTypes = fmt.Errorf("%w; give --btf FILE, --dwarf VMLINUX (a debug vmlinux) or --isf FILE", p.btfErr)
 		k.TypesFrom = ""
 	case p.btfPath != "":
 		k.btfPath = p.btfPath
@@ -176,13 +198,19 @@ func (k *Kernel) Translate(va uint64) (uint64, error) { return k.Space.Translate
 // PointerSize is 8 for x86-64 guests and 4 for i386.
 func (k *Kernel) PointerSize() int { return k.Layout.Mode.PointerSize() }
 
-// Symbol returns a symbol's run-time address.
+// Symbol returns a symbol's run-time address: from the symbol table, or
+// else from the kernel's VMCOREINFO (which names some data symbols that a
+// kallsyms of text symbols only lacks).
 func (k *Kernel) Symbol(name string) (uint64, error) {
-	a, ok := k.Syms.Lookup(name)
-	if !ok {
-		return 0, fmt.Errorf("symbol %q: not in the symbol table (%d symbols): %w", name, k.Syms.Len(), vmi.ErrNotFound)
+	if a, ok := k.Syms.Lookup(name); ok {
+		return a + uint64(k.Layout.SymbolShift), nil
 	}
-	return a + uint64(k.Layout.SymbolShift), nil
+	if f, _ := k.Vmcoreinfo(); f != nil {
+		if a, ok := vmcoreinfoLookup(k.Syms, f.Info, name); ok {
+			return a + uint64(k.Layout.SymbolShift), nil
+		}
+	}
+	return 0, k.missingSymbol(name)
 }
 
 // Flush drops cached translations (after the guest ran).
@@ -227,7 +255,7 @@ func (k *Kernel) Describe() vmi.KernelInfo {
 	return vmi.KernelInfo{
 		Target: k.Target.Kind(), Paging: l.Mode.String(), Root: l.Root, RootSource: l.RootSource,
 		Banner: l.Banner, TextPhys: l.TextPhys, KASLRVirtual: l.KASLRVirtual, KASLRPhysical: l.KASLRPhysical,
-		SymbolShift: l.SymbolShift, Symbols: k.Syms.Len(), Notes: l.Notes,
+		SymbolShift: l.SymbolShift, Symbols: k.Syms.Len(), Notes: append(slices.Clip(l.Notes), k.notes...),
 		SymbolsFrom: k.SymbolsFrom, TypesFrom: k.TypesFrom,
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/symbols"
+	"github.com/xascript/xascript/vmi/linux/vmcoreinfo"
 	"github.com/xascript/xascript/vmi/paging"
 )
 
@@ -60,9 +61,93 @@ type rootCandidate struct {
 // the slides that turn the symbol table's addresses into run-time ones.
 // Every candidate root is validated by reading the kernel banner through it.
 func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
-	banner, ok := syms.Lookup("linux_banner")
-	if !ok {
-		return Layout{}, nil, fmt.Errorf("locate kernel: the symbol table has no linux_banner (is it a kernel System.map or /proc/kallsyms?)")
+	return locate(t, syms, nil)
+}
+
+// anchor is kernel data whose bytes identify the kernel: linux_banner's
+// "Linux version ", or, for a symbol table with text symbols only,
+// init_uts_ns's utsname ("Linux" in a 65-byte field, then the release)
+// found through VMCOREINFO.
+type anchor struct {
+	name string
+	va   uint64 // in the symbol table's addresses
+	want []byte // the bytes at va
+	// also, when not empty, must sit at va+alsoOff.
+	alsoOff uint64
+	also    []byte
+}
+
+func (a anchor) at(space *paging.Space, va uint64) bool {
+	buf := make([]byte, len(a.want))
+	if space.Read(buf, va) != nil || !bytes.Equal(buf, a.want) {
+		return false
+	}
+	if len(a.also) == 0 {
+		return true
+	}
+	buf = make([]byte, len(a.also))
+	return space.Read(buf, va+a.alsoOff) == nil && bytes.Equal(buf, a.also)
+}
+
+// struct new_utsname: six fields of __NEW_UTS_LEN+1 bytes
+// (include/uapi/linux/utsname.h).
+const utsFieldLen = 65
+
+// vmcoreinfoLookup returns a VMCOREINFO symbol in the symbol table's
+// addresses: VMCOREINFO holds run-time addresses of the boot that wrote it,
+// the table may come from another boot (a cached profile), and _stext,
+// which both name, gives the difference. Only symbols in the kernel image
+// qualify: a few entries (pointerValued) hold a pointer's value instead.
+func vmcoreinfoLookup(syms *symbols.Table, vmci *vmcoreinfo.Info, name string) (uint64, bool) {
+	if vmci == nil || pointerValued[name] {
+		return 0, false
+	}
+	v, ok := vmci.Symbol(name)
+	vs, ok1 := vmci.Symbol("_stext")
+	ts, ok2 := syms.Lookup("_stext")
+	if !ok || !ok1 || !ok2 {
+		return 0, false
+	}
+	span := uint64(imageSpan)
+	if ts > 0xffff_ffff {
+		span = kernelMapEnd64 - startKernelMap64
+	}
+	if v < vs || v-vs >= span {
+		return 0, false
+	}
+	return v - vs + ts, true
+}
+
+// pointerValued are the SYMBOL() entries that VMCOREINFO_SYMBOL_ARRAY
+// writes for a pointer variable: the value is where it points (the direct
+// map, vmemmap), not where the variable is.
+var pointerValued = map[string]bool{"mem_section": true, "vmemmap": true}
+
+// locate is Locate with VMCOREINFO (when not nil) standing in for the data
+// symbols that a table of text symbols only lacks: the root symbol and an
+// anchor in place of linux_banner.
+func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *paging.Space, error) {
+	lookup := func(name string) (uint64, bool) {
+		if a, ok := syms.Lookup(name); ok {
+			return a, true
+		}
+		return vmcoreinfoLookup(syms, vmci, name)
+	}
+	var anc anchor
+	if banner, ok := syms.Lookup("linux_banner"); ok {
+		anc = anchor{name: "linux_banner", va: banner, want: []byte(bannerPrefix)}
+	} else if uts, ok := vmcoreinfoLookup(syms, vmci, "init_uts_ns"); ok {
+		nameOff, _ := vmci.Offset("uts_namespace", "name")
+		sysname := make([]byte, utsFieldLen)
+		copy(sysname, "Linux")
+		anc = anchor{name: "init_uts_ns (from VMCOREINFO)", va: uts + nameOff, want: sysname,
+			alsoOff: 2 * utsFieldLen, also: append([]byte(vmci.OSRelease), 0)}
+	} else {
+		why := "is it a kernel System.map or /proc/kallsyms?"
+		if vmci != nil {
+			why = "nor does VMCOREINFO name init_uts_ns and _stext"
+		}
+		return Layout{}, nil, fmt.Errorf("locate kernel: the symbol table has no linux_banner (%s)", why)
 	}
 	text, ok := syms.Lookup("_text")
 	if !ok {
@@ -75,7 +160,7 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 	if is64 {
 		rootSym = "init_top_pgt"
 	}
-	rootAddr, haveRootSym := syms.Lookup(rootSym)
+	rootAddr, haveRootSym := lookup(rootSym)
 
 	var cands []rootCandidate
 	cpu := t.CPU()
@@ -103,7 +188,7 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 			return nil
 		}
 		scanned = true
-		textPAs = scanBanner(t, banner, text)
+		textPAs = scanBanner(t, anc, text)
 		var out []rootCandidate
 		if haveRootSym && rootAddr >= text {
 			for _, tp := range textPAs {
@@ -122,7 +207,7 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 	for i := 0; i < len(cands); i++ {
 		c := cands[i]
 		space := paging.New(t, c.mode, c.root)
-		shift, textPA, err := findShift(space, banner, text, textPAs, is64)
+		shift, textPA, err := findShift(space, anc, text, textPAs, is64)
 		if err != nil {
 			failures = append(failures, fmt.Sprintf("%s %#x (%v paging): %v", c.source, c.root, c.mode, err))
 			if i == len(cands)-1 {
@@ -137,7 +222,12 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 		}
 		l.KASLRVirtual = int64(text + uint64(shift) - defText)
 		l.KASLRPhysical = int64(textPA - defaultLoadPhys)
-		l.Banner = readBanner(space, banner+uint64(shift))
+		if anc.name == "linux_banner" {
+			l.Banner = readBanner(space, anc.va+uint64(shift))
+		} else {
+			l.Banner = utsBanner(space, anc.va+uint64(shift))
+			l.Notes = append(l.Notes, "no linux_banner symbol: located through "+anc.name)
+		}
 		for _, f := range failures {
 			l.Notes = append(l.Notes, "rejected "+f)
 		}
@@ -149,7 +239,7 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 		if !haveRootSym {
 			why += " and no " + rootSym + " symbol"
 		} else {
-			why += fmt.Sprintf(" and the kernel banner (%q) was not found in physical memory", bannerPrefix)
+			why += fmt.Sprintf(" and %s (%q) was not found in physical memory", anc.name, anc.want[:min(len(anc.want), 16)])
 		}
 		return Layout{}, nil, fmt.Errorf("locate kernel: no page-table root: %s", why)
 	}
@@ -158,13 +248,13 @@ func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 }
 
 // scanBanner returns the physical addresses of _text for every place where
-// the banner's prefix sits at an address congruent to linux_banner modulo
-// the kernel's 2 MiB alignment.
-func scanBanner(t vmi.Target, banner, text uint64) []uint64 {
-	off := banner % kernelAlign
-	delta := banner - text
+// the anchor's bytes (the banner's prefix) sit at an address congruent to
+// the anchor modulo the kernel's 2 MiB alignment.
+func scanBanner(t vmi.Target, anc anchor, text uint64) []uint64 {
+	off := anc.va % kernelAlign
+	delta := anc.va - text
 	var found []uint64
-	buf := make([]byte, len(bannerPrefix))
+	buf := make([]byte, len(anc.want))
 	chunks := 0
 	for _, r := range t.MemoryMap() {
 		for base := r.Start - r.Start%kernelAlign; base < r.End; base += kernelAlign {
@@ -175,7 +265,7 @@ func scanBanner(t vmi.Target, banner, text uint64) []uint64 {
 			if pa < r.Start || pa+uint64(len(buf)) > r.End || pa < delta {
 				continue
 			}
-			if t.ReadPhys(buf, pa) == nil && string(buf) == bannerPrefix {
+			if t.ReadPhys(buf, pa) == nil && bytes.Equal(buf, anc.want) {
 				found = append(found, pa-delta)
 			}
 			if base+kernelAlign < base { // wrapped at the top of the address space
@@ -186,12 +276,12 @@ func scanBanner(t vmi.Target, banner, text uint64) []uint64 {
 	return found
 }
 
-// findShift finds the symbol shift under which linux_banner reads as the
-// banner through space, and the physical address of _text. It first tries the
-// symbols as they are (a kallsyms capture), then every 2 MiB step of the
-// kernel map.
-func findShift(space *paging.Space, banner, text uint64, textPAs []uint64, is64 bool) (int64, uint64, error) {
-	if hasBanner(space, banner) {
+// findShift finds the symbol shift under which the anchor (linux_banner)
+// reads as expected through space, and the physical address of _text. It
+// first tries the symbols as they are (a kallsyms capture), then every 2 MiB
+// step of the kernel map.
+func findShift(space *paging.Space, anc anchor, text uint64, textPAs []uint64, is64 bool) (int64, uint64, error) {
+	if anc.at(space, anc.va) {
 		pa, err := space.Translate(text)
 		if err != nil {
 			return 0, 0, fmt.Errorf("banner found but _text %#x does not translate: %w", text, err)
@@ -213,19 +303,42 @@ func findShift(space *paging.Space, banner, text uint64, textPAs []uint64, is64 
 			continue
 		}
 		shift := va - text
-		if hasBanner(space, banner+shift) {
+		if anc.at(space, anc.va+shift) {
 			return int64(shift), pa, nil
 		}
 	}
 	if lastErr != nil {
-		return 0, 0, fmt.Errorf("linux_banner %#x is not mapped at its symbol address nor at any 2 MiB slide (last fault: %v)", banner, lastErr)
+		return 0, 0, fmt.Errorf("%s %#x is not mapped at its symbol address nor at any 2 MiB slide (last fault: %v)", anc.name, anc.va, lastErr)
 	}
-	return 0, 0, fmt.Errorf("linux_banner %#x is not mapped at its symbol address nor at any 2 MiB slide", banner)
+	return 0, 0, fmt.Errorf("%s %#x is not mapped at its symbol address nor at any 2 MiB slide", anc.name, anc.va)
 }
 
-func hasBanner(space *paging.Space, va uint64) bool {
-	buf := make([]byte, len(bannerPrefix))
-	return space.Read(buf, va) == nil && string(buf) == bannerPrefix
+// utsBanner reads `uname -srv` from a utsname: "Linux <release> <version>".
+func utsBanner(space *paging.Space, va uint64) string {
+	buf := make([]byte, 4*utsFieldLen)
+	if space.Read(buf, va) != nil {
+		return ""
+	}
+	field := func(i int) string {
+		f := buf[i*utsFieldLen : (i+1)*utsFieldLen]
+		if j := bytes.IndexByte(f, 0); j >= 0 {
+			f = f[:j]
+		}
+		if !printableASCII(f) {
+			return "?"
+		}
+		return string(f)
+	}
+	return field(0) + " " + field(2) + " " + field(3)
+}
+
+func printableASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func readBanner(space *paging.Space, va uint64) string {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/symbols"
+	"github.com/xascript/xascript/vmi/linux/vmcoreinfo"
 )
 
 // fuzzTarget is guest memory made of the fuzzer's bytes repeated over a
@@ -77,6 +78,43 @@ func FuzzLocate(f *testing.F) {
 		}
 		l, space, err := Locate(tg, syms)
 		if err == nil && (space == nil || len(l.Banner) > maxBannerLen) {
+			t.Fatalf("layout without a space or with an oversized banner: %+v", l)
+		}
+	})
+}
+
+const fuzzText32 = `c1000000 T _text
+c1000000 T _stext
+`
+
+const fuzzVmcoreinfo32 = "OSRELEASE=6.1.0-fuzz\nPAGESIZE=4096\nSYMBOL(init_uts_ns)=c1a00000\n" +
+	"OFFSET(uts_namespace.name)=4\nSYMBOL(swapper_pg_dir)=c1c00000\nSYMBOL(_stext)=c1000000\n"
+
+// FuzzLocateVmcoreinfo: a table of text symbols only, located through
+// VMCOREINFO's init_uts_ns and swapper_pg_dir: whatever memory holds, a
+// layout or an error, never a panic.
+func FuzzLocateVmcoreinfo(f *testing.F) {
+	uts := make([]byte, 4+3*utsFieldLen)
+	copy(uts[4:], "Linux")
+	copy(uts[4+2*utsFieldLen:], "6.1.0-fuzz\x00")
+	f.Add(uts, uint64(0x80050033), uint64(0x1000), uint64(0x6b0), false, uint64(64<<20))
+	f.Add(uts, uint64(0), uint64(0), uint64(0), true, uint64(32<<20))
+	f.Fuzz(func(t *testing.T, mem []byte, cr0, cr3, cr4 uint64, known bool, ramSize uint64) {
+		syms, err := symbols.Parse([]byte(fuzzText32), "fuzz.map")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := vmcoreinfo.Parse([]byte(fuzzVmcoreinfo32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ramSize %= 1 << 30
+		tg := &fuzzTarget{mem: mem, ram: []vmi.Range{{Start: 0, End: ramSize}}, kind: "fuzz"}
+		if known {
+			tg.cpu = vmi.CPUState{Known: true, CR0: cr0, CR3: cr3, CR4: cr4}
+		}
+		l, space, err := locate(tg, syms, in)
+		if err == nil && (space == nil || len(l.Banner) > 4*utsFieldLen) {
 			t.Fatalf("layout without a space or with an oversized banner: %+v", l)
 		}
 	})

@@ -31,7 +31,12 @@ type memProfile struct {
 
 // profileMeta records where a cached profile came from, for `xascript info`.
 type profileMeta struct {
-	Banner string `json:"banner"` // the banner that keys the entry
+	Version string `json:"version"` // profileVersion; other entries are ignored
+	Banner  string `json:"banner"`  // the banner that keys the entry
+	// BuildID is the kernel's build id from its VMCOREINFO ("" when it
+	// has none): part of the key, and checked against the guest's before
+	// the entry is used.
+	BuildID string `json:"build_id,omitempty"`
 	// FromPageTables entries are found again by reading Banner at
 	// BannerOffset from the region's start (_text), without a scan.
 	FromPageTables bool   `json:"from_page_tables"`
@@ -51,34 +56,43 @@ type profileMeta struct {
 	BTFError    string `json:"btf_error,omitempty"`
 	DerivedIn   string `json:"derived_in"`
 	FromCache   bool   `json:"-"`
-	TextOnlyMsg string `json:"text_only,omitempty"`
+	// TextOnly: the kernel's kallsyms has text symbols only (built
+	// without CONFIG_KALLSYMS_ALL); VMCOREINFO names some data symbols.
+	TextOnly bool `json:"text_symbols_only,omitempty"`
+	// VmcoreinfoPA is where VMCOREINFO was found for a TextOnly kernel,
+	// whose symbols do not name vmcoreinfo_data: a later run reads it
+	// there first instead of scanning RAM.
+	VmcoreinfoPA uint64 `json:"vmcoreinfo_pa,omitempty"`
 }
 
 // profileVersion changes whenever what is cached changes meaning.
-const profileVersion = "profile-v1"
+const profileVersion = "profile-v2"
 
 // profileFromMemory derives symbols and types from the kernel found in t,
-// using (and filling) the on-disk profile cache unless noCache.
-func profileFromMemory(t vmi.Target, opt Options) (*memProfile, error) {
-	if !opt.NoProfileCache && !opt.Unpack.NoCache {
+// or takes them from the on-disk profile cache (unless told not to),
+// passing over the entries in skip. A derived profile is not yet cached:
+// Open saves it once it has located the kernel and read its build id.
+func profileFromMemory(t vmi.Target, opt Options, skip map[string]bool) (*memProfile, error) {
+	useCache := !opt.NoProfileCache && !opt.Unpack.NoCache
+	if useCache {
 		// Cheapest first: with CPU state the page tables say where _text
 		// is, and one read there recognises a cached kernel; without, probe
 		// RAM at each cached kernel's banner congruence.
 		if cpu := t.CPU(); cpu.Known {
 			if r, err := regionFromPageTables(t, cpu); err == nil {
-				if p, err := loadCachedProfile(t, opt.Unpack, r); err == nil {
+				if p, err := loadCachedProfile(t, opt.Unpack, r, skip); err == nil {
 					return p, nil
 				}
 			}
 		}
-		if p, err := probeCachedProfiles(t, opt.Unpack); err == nil {
+		if p, err := probeCachedProfiles(t, opt.Unpack, skip); err == nil {
 			return p, nil
 		}
 	}
 	var prof *memProfile
 	err := FindKernel(t, func(r Region) error {
-		if !opt.NoProfileCache && !opt.Unpack.NoCache {
-			if p, err := loadCachedProfile(t, opt.Unpack, r); err == nil {
+		if useCache {
+			if p, err := loadCachedProfile(t, opt.Unpack, r, skip); err == nil {
 				prof = p
 				return nil
 			}
@@ -87,11 +101,6 @@ func profileFromMemory(t vmi.Target, opt Options) (*memProfile, error) {
 		if err != nil {
 			return err
 		}
-		if !opt.Unpack.NoCache {
-			if err := saveProfile(opt.Unpack, p); err != nil {
-				p.meta.DerivedIn += " (not cached: " + err.Error() + ")"
-			}
-		}
 		prof = p
 		return nil
 	})
@@ -99,6 +108,89 @@ func profileFromMemory(t vmi.Target, opt Options) (*memProfile, error) {
 		return nil, fmt.Errorf("derive a profile from memory: %w", err)
 	}
 	return prof, nil
+}
+
+// maxOpenAttempts bounds the cached profiles Open tries before deriving one.
+const maxOpenAttempts = 4
+
+// openFromMemory takes the profile from the kernel's own memory: from the
+// profile cache when an entry for this kernel is there and its build id is
+// the guest's, else derived (and then cached).
+func (k *Kernel) openFromMemory(opt Options) (*Kernel, error) {
+	wantTypes := opt.BTFPath == "" && opt.DWARFPath == ""
+	skip := map[string]bool{}
+	for attempt := 0; ; attempt++ {
+		if attempt >= maxOpenAttempts {
+			opt.NoProfileCache = true
+		}
+		prof, err := profileFromMemory(k.Target, opt, skip)
+		if err != nil {
+			return nil, fmt.Errorf("%w (or give --symbols and --btf)", err)
+		}
+		k.useSymbols(prof)
+		if err := k.locate(); err != nil {
+			if !prof.meta.FromCache {
+				return nil, err
+			}
+			// A cached profile that does not fit this memory: derive afresh.
+			dropCachedProfile(prof)
+			opt.NoProfileCache = true
+			continue
+		}
+		id, where := k.guestBuildID()
+		if prof.meta.FromCache && id != prof.meta.BuildID {
+			// Same banner, another build: never reuse a profile across kernels.
+			k.notes = append(k.notes, fmt.Sprintf("profile cache %s is for build id %s, the guest's (%s) is %s: not used",
+				prof.dir, orNone(prof.meta.BuildID), where, orNone(id)))
+			skip[prof.dir] = true
+			continue
+		}
+		k.finishProfile(prof, opt)
+		k.useTypes(prof, wantTypes)
+		return k, nil
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// finishProfile records what locating the kernel taught (its build id,
+// where its banner and VMCOREINFO are) in a derived profile and caches it,
+// or updates a cached entry whose VMCOREINFO moved.
+func (k *Kernel) finishProfile(p *memProfile, opt Options) {
+	m := &p.meta
+	f, _ := k.Vmcoreinfo()
+	if m.FromCache {
+		if m.TextOnly && f != nil && f.VA == 0 && f.PA != m.VmcoreinfoPA {
+			m.VmcoreinfoPA = f.PA
+			writeMeta(p)
+		}
+		return
+	}
+	if f != nil {
+		m.BuildID = f.Info.BuildID
+		if m.TextOnly && f.VA == 0 {
+			m.VmcoreinfoPA = f.PA
+		}
+	}
+	if va, ok := k.Syms.Lookup("linux_banner"); ok {
+		m.LinuxBanner, m.BannerVA = k.Layout.Banner, va
+	} else if k.bannerVA != 0 {
+		m.LinuxBanner, m.BannerVA = k.Layout.Banner, k.bannerVA
+	}
+	if len(m.LinuxBanner) > maxBannerLen {
+		m.LinuxBanner, m.BannerVA = "", 0
+	}
+	if opt.Unpack.NoCache {
+		return
+	}
+	if err := saveProfile(opt.Unpack, p); err != nil {
+		m.DerivedIn += " (not cached: " + err.Error() + ")"
+	}
 }
 
 // deriveProfile decodes the region's kallsyms tables and finds its BTF.
@@ -117,15 +209,12 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 		list[i] = symbols.Symbol{Addr: s.Addr, Type: s.Type, Name: s.Name}
 	}
 	p := &memProfile{syms: symbols.FromList("kallsyms tables in memory", list)}
-	p.meta = profileMeta{Banner: r.Banner, FromPageTables: r.FromPageTables, BannerOffset: r.BannerPA - r.Start,
-		Region: r.How, Layout: res.Layout, Symbols: len(list)}
+	p.meta = profileMeta{Version: profileVersion, Banner: r.Banner, FromPageTables: r.FromPageTables,
+		BannerOffset: r.BannerPA - r.Start, Region: r.How, Layout: res.Layout, Symbols: len(list)}
 	if off, ok := res.Tables["kallsyms_names"]; ok {
 		p.meta.KallsymsPA = fmt.Sprintf("%#x", r.Start+uint64(off))
 	}
-	if _, ok := p.syms.Lookup("linux_banner"); !ok {
-		p.meta.TextOnlyMsg = "the kernel's own symbol table has text symbols only (built without CONFIG_KALLSYMS_ALL): " +
-			"data symbols such as linux_banner and modules are missing; give --symbols System.map"
-	}
+	p.meta.TextOnly = textSymbolsOnly(p.syms)
 	raw, off, err := btfmem.Find(img, int64(r.Size))
 	if err != nil {
 		p.btfErr = fmt.Errorf("no BTF in kernel memory: %w", err)
@@ -139,17 +228,18 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 	return p, nil
 }
 
-// profileKey names a kernel: the first banner found in its image plus how
-// the image was found (a page-table region starts at _text, a scanned one
-// at some banner, which may be another copy). Two builds with the same
-// banner are the same build in practice; a wrong hit is caught when the
-// profile is validated against memory (Locate), and then re-derived.
+// profileKey names a kernel: the first banner found in its image, its
+// build id, and how the image was found (a page-table region starts at
+// _text, a scanned one at some banner, which may be another copy). An entry
+// is looked up by banner (the build id is only known once the kernel is
+// located) and used only if its build id is the guest's; a wrong hit is
+// also caught when the profile is validated against memory (Locate).
 func profileKey(m profileMeta) string {
 	kind := "scan"
 	if m.FromPageTables {
 		kind = "pagetables"
 	}
-	h := sha256.Sum256([]byte(profileVersion + "\x00" + kind + "\x00" + m.Banner))
+	h := sha256.Sum256([]byte(profileVersion + "\x00" + kind + "\x00" + m.Banner + "\x00" + m.BuildID))
 	return hex.EncodeToString(h[:16])
 }
 
@@ -165,16 +255,14 @@ func profilesDir(u unpack.Options) (string, error) {
 // page-table region.
 const maxProfiles = 256
 
-// loadCachedProfile finds the cached profile of the kernel in r. A region
-// found from the page tables is matched by reading each cached banner at
-// its offset from _text: one small read instead of a scan of the image.
-func loadCachedProfile(t vmi.Target, u unpack.Options, r Region) (*memProfile, error) {
+// loadCachedProfile finds a cached profile of the kernel in r, passing over
+// the entries in skip. A region found from the page tables is matched by
+// reading each cached banner at its offset from _text: one small read
+// instead of a scan of the image; a scanned region by its banner.
+func loadCachedProfile(t vmi.Target, u unpack.Options, r Region, skip map[string]bool) (*memProfile, error) {
 	root, err := profilesDir(u)
 	if err != nil {
 		return nil, err
-	}
-	if !r.FromPageTables {
-		return readProfile(u, filepath.Join(root, profileKey(profileMeta{Banner: r.Banner})))
 	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -185,8 +273,20 @@ func loadCachedProfile(t vmi.Target, u unpack.Options, r Region) (*memProfile, e
 			break
 		}
 		dir := filepath.Join(root, e.Name())
+		if skip[dir] {
+			continue
+		}
 		m, err := readMeta(dir)
-		if err != nil || !m.FromPageTables || m.BannerOffset >= r.Size || uint64(len(m.Banner)) > r.Size-m.BannerOffset {
+		if err != nil || m.FromPageTables != r.FromPageTables {
+			continue
+		}
+		if !r.FromPageTables {
+			if m.Banner == r.Banner {
+				return readProfile(u, dir)
+			}
+			continue
+		}
+		if m.BannerOffset >= r.Size || uint64(len(m.Banner)) > r.Size-m.BannerOffset {
 			continue
 		}
 		buf := make([]byte, len(m.Banner))
@@ -197,13 +297,21 @@ func loadCachedProfile(t vmi.Target, u unpack.Options, r Region) (*memProfile, e
 	return nil, errors.New("profile cache: no entry for this kernel")
 }
 
+// readMeta reads an entry's meta.json; entries of another profileVersion
+// are errors.
 func readMeta(dir string) (profileMeta, error) {
 	var m profileMeta
 	raw, err := os.ReadFile(filepath.Join(dir, "meta.json"))
 	if err != nil {
 		return m, err
 	}
-	return m, json.Unmarshal(raw, &m)
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return m, err
+	}
+	if m.Version != profileVersion {
+		return m, fmt.Errorf("profile cache %s: version %q, not %q", dir, m.Version, profileVersion)
+	}
+	return m, nil
 }
 
 func readProfile(u unpack.Options, dir string) (*memProfile, error) {
@@ -253,6 +361,7 @@ func saveProfile(u unpack.Options, p *memProfile) error {
 			return err
 		}
 	}
+	p.meta.Version = profileVersion
 	meta, err := json.MarshalIndent(p.meta, "", "  ")
 	if err != nil {
 		return err
@@ -280,7 +389,7 @@ func dropCachedProfile(p *memProfile) {
 
 // probeCachedProfiles looks for a cached kernel whose linux_banner sits in
 // RAM at its 2 MiB congruence, as it does wherever KASLR put the kernel.
-func probeCachedProfiles(t vmi.Target, u unpack.Options) (*memProfile, error) {
+func probeCachedProfiles(t vmi.Target, u unpack.Options, skip map[string]bool) (*memProfile, error) {
 	root, err := profilesDir(u)
 	if err != nil {
 		return nil, err
@@ -294,6 +403,9 @@ func probeCachedProfiles(t vmi.Target, u unpack.Options) (*memProfile, error) {
 			break
 		}
 		dir := filepath.Join(root, e.Name())
+		if skip[dir] {
+			continue
+		}
 		m, err := readMeta(dir)
 		if err != nil || m.LinuxBanner == "" || len(m.LinuxBanner) > maxBannerLen {
 			continue
@@ -327,13 +439,11 @@ func probeBanner(t vmi.Target, off uint64, banner string) bool {
 	return false
 }
 
-// rememberBanner records where linux_banner is, once a freshly derived
-// profile has located the kernel (see profileMeta.LinuxBanner).
-func rememberBanner(p *memProfile, banner string, va uint64) {
-	if p.dir == "" || p.meta.FromCache || banner == "" {
+// writeMeta rewrites a cached entry's meta.json in place (atomically).
+func writeMeta(p *memProfile) {
+	if p.dir == "" {
 		return
 	}
-	p.meta.LinuxBanner, p.meta.BannerVA = banner, va
 	raw, err := json.MarshalIndent(p.meta, "", "  ")
 	if err != nil {
 		return
@@ -342,4 +452,22 @@ func rememberBanner(p *memProfile, banner string, va uint64) {
 	if os.WriteFile(tmp, raw, 0o644) == nil {
 		os.Rename(tmp, filepath.Join(p.dir, "meta.json"))
 	}
+}
+
+// textSymbolsOnly tells a kernel built without CONFIG_KALLSYMS_ALL: its
+// table lacks linux_banner and has next to no data symbols (nm types d, b,
+// r and friends; the 686-pae kernel's has one, __init_begin, in 47,000).
+func textSymbolsOnly(syms *symbols.Table) bool {
+	if _, ok := syms.Lookup("linux_banner"); ok {
+		return false
+	}
+	data := 0
+	syms.Each(func(s symbols.Symbol) bool {
+		switch s.Type | 0x20 { // lower case
+		case 'd', 'b', 'r', 'g', 's', 'v':
+			data++
+		}
+		return true
+	})
+	return data*100 < syms.Len()
 }

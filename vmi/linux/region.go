@@ -200,6 +200,13 @@ func bannerAt(b []byte) (string, bool) {
 }
 
 func findBannerIn(r io.ReaderAt, size uint64) (string, uint64, bool) {
+	return findBannerWhere(r, size, func(string) bool { return true })
+}
+
+// findBannerWhere returns the first banner in r that ok accepts, looking
+// at no more than maxBannerHits banners.
+func findBannerWhere(r io.ReaderAt, size uint64, ok func(string) bool) (string, uint64, bool) {
+	hits := 0
 	buf := make([]byte, scanChunk+maxBannerLen)
 	for off := uint64(0); off < size; off += scanChunk {
 		n, _ := r.ReadAt(buf[:min(uint64(len(buf)), size-off)], int64(off))
@@ -209,8 +216,13 @@ func findBannerIn(r io.ReaderAt, size uint64) (string, uint64, bool) {
 			if j < 0 {
 				break
 			}
-			if b, ok := bannerAt(chunk[i+j:]); ok {
-				return b, off + uint64(i+j), true
+			if b, isBanner := bannerAt(chunk[i+j:]); isBanner {
+				if ok(b) {
+					return b, off + uint64(i+j), true
+				}
+				if hits++; hits >= maxBannerHits {
+					return "", 0, false
+				}
 			}
 			i += j + 1
 		}
