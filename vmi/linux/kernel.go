@@ -176,11 +176,19 @@ func (k *Kernel) useTypes(p *memProfile, wantTypes bool) {
 		k.TypesFrom = ""
 	case p.btfPath != "":
 		k.btfPath = p.btfPath
-		k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %s, %d bytes), cached as %s", m.BTFPA, m.BTFBytes, p.btfPath)
+		k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %s, %d bytes%s), cached as %s", m.BTFPA, m.BTFBytes, checkedNote(m), p.btfPath)
 	default:
 		k.btfRaw = p.btfRaw
-		k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %s, %d bytes)", m.BTFPA, m.BTFBytes)
+		k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %s, %d bytes%s)", m.BTFPA, m.BTFBytes, checkedNote(m))
 	}
+}
+
+// checkedNote says how the BTF was checked when the profile was derived.
+func checkedNote(m profileMeta) string {
+	if m.BTFChecked == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d members checked against cilium/ebpf", m.BTFChecked)
 }
 
 // ReadVirt reads kernel virtual memory.

@@ -14,6 +14,7 @@ import (
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/btfmem"
+	"github.com/xascript/xascript/vmi/linux/btfsrc"
 	"github.com/xascript/xascript/vmi/linux/kallsyms"
 	"github.com/xascript/xascript/vmi/linux/symbols"
 )
@@ -54,6 +55,7 @@ type profileMeta struct {
 	BTFPA       string `json:"btf_pa,omitempty"`
 	BTFBytes    int    `json:"btf_bytes,omitempty"`
 	BTFError    string `json:"btf_error,omitempty"`
+	BTFChecked  int    `json:"btf_members_checked_with_cilium,omitempty"`
 	DerivedIn   string `json:"derived_in"`
 	FromCache   bool   `json:"-"`
 	// TextOnly: the kernel's kallsyms has text symbols only (built
@@ -219,9 +221,13 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 	if err != nil {
 		p.btfErr = fmt.Errorf("no BTF in kernel memory: %w", err)
 		p.meta.BTFError = p.btfErr.Error()
+	} else if n, err := crossCheckBTF(raw); err != nil {
+		p.btfErr = fmt.Errorf("BTF in memory at physical %#x: %w", r.Start+uint64(off), err)
+		p.meta.BTFError = p.btfErr.Error()
 	} else {
 		p.meta.BTFPA = fmt.Sprintf("%#x", r.Start+uint64(off))
 		p.meta.BTFBytes = len(raw)
+		p.meta.BTFChecked = n
 		p.btfRaw = raw // written to the cache by saveProfile
 	}
 	p.meta.DerivedIn = time.Since(start).Round(time.Millisecond).String()
@@ -470,4 +476,17 @@ func textSymbolsOnly(syms *symbols.Table) bool {
 		return true
 	})
 	return data*100 < syms.Len()
+}
+
+// crossCheckBTF decodes BTF found in guest memory with cilium/ebpf as well
+// as with btfsrc, and refuses it unless both agree on the structs scripts
+// read. It runs once per kernel (the checked blob is cached); it costs tens
+// of milliseconds, within the budget of a cold profile.
+func crossCheckBTF(raw []byte) (int, error) {
+	ty, err := btfsrc.Parse(raw)
+	if err != nil {
+		return 0, err
+	}
+	defer ty.Close()
+	return btfsrc.CrossCheck(ty, btfsrc.CheckedStructs)
 }

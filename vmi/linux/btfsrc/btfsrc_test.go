@@ -271,3 +271,17 @@ func TestLoadPersistedIndex(t *testing.T) {
 		ty.Close()
 	}
 }
+
+func TestCrossCheckSynthetic(t *testing.T) {
+	ty, err := Parse(synthTypes(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := CrossCheck(ty, []string{"list_head", "module"})
+	if err != nil || n < 5 {
+		t.Fatalf("CrossCheck: %d members, %v", n, err)
+	}
+	if _, err := CrossCheck(ty, []string{"no_such_struct"}); err == nil || !strings.Contains(err.Error(), "no_such_struct") {
+		t.Errorf("a struct cilium cannot find: %v", err)
+	}
+}

@@ -13,7 +13,10 @@
 // whole xascript run may take. This package reads the mmapped blob in place:
 // a one-pass index of type offsets built on first use (~1 ms), names found
 // by searching the string table, and only the types a question touches are
-// decoded. Answers are memoized. Tests cross-check against cilium's decoder.
+// decoded. Answers are memoized. cilium stays the reference: CrossCheck
+// decodes a blob with both and compares them, which tests do on real
+// kernels and which a profile derived from guest memory does once, before
+// its BTF is trusted and cached (vmi/linux).
 //
 // The blob is untrusted: every offset is bounds-checked and every walk over
 // the type graph has a depth bound, so hostile BTF yields errors, not panics
