@@ -25,7 +25,8 @@ func symbolsArea(env *Env) Area {
 					return 1
 				}},
 			{Name: "offsetof", Signature: "offsetof(struct, member) -> number",
-				Doc: "Returns the byte offset of `member` (a dotted path) in `struct`. An unknown struct or member raises an " +
+				Doc: "Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines " +
+					"are found in that module's BTF in memory. An unknown struct or member raises an " +
 					"error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels.",
 				Fn: func(L *lua.LState) int {
 					g := needGuest(L, env)

@@ -32,6 +32,9 @@ type infoReport struct {
 	Vmcoreinfo vmcoreinfoInfo `json:"vmcoreinfo"`
 	TypesFrom  string         `json:"types_from,omitempty"`
 	TypesError string         `json:"types_error,omitempty"`
+	ModuleBTF  []string       `json:"module_btf,omitempty"`
+	ModuleSkip []string       `json:"module_btf_skipped,omitempty"`
+	ModuleErr  string         `json:"module_btf_error,omitempty"`
 	Validation string         `json:"validation"`
 	Notes      []string       `json:"notes,omitempty"`
 	Millis     float64        `json:"ms"`
@@ -83,6 +86,11 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 		r.TypesError = err.Error()
 	}
 	r.TypesFrom = k.Describe().TypesFrom // known once the types are loaded
+	if r.TypesError == "" {
+		if r.ModuleBTF, r.ModuleSkip, err = k.ModuleBTF(); err != nil {
+			r.ModuleErr = err.Error()
+		}
+	}
 	if r.TypesError != "" {
 		r.Validation = "not checked (needs struct layouts)"
 	} else if v, err := k.Validate(); err != nil {
@@ -142,6 +150,15 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "types:           none: %s\n", r.TypesError)
 	} else {
 		fmt.Fprintf(stdout, "types:           %s\n", r.TypesFrom)
+		switch {
+		case r.ModuleErr != "":
+			fmt.Fprintf(stdout, "module types:    none: %s\n", r.ModuleErr)
+		case len(r.ModuleBTF) > 0 || len(r.ModuleSkip) > 0:
+			fmt.Fprintf(stdout, "module types:    BTF of %d loaded modules, for types vmlinux lacks\n", len(r.ModuleBTF))
+			for _, sk := range r.ModuleSkip {
+				fmt.Fprintf(stdout, "                 skipped %s\n", sk)
+			}
+		}
 	}
 	fmt.Fprintf(stdout, "validation:      %s\n", r.Validation)
 	for _, n := range r.Notes {

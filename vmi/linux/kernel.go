@@ -62,6 +62,9 @@ type Kernel struct {
 	typesOnce sync.Once
 	types     TypeSource
 	typesErr  error
+	modOnce   sync.Once // module BTF, read on the first type vmlinux lacks
+	mods      *moduleTypes
+	modsErr   error
 
 	vmci  vmcoreinfoState
 	notes []string // findings of Open, besides the locator's
@@ -381,7 +384,15 @@ func (k *Kernel) Offsetof(structName, member string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return t.Offsetof(structName, member)
+	off, err := t.Offsetof(structName, member)
+	if err != nil && typeMissing(t, structName, err) {
+		m, merr := k.moduleTypes()
+		if merr == nil {
+			return m.offsetof(structName, member)
+		}
+		return 0, withModuleError(err, merr)
+	}
+	return off, err
 }
 
 // Sizeof returns a type's size.
@@ -390,5 +401,13 @@ func (k *Kernel) Sizeof(typeName string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return t.Sizeof(strings.TrimSpace(typeName))
+	n, err := t.Sizeof(strings.TrimSpace(typeName))
+	if err != nil && typeMissing(t, typeName, err) {
+		m, merr := k.moduleTypes()
+		if merr == nil {
+			return m.sizeof(typeName)
+		}
+		return 0, withModuleError(err, merr)
+	}
+	return n, err
 }
