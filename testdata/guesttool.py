@@ -170,6 +170,9 @@ def cmd_initramfs(a):
         c.file("bin/busybox", busybox, 0o755)
         c.symlink("bin/sh", "busybox")
         c.file("init", init, 0o755)
+        # What every guest /init sources first (testdata/guest-lib.sh).
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest-lib.sh"), "rb") as g:
+            c.file("lib/xa-guest.sh", g.read())
         order = []
         for name, path in mods:
             c.file(f"lib/modules/{name}.ko", read_module(path))

@@ -39,21 +39,12 @@ die() { printf '[live-guest] ERROR: %s\n' "$*" >&2; exit 1; }
 usage() { echo "usage: $0 start DIR NAME [file|anon] | stop DIR" >&2; exit 2; }
 
 write_init() { # FILE
-    { echo "#!/bin/sh"; echo "HELD=' $HELD '"; } >"$1"
+    { echo "#!/bin/sh"; echo "HELD='$HELD'"; } >"$1"
     cat >>"$1" <<'INIT'
-export PATH=/bin
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-echo 1 >/proc/sys/kernel/printk
-echo 0 >/proc/sys/kernel/kptr_restrict
-while read -r m; do
-    case $HELD in *" $m "*) continue ;; esac
-    insmod "/lib/modules/$m.ko" || echo "XA-INSMOD-FAIL $m"
-done </modules.order
-echo "@@XA-BEGIN-VERSION@@"; cat /proc/version; echo "@@XA-END-VERSION@@"
-echo "@@XA-BEGIN-MODULES@@"; cat /proc/modules; echo "@@XA-END-MODULES@@"
+. /lib/xa-guest.sh
+xa_boot $HELD
+xa_section VERSION /proc/version
+xa_section MODULES /proc/modules
 stty -F /dev/ttyS1 raw -echo clocal 2>/dev/null || echo "XA-STTY-FAIL"
 echo "@@XA-READY@@"
 exec 4<>/dev/ttyS1

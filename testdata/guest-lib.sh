@@ -1,0 +1,43 @@
+# guest-lib.sh — what every test guest's /init does first. guesttool.py
+# initramfs puts it in each initramfs as /lib/xa-guest.sh; the inits
+# (guest-init.sh for captured images, live-guest.sh's, xen/domu-init.sh)
+# source it. Busybox ash.
+
+# xa_boot [MODULE...]: busybox applets, /proc /sys /dev, quiet printk, real
+# addresses for root, then insmod every module of /modules.order except the
+# ones named (held back for a test to load later).
+xa_boot() {
+    _held=" $* "
+    export PATH=/bin
+    /bin/busybox --install -s /bin
+    mount -t proc proc /proc
+    mount -t sysfs sysfs /sys
+    mount -t devtmpfs devtmpfs /dev
+    # Keep kernel messages (module banners and the like) out of the data
+    # the guest prints.
+    echo 1 >/proc/sys/kernel/printk
+    # Root sees real addresses in /proc/kallsyms and /proc/modules only with 0.
+    echo 0 >/proc/sys/kernel/kptr_restrict
+    while read -r _m; do
+        case $_held in *" $_m "*) continue ;; esac
+        insmod "/lib/modules/$_m.ko" || echo "XA-INSMOD-FAIL $_m"
+    done </modules.order
+}
+
+# xa_section NAME FILE...: the files between the @@XA-BEGIN-NAME@@ and
+# @@XA-END-NAME@@ markers that guesttool.py and the Go tests parse.
+xa_section() {
+    _name=$1
+    shift
+    echo "@@XA-BEGIN-$_name@@"
+    cat "$@"
+    echo "@@XA-END-$_name@@"
+}
+
+# xa_idle_fd: fd 3 on a FIFO opened read-write, which never blocks on open
+# and never has data: `read <&3` is a fork-free sleep (`read -t N` a timed
+# one), so an idle guest's task list stays as printed.
+xa_idle_fd() {
+    mkfifo /idle
+    exec 3<>/idle
+}
