@@ -65,9 +65,17 @@ wait_ready() {
     _log=$CONSOLE_DIR/guest-$1.log
     _i=0
     while ! grep -q '@@XA-READY@@' "$_log" 2>/dev/null; do
-        if ! xl domid "$1" >/dev/null 2>&1; then
-            echo "@@XA-DOMU-FAIL $1 domain is gone@@"
-            return 1
+        if ! _err=$(xl domid "$1" 2>&1 >/dev/null); then
+            # xl itself fails now and then while the domain is fine (seen:
+            # a PVH domU that went on to print READY): ask again before
+            # calling the domain gone.
+            sleep 1
+            grep -q '@@XA-READY@@' "$_log" 2>/dev/null && return 0
+            if ! _err2=$(xl domid "$1" 2>&1 >/dev/null); then
+                echo "@@XA-DOMU-FAIL $1 domain is gone (xl domid: $(echo $_err $_err2 | tr '@' ' '))@@"
+                return 1
+            fi
+            echo "@@XA-NOTE xl domid $1 failed once: $(echo $_err | tr '@' ' ')@@"
         fi
         _i=$((_i + 1))
         if [ $_i -gt $((XA_DOMU_TIMEOUT * 2)) ]; then
@@ -116,6 +124,9 @@ for spec in $XA_DOMUS; do
         echo "@@XA-BEGIN-XLDMESG $name try $try@@"
         xl dmesg 2>&1 | tail -n 40
         echo "@@XA-END-XLDMESG@@"
+        echo "@@XA-BEGIN-FAILED-CONSOLE $name try $try@@"
+        tr -d '\r' <"$CONSOLE_DIR/guest-$name.log" 2>/dev/null | tail -n 40 | sed 's/@@/##/g' # no markers
+        echo "@@XA-END-FAILED-CONSOLE@@"
         xl destroy "$name" >/dev/null 2>&1
         if [ "$try" = 1 ]; then
             echo "@@XA-DOMU-RETRY $name@@"
