@@ -39,6 +39,9 @@ func TestRealKernelThroughXenTarget(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tg.Close()
+			if !slices.Equal(tg.MemoryMap(), d.MemoryMap()) {
+				t.Errorf("probed memory map %v, the dump's is %v", tg.MemoryMap(), d.MemoryMap())
+			}
 			if tg.CPU() != d.CPU() {
 				t.Fatalf("CPU %+v, dump says %+v", tg.CPU(), d.CPU())
 			}

@@ -192,9 +192,8 @@ func (t *Target) readCPU(vcpu uint32) error {
 	return nil
 }
 
-// buildMemoryMap lists the frames the guest owns: from its p2m for PV,
-// up to XENMEM_maximum_gpfn for auto-translated guests (frames in between
-// that hold nothing fail to map, and read as not present).
+// buildMemoryMap lists the frames the guest owns: from its p2m for PV, by
+// probing up to XENMEM_maximum_gpfn for auto-translated guests (probe.go).
 func (t *Target) buildMemoryMap() error {
 	if t.pv {
 		p2m, err := readP2M(t.frames, t.abi, t.info.SharedInfoFrame, max(t.info.MaxPages, t.info.TotPages))
@@ -212,7 +211,9 @@ func (t *Target) buildMemoryMap() error {
 	if maxGpfn >= 1<<40 {
 		return fmt.Errorf("domain %d: maximum gpfn %#x: %w", t.domain, maxGpfn, vmi.ErrLimit)
 	}
-	t.ranges = []vmi.Range{{Start: 0, End: (maxGpfn + 1) * pageSize}}
+	if t.ranges, err = probeMemoryMap(t.hv, t.domain, maxGpfn); err != nil {
+		return err
+	}
 	return nil
 }
 
