@@ -182,7 +182,7 @@ kernel_files() {
         # As shipped: a bzImage (6.1: LZ4 payload, 6.12: zstd) whose
         # vmlinux carries .BTF.
         cp "$VMLINUZ" "$tmp/vmlinuz"
-        "${ZSTD[@]}" "$SYSTEM_MAP" -o "$tmp/System.map.zst"
+        [[ -z $SYSTEM_MAP ]] || "${ZSTD[@]}" "$SYSTEM_MAP" -o "$tmp/System.map.zst"
     else
         "${ZSTD[@]}" "$SYSTEM_MAP" -o "$tmp/System.map.zst"
         "${ZSTD[@]}" "$VMLINUX_BTF" -o "$tmp/vmlinux.btf.zst"
