@@ -7,24 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xascript/xascript/internal/socktest"
 )
 
 // fakePort answers like the guest's /init on its command port: echo-free,
 // output between markers, the exit status in the end marker.
 func fakePort(t *testing.T) string {
-	t.Helper()
-	sock := filepath.Join(t.TempDir(), "cmd.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	return socktest.Serve(t, "cmd.sock", func(c net.Conn) {
 		r := bufio.NewScanner(c)
 		for r.Scan() {
 			switch line := r.Text(); line {
@@ -35,8 +25,7 @@ func fakePort(t *testing.T) string {
 			case "hang":
 			}
 		}
-	}()
-	return sock
+	})
 }
 
 func TestRun(t *testing.T) {

@@ -10,24 +10,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xascript/xascript/internal/socktest"
 )
 
 // fakeQMP serves one connection on a unix socket with handle, which gets
 // each parsed command and writes what it likes.
 func fakeQMP(t *testing.T, greeting string, handle func(w *bufio.Writer, cmd map[string]any)) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "qmp.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	return socktest.Serve(t, "qmp.sock", func(c net.Conn) {
 		w := bufio.NewWriter(c)
 		if greeting != "" {
 			w.WriteString(greeting + "\n")
@@ -51,8 +42,7 @@ func fakeQMP(t *testing.T, greeting string, handle func(w *bufio.Writer, cmd map
 			handle(w, cmd)
 			w.Flush()
 		}
-	}()
-	return sock
+	})
 }
 
 func reply(cmd map[string]any, ret string) string {

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xascript/xascript/internal/socktest"
 	"github.com/xascript/xascript/vmi"
 )
 
@@ -42,25 +43,15 @@ type fakeQEMU struct {
 
 func (f *fakeQEMU) start(t *testing.T) {
 	t.Helper()
-	f.sock = filepath.Join(t.TempDir(), "qmp.sock")
-	l, err := net.Listen("unix", f.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close(); f.quit() })
 	regs, err := ParseFlatView(f.mtree, "memory")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
+	t.Cleanup(f.quit)
+	f.sock = socktest.Serve(t, "qmp.sock", func(c net.Conn) {
 		f.mu.Lock()
 		f.conn = c
 		f.mu.Unlock()
-		defer c.Close()
 		w := bufio.NewWriter(c)
 		w.WriteString(greeting + "\n")
 		w.Flush()
@@ -97,7 +88,7 @@ func (f *fakeQEMU) start(t *testing.T) {
 			}
 			w.Flush()
 		}
-	}()
+	})
 }
 
 func (f *fakeQEMU) hmp(line string, regs []Region) string {
