@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xascript/xascript/internal/testimages"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/dump"
@@ -23,21 +24,14 @@ type vmciTruth struct {
 
 func openImage(t *testing.T, variant, file string) (vmi.Target, vmciTruth, string) {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "images", variant)
-	raw, err := os.ReadFile(filepath.Join(dir, "truth.json"))
-	if err != nil {
-		t.Fatalf("real image missing (testdata/build-guest.sh %s makes it): %v", variant, err)
-	}
 	var tr vmciTruth
-	if err := json.Unmarshal(raw, &tr); err != nil {
-		t.Fatal(err)
-	}
-	tg, err := dump.Open(filepath.Join(dir, file), dump.Options{})
+	testimages.LoadTruth(t, variant, &tr)
+	tg, err := dump.Open(testimages.Path(t, variant, file), dump.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tg.Close() })
-	return tg, tr, dir
+	return tg, tr, filepath.Join(testimages.Root(t), variant)
 }
 
 // TestRealVmcoreinfo: with no profile flags, every committed guest's
@@ -121,7 +115,7 @@ func checkVmcoreinfoSymbols(t *testing.T, k *Kernel, in *vmcoreinfo.Info, tr vmc
 		}
 		if want, ok := tr.Symbols[name]; ok {
 			n++
-			if got != hexval(t, want) {
+			if got != testimages.Hex(t, name, want) {
 				t.Errorf("symbol(%s) = %#x, truth.json %s", name, got, want)
 			}
 		}

@@ -2,16 +2,15 @@ package btfmem
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/xascript/xascript/internal/testimages"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/dump"
@@ -19,10 +18,8 @@ import (
 	"github.com/xascript/xascript/vmi/linux/kernelimage"
 )
 
-// The guests testdata/build-guest.sh makes; truth.json says where the
-// kernel and its __start_BTF were.
-const testdataDir = "../../../testdata"
-
+// truth: where the kernel and its __start_BTF were in the guests
+// testdata/build-guest.sh makes (truth.json).
 type truth struct {
 	Arch          string            `json:"arch"`
 	KernelRelease string            `json:"kernel_release"`
@@ -33,34 +30,15 @@ type truth struct {
 	RAM []struct{ Start, End string } `json:"ram"`
 }
 
-func hexVal(t testing.TB, what, s string) uint64 {
-	t.Helper()
-	v, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
-	if err != nil {
-		t.Fatalf("truth.json %s %q: %v", what, s, err)
-	}
-	return v
-}
-
-func loadTruth(t testing.TB, variant string) truth {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdataDir, "images", variant, "truth.json"))
-	if err != nil {
-		t.Fatalf("real image missing (testdata/build-guest.sh %s makes it): %v", variant, err)
-	}
+func loadTruth(tb testing.TB, variant string) truth {
 	var tr truth
-	if err := json.Unmarshal(b, &tr); err != nil {
-		t.Fatalf("truth.json: %v", err)
-	}
+	testimages.LoadTruth(tb, variant, &tr)
 	return tr
 }
 
 func openDump(t testing.TB, variant, file string) vmi.Target {
 	t.Helper()
-	p := filepath.Join(testdataDir, "images", variant, file)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("real image missing (testdata/build-guest.sh %s makes it): %v", variant, err)
-	}
+	p := testimages.Path(t, variant, file)
 	// The default cache: each dump is decompressed once, not per test run.
 	tg, err := dump.Open(p, dump.Options{})
 	if err != nil {
@@ -86,12 +64,12 @@ func (r physAt) ReadAt(b []byte, off int64) (int, error) {
 // kernelWindow is the search window the locator will hand Find: generous
 // around the kernel's physical code start, clipped to RAM.
 func kernelWindow(t testing.TB, tr truth) (base, size uint64) {
-	code := hexVal(t, "Kernel code", tr.KASLR.KernelPhys["Kernel code"].Start)
+	code := testimages.Hex(t, "Kernel code", tr.KASLR.KernelPhys["Kernel code"].Start)
 	base = code - min(code, 16<<20)
 	end := base + 96<<20
 	var ramEnd uint64
 	for _, r := range tr.RAM {
-		if s, e := hexVal(t, "ram", r.Start), hexVal(t, "ram", r.End)+1; s <= code && code < e {
+		if s, e := testimages.Hex(t, "ram", r.Start), testimages.Hex(t, "ram", r.End)+1; s <= code && code < e {
 			ramEnd = e
 		}
 	}
@@ -109,7 +87,7 @@ var vmlinuzBTF = struct {
 }{m: map[string][]byte{}}
 
 func vmlinuzPath(t testing.TB, release string) string {
-	p := filepath.Join(testdataDir, "kernels", release, "vmlinuz")
+	p := filepath.Join(testimages.Root(t), "..", "kernels", release, "vmlinuz")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("vmlinuz missing (testdata/build-guest.sh makes it): %v", err)
 	}
@@ -147,17 +125,10 @@ var layoutQueries = [][2]string{
 }
 
 func TestRealImages(t *testing.T) {
-	for _, c := range []struct{ variant, file string }{
-		{"x86_64-4level", "mem.elf.zst"},
-		{"x86_64-4level", "mem.raw.zst"},
-		{"x86_64-5level", "mem.elf.zst"},
-		{"x86_64-highmem", "mem.elf.zst"},
-		{"x86_64-6.12", "mem.elf.zst"},
-		{"x86_64-6.12", "mem.raw.zst"},
-	} {
-		t.Run(c.variant+"/"+c.file, func(t *testing.T) {
-			tr := loadTruth(t, c.variant)
-			tg := openDump(t, c.variant, c.file)
+	for _, c := range testimages.X86_64() {
+		t.Run(c.String(), func(t *testing.T) {
+			tr := loadTruth(t, c.Variant)
+			tg := openDump(t, c.Variant, c.File)
 			base, size := kernelWindow(t, tr)
 
 			start := time.Now()
@@ -171,10 +142,10 @@ func TestRealImages(t *testing.T) {
 
 			// __start_BTF's physical address: the kernel image is mapped
 			// linearly from _text to the "Kernel code" start.
-			text := hexVal(t, "_text", tr.Symbols["_text"])
-			code := hexVal(t, "Kernel code", tr.KASLR.KernelPhys["Kernel code"].Start)
-			startBTF := hexVal(t, "__start_BTF", tr.Symbols["__start_BTF"])
-			stopBTF := hexVal(t, "__stop_BTF", tr.Symbols["__stop_BTF"])
+			text := testimages.Hex(t, "_text", tr.Symbols["_text"])
+			code := testimages.Hex(t, "Kernel code", tr.KASLR.KernelPhys["Kernel code"].Start)
+			startBTF := testimages.Hex(t, "__start_BTF", tr.Symbols["__start_BTF"])
+			stopBTF := testimages.Hex(t, "__stop_BTF", tr.Symbols["__stop_BTF"])
 			if want := startBTF - text + code; base+uint64(off) != want {
 				t.Errorf("found at physical %#x, __start_BTF is at %#x", base+uint64(off), want)
 			}

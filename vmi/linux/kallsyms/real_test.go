@@ -3,10 +3,8 @@ package kallsyms
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,27 +12,10 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/xascript/xascript/internal/testimages"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/dump"
 )
-
-// The guest images that testdata/build-guest.sh captures, each with the
-// guest's own /proc/kallsyms and truth.json.
-const imagesDir = "../../../testdata/images"
-
-var realImages = []struct {
-	dir   string
-	files []string
-	// textOnly: the kernel lacks CONFIG_KALLSYMS_ALL, so its tables hold
-	// text symbols only (i386 686-pae).
-	textOnly bool
-}{
-	{dir: "x86_64-4level", files: []string{"mem.raw.zst", "mem.elf.zst"}},
-	{dir: "x86_64-5level", files: []string{"mem.elf.zst"}},
-	{dir: "x86_64-highmem", files: []string{"mem.elf.zst"}},
-	{dir: "i386-pae", files: []string{"mem.raw.zst", "mem.elf.zst"}, textOnly: true},
-	{dir: "x86_64-6.12", files: []string{"mem.raw.zst", "mem.elf.zst"}},
-}
 
 type truth struct {
 	Symbols map[string]string `json:"symbols"`
@@ -48,34 +29,13 @@ type truth struct {
 	RAM []struct{ Start, End string } `json:"ram"`
 }
 
-func hexVal(tb testing.TB, s string) uint64 {
-	tb.Helper()
-	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 64)
-	if err != nil {
-		tb.Fatalf("truth.json: %q: %v", s, err)
-	}
-	return v
-}
+func hexVal(tb testing.TB, s string) uint64 { return testimages.Hex(tb, "address", s) }
 
-func realPath(tb testing.TB, dir, name string) string {
-	tb.Helper()
-	p := filepath.Join(imagesDir, dir, name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("real image file missing (testdata/build-guest.sh %s makes it): %v", dir, err)
-	}
-	return p
-}
+func realPath(tb testing.TB, dir, name string) string { return testimages.Path(tb, dir, name) }
 
 func loadTruth(tb testing.TB, dir string) truth {
-	tb.Helper()
-	raw, err := os.ReadFile(realPath(tb, dir, "truth.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var t truth
-	if err := json.Unmarshal(raw, &t); err != nil {
-		tb.Fatalf("%s/truth.json: %v", dir, err)
-	}
+	testimages.LoadTruth(tb, dir, &t)
 	return t
 }
 
@@ -157,28 +117,29 @@ func guestKallsyms(tb testing.TB, dir string) map[symKey]int {
 }
 
 func TestRealImages(t *testing.T) {
-	for _, img := range realImages {
-		for _, file := range img.files {
-			t.Run(img.dir+"/"+file, func(t *testing.T) {
-				tr := loadTruth(t, img.dir)
-				tg, err := dump.Open(realPath(t, img.dir, file), dump.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer tg.Close()
-				lo, hi, textPA := searchRange(t, tr)
-				start := time.Now()
-				res, err := Find(physImage{tg, lo}, int64(hi-lo), Options{})
-				el := time.Since(start)
-				if err != nil {
-					t.Fatalf("Find over [%#x, %#x): %v", lo, hi, err)
-				}
-				t.Logf("Find over [%#x, %#x) (%d MiB, no hint): %d symbols in %v; layout %s; is64 %v",
-					lo, hi, (hi-lo)>>20, len(res.Symbols), el, res.Layout, res.Is64)
-				checkTables(t, tr, res, lo, textPA)
-				checkSymbols(t, img.dir, img.textOnly, res)
-			})
-		}
+	for _, img := range testimages.All {
+		// The i386 686-pae kernel lacks CONFIG_KALLSYMS_ALL: its tables
+		// hold text symbols only.
+		textOnly := strings.HasPrefix(img.Variant, "i386")
+		t.Run(img.String(), func(t *testing.T) {
+			tr := loadTruth(t, img.Variant)
+			tg, err := dump.Open(realPath(t, img.Variant, img.File), dump.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			lo, hi, textPA := searchRange(t, tr)
+			start := time.Now()
+			res, err := Find(physImage{tg, lo}, int64(hi-lo), Options{})
+			el := time.Since(start)
+			if err != nil {
+				t.Fatalf("Find over [%#x, %#x): %v", lo, hi, err)
+			}
+			t.Logf("Find over [%#x, %#x) (%d MiB, no hint): %d symbols in %v; layout %s; is64 %v",
+				lo, hi, (hi-lo)>>20, len(res.Symbols), el, res.Layout, res.Is64)
+			checkTables(t, tr, res, lo, textPA)
+			checkSymbols(t, img.Variant, textOnly, res)
+		})
 	}
 }
 

@@ -5,15 +5,13 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/xascript/xascript/internal/testimages"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/dump"
@@ -21,10 +19,8 @@ import (
 	"github.com/xascript/xascript/vmi/linux/symbols"
 )
 
-// The guests testdata/build-guest.sh makes: truth.json holds what each
-// printed about itself, kallsyms.zst its /proc/kallsyms.
-const testdataDir = "../../../testdata"
-
+// truth is what the guests testdata/build-guest.sh makes printed about
+// themselves (truth.json); kallsyms.zst holds their /proc/kallsyms.
 type truth struct {
 	Arch          string            `json:"arch"`
 	KernelRelease string            `json:"kernel_release"`
@@ -35,34 +31,9 @@ type truth struct {
 	} `json:"kaslr"`
 }
 
-func hexVal(t testing.TB, what, s string) uint64 {
-	t.Helper()
-	v, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
-	if err != nil {
-		t.Fatalf("truth.json %s %q: %v", what, s, err)
-	}
-	return v
-}
-
-func imagePath(t testing.TB, variant, file string) string {
-	t.Helper()
-	p := filepath.Join(testdataDir, "images", variant, file)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("real image missing (testdata/build-guest.sh %s makes it): %v", variant, err)
-	}
-	return p
-}
-
-func loadTruth(t testing.TB, variant string) truth {
-	t.Helper()
-	b, err := os.ReadFile(imagePath(t, variant, "truth.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+func loadTruth(tb testing.TB, variant string) truth {
 	var tr truth
-	if err := json.Unmarshal(b, &tr); err != nil {
-		t.Fatalf("truth.json: %v", err)
-	}
+	testimages.LoadTruth(tb, variant, &tr)
 	return tr
 }
 
@@ -76,19 +47,10 @@ var pointerValued = map[string]bool{"mem_section": true, "vmemmap": true}
 // guest's own /proc/kallsyms (or, for the i386 kernel's data symbols, its
 // System.map plus the slide) says.
 func TestRealImages(t *testing.T) {
-	for _, c := range []struct{ variant, file string }{
-		{"x86_64-4level", "mem.elf.zst"},
-		{"x86_64-4level", "mem.raw.zst"},
-		{"x86_64-5level", "mem.elf.zst"},
-		{"x86_64-highmem", "mem.elf.zst"},
-		{"x86_64-6.12", "mem.elf.zst"},
-		{"x86_64-6.12", "mem.raw.zst"},
-		{"i386-pae", "mem.elf.zst"},
-		{"i386-pae", "mem.raw.zst"},
-	} {
-		t.Run(c.variant+"/"+c.file, func(t *testing.T) {
-			tr := loadTruth(t, c.variant)
-			tg, err := dump.Open(imagePath(t, c.variant, c.file), dump.Options{})
+	for _, c := range testimages.All {
+		t.Run(c.String(), func(t *testing.T) {
+			tr := loadTruth(t, c.Variant)
+			tg, err := dump.Open(testimages.Path(t, c.Variant, c.File), dump.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,12 +73,12 @@ func TestRealImages(t *testing.T) {
 			for name, want := range tr.Symbols {
 				if got, ok := in.Symbol(name); ok {
 					compared++
-					if got != hexVal(t, name, want) {
+					if got != testimages.Hex(t, name, want) {
 						t.Errorf("SYMBOL(%s) = %#x, truth.json %s", name, got, want)
 					}
 				}
 			}
-			kallsyms, err := symbols.Load(imagePath(t, c.variant, "kallsyms.zst"), unpack.Options{})
+			kallsyms, err := symbols.Load(testimages.Path(t, c.Variant, "kallsyms.zst"), unpack.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +102,7 @@ func TestRealImages(t *testing.T) {
 				}
 				return
 			}
-			if !in.HasKernelOffset || in.KernelOffset != hexVal(t, "virtual_slide", tr.KASLR.VirtualSlide) {
+			if !in.HasKernelOffset || in.KernelOffset != testimages.Hex(t, "virtual_slide", tr.KASLR.VirtualSlide) {
 				t.Errorf("KERNELOFFSET %#x (%v), the guest's slide %s", in.KernelOffset, in.HasKernelOffset, tr.KASLR.VirtualSlide)
 			}
 			if l5, want := in.Numbers["pgtable_l5_enabled"], tr.Paging == "5-level"; (l5 == 1) != want {
@@ -167,7 +129,7 @@ func vmlinuzBuildID(t testing.TB, release string) string {
 	if id, ok := buildIDs.m[release]; ok {
 		return id
 	}
-	img, err := os.ReadFile(filepath.Join(testdataDir, "kernels", release, "vmlinuz"))
+	img, err := os.ReadFile(filepath.Join(testimages.Root(t), "..", "kernels", release, "vmlinuz"))
 	if err != nil {
 		t.Fatalf("vmlinuz missing (testdata/build-guest.sh makes it): %v", err)
 	}
@@ -220,7 +182,7 @@ func gnuBuildID(notes []byte) string {
 // i386 image (256 MiB).
 func BenchmarkScanReal(b *testing.B) {
 	tr := loadTruth(b, "i386-pae")
-	tg, err := dump.Open(imagePath(b, "i386-pae", "mem.raw.zst"), dump.Options{})
+	tg, err := dump.Open(testimages.Path(b, "i386-pae", "mem.raw.zst"), dump.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
