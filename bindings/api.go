@@ -27,7 +27,7 @@ type Area struct {
 // target): bindings that need it then raise "no target" errors.
 type Env struct {
 	Guest Guest
-	// Ctx cancels long-running bindings (list walks) when the user
+	// Ctx cancels long-running bindings (list walks, sleep) when the user
 	// interrupts.
 	Ctx context.Context
 	// ListLimit bounds walk_list when the script gives no limit.
@@ -54,6 +54,7 @@ func Areas(env *Env) []Area {
 		symbolsArea(env),
 		listsArea(env),
 		targetArea(env),
+		timeArea(env),
 	}
 }
 

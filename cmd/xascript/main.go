@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/runtime"
@@ -21,6 +24,8 @@ const (
 	exitScript = 1
 	exitUsage  = 2
 	exitTarget = 3
+	// exitInterrupted is the shell's 128+SIGINT.
+	exitInterrupted = 130
 )
 
 func main() {
@@ -69,7 +74,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	env := &bindings.Env{}
+	// Ctrl-C (or SIGTERM) cancels the context that sleep() and list walks
+	// watch, so a polling monitor ends through its normal error path (and
+	// a guest held by --pause is resumed); a second Ctrl-C kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); stop() }()
+	env := &bindings.Env{Ctx: ctx}
 	if o.targetGiven() {
 		g, err := openGuest(&o)
 		if err != nil {
@@ -86,6 +97,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: searchPath(), Libs: scripts.Libs()})
 	defer rt.Close()
 	if err := rt.RunFile(script, scriptArgs); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "xascript: interrupted")
+			return exitInterrupted
+		}
 		fmt.Fprintf(stderr, "xascript: %v\n", oneLine(err))
 		return exitScript
 	}
