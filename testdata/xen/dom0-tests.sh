@@ -26,3 +26,18 @@ xa_run lkm-pause-flag xascript /xa/scripts/examples/lkm.lua --pause --dom "$DOMU
 xa_run not-left-paused sh -c "xl list '$DOMU_NAME' | awk 'NR == 2 && \$5 !~ /p/ { ok = 1 } END { exit !ok }'"
 xa_run no-such-domain sh -c 'out=$(xascript /xa/scripts/examples/lkm.lua --dom no-such-domain 2>&1); rc=$?; echo "$out"; [ $rc -eq 3 ] && echo "$out" | grep -q "no such domain"'
 xa_run bench xascript bench --dom "$DOMU_NAME"
+# Last for the PV domU: destroy it under a polling monitor. xascript must
+# end with a clean error (exit 1, "domain is gone"), not hang on frames it
+# still has mapped or crash.
+if [ "$DOMU_TYPE" = pv ]; then
+    xa_run gone-mid-script sh -c '
+        xascript /xa/scripts/examples/modwatch.lua --dom "$DOMU_NAME" -- 0.2 >/tmp/watch.out 2>&1 &
+        p=$!
+        sleep 3
+        xl destroy "$DOMU_NAME"
+        wait $p
+        rc=$?
+        cat /tmp/watch.out
+        echo "xascript exit status $rc"
+        [ $rc -eq 1 ] && grep -q "domain is gone" /tmp/watch.out'
+fi

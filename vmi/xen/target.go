@@ -40,6 +40,8 @@ type Target struct {
 	m2p      []m2pEntry // PV: machine frame -> guest frame, sorted
 	pausedBy bool       // we hold a pause (Pause without Resume)
 	closed   bool
+	reads    uint64 // ReadPhys calls, to pace the liveness check
+	gone     error  // set once the domain is found dying or destroyed
 }
 
 var (
@@ -223,8 +225,11 @@ func (t *Target) ReadPhys(buf []byte, pa uint64) error {
 	if t.closed {
 		return fmt.Errorf("domain %d: target closed", t.domain)
 	}
+	if err := t.alive(); err != nil {
+		return &vmi.PhysError{Addr: pa, Err: err}
+	}
 	if !t.pv {
-		return t.frames.read(buf, pa)
+		return t.orGone(t.frames.read(buf, pa), pa)
 	}
 	for len(buf) > 0 {
 		pfn := pa / pageSize
@@ -233,12 +238,69 @@ func (t *Target) ReadPhys(buf []byte, pa uint64) error {
 		}
 		f, err := t.frames.frame(t.p2m[pfn])
 		if err != nil {
-			return &vmi.PhysError{Addr: pa, Err: err}
+			return t.orGone(&vmi.PhysError{Addr: pa, Err: err}, pa)
 		}
 		n := copy(buf, f[pa%pageSize:])
 		buf, pa = buf[n:], pa+uint64(n)
 	}
 	return nil
+}
+
+// ErrGone is returned by reads once the domain is dying, shut down or
+// destroyed.
+var ErrGone = errors.New("domain is gone")
+
+// aliveEvery paces the liveness check: frames already mapped stay readable
+// after the domain dies (the mapping holds its pages), so a script polling
+// a destroyed domain would read its last state for ever. One getdomaininfo
+// per this many reads costs a few ns a read.
+const aliveEvery = 4096
+
+// alive checks, every aliveEvery reads, that the domain still runs.
+func (t *Target) alive() error {
+	if t.gone != nil {
+		return t.gone
+	}
+	t.reads++
+	if t.reads%aliveEvery != 0 {
+		return nil
+	}
+	return t.checkAlive()
+}
+
+// orGone turns a failed read into ErrGone when the failure is the
+// domain's end (a frame that no longer maps, ESRCH).
+func (t *Target) orGone(err error, pa uint64) error {
+	if err == nil {
+		return nil
+	}
+	if gone := t.checkAlive(); gone != nil && errors.Is(gone, ErrGone) {
+		return &vmi.PhysError{Addr: pa, Err: gone}
+	}
+	return err
+}
+
+// goneOr returns ErrGone (with why) when the domain has ended, else err.
+func (t *Target) goneOr(err error) error {
+	if gone := t.checkAlive(); gone != nil && errors.Is(gone, ErrGone) {
+		return gone
+	}
+	return err
+}
+
+func (t *Target) checkAlive() error {
+	info, err := t.domainInfo()
+	switch {
+	case errors.Is(err, ErrNoDomain):
+		t.gone = fmt.Errorf("domain %d: %w (destroyed)", t.domain, ErrGone)
+	case err != nil:
+		return err
+	case info.dying():
+		t.gone = fmt.Errorf("domain %d: %w (dying)", t.domain, ErrGone)
+	case info.shutdown():
+		t.gone = fmt.Errorf("domain %d: %w (shut down)", t.domain, ErrGone)
+	}
+	return t.gone
 }
 
 // MachineFrames tells the page walker whether PTEs hold machine frames:
@@ -309,8 +371,13 @@ func (t *Target) Pause() error {
 	if t.pausedBy {
 		return nil
 	}
+	// A monitor pauses once a round: the place to notice that the domain
+	// is being destroyed, and to let go of its frames so that it can be.
+	if gone := t.checkAlive(); gone != nil {
+		return fmt.Errorf("pause domain %d: %w", t.domain, gone)
+	}
 	if _, err := t.domctl(domctlPauseDomain, nil, 0); err != nil {
-		return fmt.Errorf("pause domain %d: %w", t.domain, err)
+		return fmt.Errorf("pause domain %d: %w", t.domain, t.goneOr(err))
 	}
 	t.pausedBy = true
 	return nil
@@ -322,7 +389,7 @@ func (t *Target) Resume() error {
 		return nil
 	}
 	if _, err := t.domctl(domctlUnpauseDomain, nil, 0); err != nil {
-		return fmt.Errorf("unpause domain %d: %w", t.domain, err)
+		return fmt.Errorf("unpause domain %d: %w", t.domain, t.goneOr(err))
 	}
 	t.pausedBy = false
 	return nil

@@ -280,3 +280,40 @@ type failingHV struct{ fakeHV }
 func (f *failingHV) MapFrames(uint16, []uint64) ([]byte, []int32, error) {
 	return nil, nil, unix.EFAULT
 }
+
+// A domain that dies or is destroyed under a script: reads fail with
+// ErrGone within aliveEvery reads, even of frames still mapped.
+func TestGoneMidScript(t *testing.T) {
+	for _, how := range []string{"dying", "destroyed"} {
+		t.Run(how, func(t *testing.T) {
+			hv, _ := newPVFake(t, []uint64{0x30000, 0x30001})
+			tg, err := open(hv, 7, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			b := make([]byte, 8)
+			if err := tg.ReadPhys(b, 0); err != nil {
+				t.Fatal(err)
+			}
+			if how == "dying" {
+				hv.dying = true
+			} else {
+				hv.domain = 99 // getdomaininfo of 7 now fails with ESRCH
+			}
+			var rerr error
+			for i := 0; i < 2*aliveEvery && rerr == nil; i++ {
+				rerr = tg.ReadPhys(b, 0)
+			}
+			if !errors.Is(rerr, ErrGone) || !strings.Contains(rerr.Error(), how) {
+				t.Fatalf("read after the domain was %s: %v", how, rerr)
+			}
+			if err := tg.ReadPhys(b, pageSize); !errors.Is(err, ErrGone) {
+				t.Errorf("later read: %v", err)
+			}
+			if err := tg.Pause(); !errors.Is(err, ErrGone) {
+				t.Errorf("pause: %v", err)
+			}
+		})
+	}
+}
