@@ -266,6 +266,29 @@ const maxProfiles = 256
 // reading each cached banner at its offset from _text: one small read
 // instead of a scan of the image; a scanned region by its banner.
 func loadCachedProfile(t vmi.Target, u unpack.Options, r Region, skip map[string]bool) (*memProfile, error) {
+	p, err := findCachedProfile(u, skip, func(m profileMeta) bool {
+		if m.FromPageTables != r.FromPageTables {
+			return false
+		}
+		if !r.FromPageTables {
+			return m.Banner == r.Banner
+		}
+		if m.BannerOffset >= r.Size || uint64(len(m.Banner)) > r.Size-m.BannerOffset {
+			return false
+		}
+		buf := make([]byte, len(m.Banner))
+		return t.ReadPhys(buf, r.Start+m.BannerOffset) == nil && string(buf) == m.Banner
+	})
+	if p == nil && err == nil {
+		err = errors.New("profile cache: no entry for this kernel")
+	}
+	return p, err
+}
+
+// findCachedProfile reads the first cached profile whose meta.json match
+// accepts, looking at no more than maxProfiles entries and passing over
+// those in skip. It returns nil, nil when none matches.
+func findCachedProfile(u unpack.Options, skip map[string]bool, match func(profileMeta) bool) (*memProfile, error) {
 	root, err := profilesDir(u)
 	if err != nil {
 		return nil, err
@@ -282,25 +305,11 @@ func loadCachedProfile(t vmi.Target, u unpack.Options, r Region, skip map[string
 		if skip[dir] {
 			continue
 		}
-		m, err := readMeta(dir)
-		if err != nil || m.FromPageTables != r.FromPageTables {
-			continue
-		}
-		if !r.FromPageTables {
-			if m.Banner == r.Banner {
-				return readProfile(u, dir)
-			}
-			continue
-		}
-		if m.BannerOffset >= r.Size || uint64(len(m.Banner)) > r.Size-m.BannerOffset {
-			continue
-		}
-		buf := make([]byte, len(m.Banner))
-		if t.ReadPhys(buf, r.Start+m.BannerOffset) == nil && string(buf) == m.Banner {
+		if m, err := readMeta(dir); err == nil && match(m) {
 			return readProfile(u, dir)
 		}
 	}
-	return nil, errors.New("profile cache: no entry for this kernel")
+	return nil, nil
 }
 
 // readMeta reads an entry's meta.json; entries of another profileVersion
@@ -396,31 +405,14 @@ func dropCachedProfile(p *memProfile) {
 // probeCachedProfiles looks for a cached kernel whose linux_banner sits in
 // RAM at its 2 MiB congruence, as it does wherever KASLR put the kernel.
 func probeCachedProfiles(t vmi.Target, u unpack.Options, skip map[string]bool) (*memProfile, error) {
-	root, err := profilesDir(u)
-	if err != nil {
-		return nil, err
+	p, err := findCachedProfile(u, skip, func(m profileMeta) bool {
+		return m.LinuxBanner != "" && len(m.LinuxBanner) <= maxBannerLen &&
+			probeBanner(t, m.BannerVA%kernelAlign, m.LinuxBanner)
+	})
+	if p == nil && err == nil {
+		err = errors.New("profile cache: no cached kernel found in memory")
 	}
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil, err
-	}
-	for i, e := range entries {
-		if i >= maxProfiles {
-			break
-		}
-		dir := filepath.Join(root, e.Name())
-		if skip[dir] {
-			continue
-		}
-		m, err := readMeta(dir)
-		if err != nil || m.LinuxBanner == "" || len(m.LinuxBanner) > maxBannerLen {
-			continue
-		}
-		if probeBanner(t, m.BannerVA%kernelAlign, m.LinuxBanner) {
-			return readProfile(u, dir)
-		}
-	}
-	return nil, errors.New("profile cache: no cached kernel found in memory")
+	return p, err
 }
 
 // probeBanner reports whether banner sits at offset off of some 2 MiB chunk
