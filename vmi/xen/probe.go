@@ -19,6 +19,10 @@ const (
 	maxProbeRegions   = 16384 // regions grow for bigger spans
 	probeBatch        = 1024  // frames per mapping call
 	maxEdgeRegions    = 64    // regions probed frame by frame
+	// maxEdgeRegionFrames bounds the work of frame-by-frame probing: a span
+	// so large that regions grew past it (over 64 GiB: a guest can place a
+	// frame high to stretch maximum_gpfn) is mapped region by region only.
+	maxEdgeRegionFrames = 2048
 )
 
 // probeMemoryMap returns the populated guest frames of [0, maxGpfn] as
@@ -45,7 +49,7 @@ func probeMemoryMap(hv hypervisor, domain uint16, maxGpfn uint64) ([]vmi.Range, 
 	edges := 0
 	for i := range nreg {
 		e := i == 0 || present[i] != present[i-1] || (i+1 < nreg && present[i] != present[i+1]) || i == nreg-1
-		if e && edges < maxEdgeRegions {
+		if e && edges < maxEdgeRegions && region <= maxEdgeRegionFrames {
 			edge[i] = true
 			edges++
 		}

@@ -45,3 +45,31 @@ func TestProbeMemoryMap(t *testing.T) {
 		}
 	}
 }
+
+// A span stretched to 2^40 frames (a guest can populate one frame that
+// high) is probed with a bounded number of frames, not frame by frame.
+func TestProbeHugeSpanIsBounded(t *testing.T) {
+	want := []vmi.Range{{Start: 0, End: 0x8000000}, {Start: (1<<40 - 1) * pageSize, End: 1 << 40 * pageSize}}
+	hv := &fakeHV{domain: 2, mem: zeroMem(want), ranges: want, hvm: true}
+	counting := &countingHV{fakeHV: hv}
+	got, err := probeMemoryMap(counting, 2, 1<<40-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counting.frames > 1<<16 {
+		t.Errorf("probed %d frames for a 2^40-frame span", counting.frames)
+	}
+	if len(got) == 0 || got[0].Start != 0 {
+		t.Errorf("probed %v", got)
+	}
+}
+
+type countingHV struct {
+	*fakeHV
+	frames int
+}
+
+func (c *countingHV) MapFrames(d uint16, frames []uint64) ([]byte, []int32, error) {
+	c.frames += len(frames)
+	return c.fakeHV.MapFrames(d, frames)
+}
