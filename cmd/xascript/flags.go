@@ -31,7 +31,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("xascript", pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
-	fs.StringVar(&o.qemu, "qemu", "", "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait; RAM in a shared memory-backend-file)")
+	fs.StringVar(&o.qemu, "qemu", "", "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait); RAM is mapped from a shared memory-backend file, else read from the QEMU process")
 	fs.StringVar(&o.dom, "dom", "", "a running Xen domain, by id or name (run in dom0 as root; PV, PVH and HVM guests)")
 	fs.BoolVar(&o.pause, "pause", false, "hold a live guest paused while the script runs")
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
