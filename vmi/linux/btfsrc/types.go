@@ -1,6 +1,7 @@
 package btfsrc
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -39,17 +40,9 @@ func (t *Types) Raw() []byte { return t.raw }
 
 // Close releases the mapping of the file the types came from.
 func (t *Types) Close() error {
-	var err error
-	if t.idxFile != nil {
-		err = t.idxFile.Close()
-		t.idxFile = nil
-	}
-	if t.file != nil {
-		if e := t.file.Close(); err == nil {
-			err = e
-		}
-		t.file = nil
-	}
+	// unpack.File.Close is nil-safe: either may be absent.
+	err := errors.Join(t.idxFile.Close(), t.file.Close())
+	t.idxFile, t.file = nil, nil
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -68,17 +69,9 @@ func Load(path string, opt unpack.Options) (*Types, error) {
 
 // Close releases the mappings of the file and of its index.
 func (t *Types) Close() error {
-	var err error
-	if t.idxFile != nil {
-		err = t.idxFile.Close()
-		t.idxFile = nil
-	}
-	if t.file != nil {
-		if e := t.file.Close(); err == nil {
-			err = e
-		}
-		t.file = nil
-	}
+	// unpack.File.Close is nil-safe: either may be absent.
+	err := errors.Join(t.idxFile.Close(), t.file.Close())
+	t.idxFile, t.file = nil, nil
 	return err
 }
 

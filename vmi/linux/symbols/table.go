@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -117,17 +118,9 @@ func truncate(b []byte, n int) string {
 
 // Close releases the mappings behind the table.
 func (t *Table) Close() error {
-	var err error
-	if t.idxFile != nil {
-		err = t.idxFile.Close()
-		t.idxFile = nil
-	}
-	if t.file != nil {
-		if e := t.file.Close(); err == nil {
-			err = e
-		}
-		t.file = nil
-	}
+	// unpack.File.Close is nil-safe: either may be absent.
+	err := errors.Join(t.idxFile.Close(), t.file.Close())
+	t.idxFile, t.file = nil, nil
 	return err
 }
 
