@@ -194,7 +194,7 @@ func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *
 			for _, tp := range textPAs {
 				for _, m := range modes {
 					out = append(out, rootCandidate{m, tp + (rootAddr - text),
-						fmt.Sprintf("%s at physical %#x (kernel found at %#x)", rootSym, tp+(rootAddr-text), tp)})
+						fmt.Sprintf("%s (kernel found at physical %#x)", rootSym, tp)})
 				}
 			}
 		}
@@ -209,7 +209,7 @@ func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *
 		space := paging.New(t, c.mode, c.root)
 		shift, textPA, err := findShift(space, anc, text, textPAs, is64)
 		if err != nil {
-			failures = append(failures, fmt.Sprintf("%s %#x (%v paging): %v", c.source, c.root, c.mode, err))
+			failures = append(failures, fmt.Sprintf("root %#x from %s (%v paging): %v", c.root, c.source, c.mode, err))
 			if i == len(cands)-1 {
 				cands = append(cands, profileCands()...)
 			}

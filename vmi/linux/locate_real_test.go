@@ -1,0 +1,113 @@
+package linux
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/xascript/xascript/internal/testimages"
+	"github.com/xascript/xascript/internal/unpack"
+	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/dump"
+	"github.com/xascript/xascript/vmi/linux/symbols"
+)
+
+// wrongCR3 is a real dump whose CPU state names another page-table root.
+type wrongCR3 struct {
+	vmi.Target
+	cr3 uint64
+}
+
+func (w wrongCR3) CPU() vmi.CPUState {
+	c := w.Target.CPU()
+	c.CR3 = w.cr3
+	return c
+}
+
+// TestLocateRootSourcesDisagree: on a real guest, a CPU state whose CR3
+// does not map the kernel is rejected, said in the notes, and the profile's
+// init_top_pgt is used; when the profile's root is wrong too, Open fails
+// with an error that names both roots and why each was refused.
+func TestLocateRootSourcesDisagree(t *testing.T) {
+	const variant = "x86_64-4level"
+	var tr struct {
+		Symbols map[string]string `json:"symbols"`
+		Banner  string            `json:"banner"`
+	}
+	testimages.LoadTruth(t, variant, &tr)
+	real, err := dump.Open(testimages.Path(t, variant, "mem.elf.zst"), dump.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer real.Close()
+	// Physical page 0x1000 is RAM, but not a page table.
+	tg := wrongCR3{real, 0x1000}
+	kallsyms := testimages.Path(t, variant, "kallsyms.zst")
+	noCache := unpack.Options{CacheDir: t.TempDir()}
+
+	t.Run("CPU state wrong", func(t *testing.T) {
+		k, err := Open(tg, Options{SymbolsPath: kallsyms, Unpack: noCache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := k.Layout
+		if !strings.HasPrefix(l.RootSource, "init_top_pgt (kernel found at physical") {
+			t.Errorf("root %#x from %q, want init_top_pgt", l.Root, l.RootSource)
+		}
+		if l.Banner != strings.TrimSpace(tr.Banner) {
+			t.Errorf("banner %q", l.Banner)
+		}
+		notes := strings.Join(l.Notes, "\n")
+		if !strings.Contains(notes, "rejected root 0x1000 from CPU state (CR3) (4-level paging): ") {
+			t.Errorf("notes do not say the CPU's root was rejected:\n%s", notes)
+		}
+		t.Logf("root %#x from %s; notes:\n%s", l.Root, l.RootSource, notes)
+	})
+
+	t.Run("both wrong", func(t *testing.T) {
+		// The guest's own kallsyms with init_top_pgt moved to the page of
+		// linux_banner: text, not a table.
+		syms, err := symbols.Load(kallsyms, unpack.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		banner, _ := syms.Lookup("linux_banner")
+		root, ok := syms.Lookup("init_top_pgt")
+		if !ok {
+			t.Fatal("kallsyms has no init_top_pgt")
+		}
+		f, err := unpack.Open(kallsyms, unpack.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := append([]byte(nil), f.Data...)
+		f.Close()
+		line := regexp.MustCompile(fmt.Sprintf(`(?m)^%016x (\w) init_top_pgt$`, root))
+		if !line.Match(raw) {
+			t.Fatal("no init_top_pgt line in kallsyms")
+		}
+		bad := line.ReplaceAll(raw, fmt.Appendf(nil, "%016x $1 init_top_pgt", banner&^0xfff))
+		path := filepath.Join(t.TempDir(), "kallsyms")
+		if err := os.WriteFile(path, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(tg, Options{SymbolsPath: path, Unpack: noCache})
+		if err == nil {
+			t.Fatal("Open succeeded with neither root mapping the kernel")
+		}
+		msg := err.Error()
+		for _, want := range []string{
+			"no candidate page-table root maps the kernel",
+			"root 0x1000 from CPU state (CR3) (4-level paging)",
+			"from init_top_pgt (kernel found at physical",
+		} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error does not say %q:\n%s", want, msg)
+			}
+		}
+		t.Logf("%v", err)
+	})
+}
