@@ -10,10 +10,15 @@ import (
 	"github.com/xascript/xascript/vmi"
 )
 
+// realSeedVariants are the committed guests whose cores seed the fuzzers:
+// a 64-bit core, a 64-bit one with RAM above 4 GiB (three PT_LOADs) and a
+// 32-bit one (ELFCLASS32, i386 notes).
+var realSeedVariants = []string{"x86_64-4level", "x86_64-highmem", "i386-pae"}
+
 // realHeader returns the first 64 KiB of a real QEMU core (ELF header,
 // program headers, notes), decompressing only that much, or nil.
-func realHeader() []byte {
-	f, err := os.Open(realImagesDir + "/x86_64-4level/mem.elf.zst")
+func realHeader(variant string) []byte {
+	f, err := os.Open(realImagesDir + "/" + variant + "/mem.elf.zst")
 	if err != nil {
 		return nil
 	}
@@ -30,7 +35,7 @@ func realHeader() []byte {
 	// minimisation short), and set every PT_LOAD's p_filesz to 0 so that the
 	// seed parses: its real notes are then reached by every mutation.
 	h, err := parseELFHeader("seed", b)
-	if err != nil || h.class != 64 {
+	if err != nil {
 		return b
 	}
 	phdrs, err := readProgHeaders("seed", b, h)
@@ -42,10 +47,35 @@ func realHeader() []byte {
 			if p.off > 0 && p.off < uint64(len(b)) {
 				b = b[:p.off]
 			}
-			le.PutUint64(b[h.phoff+uint64(i)*h.phentsize+32:], 0)
+			ph := b[h.phoff+uint64(i)*h.phentsize:]
+			if h.class == 64 {
+				le.PutUint64(ph[32:], 0) // p_filesz
+			} else {
+				le.PutUint32(ph[16:], 0)
+			}
 		}
 	}
 	return b
+}
+
+// realLiME returns a LiME file with one range per RAM block of a real
+// guest, at the block's real address, holding the block's first 64 bytes,
+// or nil when the image is missing.
+func realLiME(variant string) []byte {
+	d, err := Open(realImagesDir+"/"+variant+"/mem.elf.zst", Options{})
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	var ranges []limeRange
+	for _, r := range d.MemoryMap() {
+		b := make([]byte, min(64, r.Len()))
+		if d.ReadPhys(b, r.Start) != nil {
+			return nil
+		}
+		ranges = append(ranges, limeRange{r.Start, b})
+	}
+	return buildLiME(ranges)
 }
 
 // smallELF64 is qemuELF64's layout with tiny segments: fuzz seeds must be
@@ -131,10 +161,11 @@ func FuzzOpenELF(f *testing.F) {
 		[]elfNote{prstatus32(1, 0xc1000000, 0), qemuNote(0, 0x80000011, 0x1000, 0x20)})
 	kdump := buildELF(64, emX86_64, []elfSeg{{paddr: 0x1010, data: pattern(0x1010, 0x10, 1)}, {paddr: 0x1000, data: pattern(0x1000, 0x40, 1)}},
 		[]elfNote{prstatus64(7, 0, 0), {"VMCOREINFO", 0, []byte("PAGESIZE=4096\n")}})
-	for _, s := range [][]byte{smallELF64(), elf32, kdump, realHeader()} {
-		if s != nil {
-			f.Add(s, uint64(0x2ff8), uint16(16))
-		}
+	for _, s := range [][]byte{smallELF64(), elf32, kdump} {
+		f.Add(s, uint64(0x2ff8), uint16(16))
+	}
+	for _, v := range realSeedVariants {
+		f.Add(realHeader(v), uint64(0x2ff8), uint16(16))
 	}
 	f.Fuzz(fuzzDump)
 }
@@ -143,22 +174,43 @@ func FuzzOpenLiME(f *testing.F) {
 	small := buildLiME([]limeRange{{0, pattern(0, 0x100, 1)}, {0x100, pattern(0x100, 0x20, 1)}, {gib4, pattern(gib4, 0x40, 1)}})
 	f.Add(small, uint64(0xf8), uint16(16))
 	f.Add(buildLiME([]limeRange{{0x1000, pattern(0x1000, 0x10, 2)}}), uint64(0x1000), uint16(4))
+	for _, v := range realSeedVariants {
+		f.Add(realLiME(v), uint64(0xfff0), uint16(16))
+	}
 	f.Fuzz(fuzzDump)
 }
 
-// TestRealHeaderSeed: the fuzz seed cut from the real core parses, so the
-// fuzzer starts from the real notes. A missing image fails here.
-func TestRealHeaderSeed(t *testing.T) {
-	b := realHeader()
-	if b == nil {
-		t.Fatal("real image missing")
+// TestRealSeeds: the fuzz seeds cut from the real cores parse, so the
+// fuzzers start from the real notes and memory maps. A missing image fails
+// here.
+func TestRealSeeds(t *testing.T) {
+	for _, v := range realSeedVariants {
+		t.Run(v, func(t *testing.T) {
+			b := realHeader(v)
+			if b == nil {
+				t.Fatal("real image missing")
+			}
+			d, err := Parse("seed", b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.CPU().Known || d.Kind() != "ELF core (QEMU)" {
+				t.Errorf("ELF seed: %s %+v", d.Kind(), d.CPU())
+			}
+			t.Logf("ELF seed: %d bytes, %s, map %v", len(b), d.Kind(), d.MemoryMap())
+
+			l := realLiME(v)
+			if l == nil {
+				t.Fatal("real image missing")
+			}
+			d, err = Parse("seed", l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Kind() != "LiME" || len(d.MemoryMap()) < 2 {
+				t.Errorf("LiME seed: %s, map %v", d.Kind(), d.MemoryMap())
+			}
+			t.Logf("LiME seed: %d bytes, map %v", len(l), d.MemoryMap())
+		})
 	}
-	d, err := Parse("seed", b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !d.CPU().Known || d.Kind() != "ELF core (QEMU)" {
-		t.Errorf("seed: %s %+v", d.Kind(), d.CPU())
-	}
-	t.Logf("seed: %d bytes, %s, map %v", len(b), d.Kind(), d.MemoryMap())
 }

@@ -103,9 +103,10 @@ func fuzzSeeds() []fuzzSeed {
 
 // FuzzTranslate checks the walker against the reference walker on
 // arbitrary page-table memory, and the cache, Walk and Read against the
-// walker.
+// walker. Seeds: a hand-made mapping per mode and page size, and walks
+// packed from the committed guests' own page tables.
 func FuzzTranslate(f *testing.F) {
-	for _, s := range fuzzSeeds() {
+	for _, s := range append(fuzzSeeds(), realFuzzSeeds(f)...) {
 		f.Add(s.mem, uint8(s.mode), s.cr3, s.va, uint64(0))
 		f.Add(s.mem, uint8(s.mode), s.cr3|0xfff, s.va, uint64(1)<<40)
 	}
