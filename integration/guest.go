@@ -14,7 +14,7 @@ import (
 
 // Variants are the guests every real-image test covers: one per paging mode
 // and memory layout.
-var Variants = []string{"x86_64-4level", "x86_64-5level", "x86_64-highmem", "i386-pae", "x86_64-6.12"}
+var Variants = []string{"x86_64-4level", "x86_64-5level", "x86_64-highmem", "i386-pae", "i386-legacy", "x86_64-6.12"}
 
 // Dumps are the capture formats of an image, when present (highmem has no
 // raw image: its RAM is not contiguous).

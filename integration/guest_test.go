@@ -60,7 +60,7 @@ func TestGuestModules(t *testing.T) {
 // mode, banner, the CPU's CR3 for ELF cores, and every symbol the truth lists
 // translating to the same physical page through either root.
 func TestGuestLayout(t *testing.T) {
-	wantMode := map[string]string{"4-level": "4-level", "5-level": "5-level", "pae": "PAE"}
+	wantMode := map[string]string{"4-level": "4-level", "5-level": "5-level", "pae": "PAE", "32-bit": "legacy 32-bit"}
 	for _, v := range Variants {
 		t.Run(v, func(t *testing.T) {
 			img, err := LoadImage(v)

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-VARIANTS=(x86_64-4level x86_64-5level x86_64-highmem i386-pae x86_64-6.12)
+VARIANTS=(x86_64-4level x86_64-5level x86_64-highmem i386-pae i386-legacy x86_64-6.12)
 (($#)) && VARIANTS=("$@")
 
 main() {

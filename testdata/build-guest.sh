@@ -5,8 +5,11 @@
 # Variants:
 #   x86_64-4level   Debian cloud 6.1 kernel, -cpu qemu64, 128 MiB (IA-32e 4-level)
 #   x86_64-5level   same kernel, -cpu max: the kernel turns on LA57 (5-level)
-#   x86_64-highmem  same kernel, -cpu qemu64, 4608 MiB: RAM above the PCI hole
+#   x86_64-highmem  same kernel, -cpu qemu64,+pdpe1gb, 4608 MiB: RAM above the PCI
+#                   hole, direct map in 1 GiB pages
 #   i386-pae        Debian 686-pae 6.1 kernel, qemu-system-i386, 256 MiB (PAE)
+#   i386-legacy     Debian 686 (non-PAE) 6.1 kernel, qemu-system-i386, 128 MiB:
+#                   legacy 32-bit paging, lowmem mapped with 4 MiB (PSE) pages
 #   x86_64-6.12     Debian cloud 6.12 kernel (bookworm-security backport),
 #                   -cpu qemu64, 128 MiB: a second kernel series (zstd
 #                   bzImage payload, .ko.xz modules, newer struct layouts)
@@ -46,22 +49,30 @@ log() { printf '[build-guest %s] %s\n' "${VARIANT:-?}" "$*" >&2; }
 die() { printf '[build-guest %s] ERROR: %s\n' "${VARIANT:-?}" "$*" >&2; exit 1; }
 
 usage() {
-    echo "usage: $0 x86_64-4level|x86_64-5level|x86_64-highmem|i386-pae|x86_64-6.12 [OUTDIR]" >&2
+    echo "usage: $0 x86_64-4level|x86_64-5level|x86_64-highmem|i386-pae|i386-legacy|x86_64-6.12 [OUTDIR]" >&2
     exit 2
 }
 
 # configure VARIANT: set the QEMU binary, CPU, memory, arch, expectations and
 # FETCH, the fetch.sh target (and $CACHE/FETCH.env) that names the kernel.
 configure() {
-    FETCH=
+    FETCH= APPEND_EXTRA=
     case $1 in
     x86_64-4level) ARCH=x86_64 CPU=qemu64 MEM_MB=128 PAGING=4-level RAW=1 ;;
     x86_64-5level) ARCH=x86_64 CPU=max MEM_MB=128 PAGING=5-level RAW=1 ;;
-    x86_64-highmem) ARCH=x86_64 CPU=qemu64 MEM_MB=4608 PAGING=4-level RAW=0 ;;
+    # PDPE1GB lets the kernel map whole RAM gigabytes of its direct map with
+    # 1 GiB pages ([1G,2G) and [4G,5G) here). Making module memory read-only
+    # also changes its alias in the direct map and splits such a page (the
+    # modules land above 4 GiB); rodata=off keeps the kernel from doing so.
+    x86_64-highmem) ARCH=x86_64 CPU=qemu64,+pdpe1gb MEM_MB=4608 PAGING=4-level RAW=0
+        APPEND_EXTRA=rodata=off ;;
     x86_64-6.12) ARCH=x86_64 CPU=qemu64 MEM_MB=128 PAGING=4-level RAW=1 FETCH=amd64-6.12 ;;
     # qemu32 lacks nothing the 686-pae kernel needs except PAE itself (and NX,
     # which PAE page tables can then use).
     i386-pae) ARCH=i386 CPU=qemu32,+pae,+nx MEM_MB=256 PAGING=pae RAW=1 ;;
+    # The 686 flavour is built without PAE: two-level tables, and PSE (which
+    # qemu32 has) lets it map lowmem with 4 MiB pages.
+    i386-legacy) ARCH=i386 CPU=qemu32 MEM_MB=128 PAGING=32-bit RAW=1 FETCH=i386-686 ;;
     *) usage ;;
     esac
     if [[ $ARCH == x86_64 ]]; then
@@ -120,7 +131,8 @@ wait_ready() {
         fi
         if ! kill -0 "$QEMU_PID" 2>/dev/null; then
             QEMU_PID=
-            log "QEMU exited before the guest was ready; serial log tail:"
+            log "QEMU exited before the guest was ready; its output and the serial log tail:"
+            cat "$WORK/qemu.out" >&2 || true
             tail -n 40 "$serial" >&2 || true
             die "guest did not come up"
         fi
@@ -201,6 +213,7 @@ main() {
     configure "$VARIANT"
     local outdir=${2:-$IMAGES/$VARIANT}
     load_env
+    command -v "$QEMU" >/dev/null || die "$QEMU not found: make testdata-deps installs it"
     mkdir -p "$KERNELS" "$(dirname "$outdir")"
 
     trap cleanup EXIT
@@ -216,7 +229,7 @@ main() {
     # KASLR stays on (no nokaslr).  init_on_free=1 zeroes freed pages so the
     # images compress well; panic=1 with -no-reboot turns a panic into a
     # QEMU exit that wait_ready notices at once.
-    local append="console=ttyS0 init_on_free=1 quiet panic=1 rdinit=/init"
+    local append="console=ttyS0 init_on_free=1 quiet panic=1 rdinit=/init${APPEND_EXTRA:+ $APPEND_EXTRA}"
     local -a qemu=("$QEMU" -accel tcg -smp 1 -cpu "$CPU" -m "${MEM_MB}M"
         -display none -monitor none -no-reboot -nodefaults
         -serial "file:$WORK/serial.log" -qmp "unix:$WORK/qmp.sock,server,nowait"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fetch.sh [amd64|amd64-6.12|i386|all] — download the Debian packages the test guests are
+# fetch.sh [amd64|amd64-6.12|i386|i386-686|all|xen] — download the Debian packages the test guests are
 # built from, without installing anything system-wide.
 #
 # Packages are fetched with `apt-get download` against a private apt state
@@ -10,9 +10,11 @@
 # build-guest.sh sources.
 #
 # Two kernel series:
-#   amd64, i386  Debian bookworm's own 6.1: the metapackage
-#                (linux-image-cloud-amd64 / linux-image-686-pae) names the
-#                current ABI, and we refuse anything that is not 6.1.0-*.
+#   amd64, i386, i386-686
+#                Debian bookworm's own 6.1: the metapackage
+#                (linux-image-cloud-amd64 / linux-image-686-pae /
+#                linux-image-686) names the current ABI, and we refuse
+#                anything that is not 6.1.0-*.
 #   amd64-6.12   the 6.12 series that bookworm carries as a security-suite
 #                backport (linux-image-6.12-cloud-amd64 names an ABI such as
 #                6.12.117+deb12-cloud-amd64); refused unless it is 6.12.*.
@@ -30,6 +32,7 @@ SECURITY_MIRROR=${XA_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-securi
 AMD64_KVER=${XA_AMD64_KVER:-}
 AMD64_612_KVER=${XA_AMD64_612_KVER:-}
 I386_KVER=${XA_I386_KVER:-}
+I386_686_KVER=${XA_I386_686_KVER:-}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 log() { printf '[fetch] %s\n' "$*" >&2; }
@@ -197,12 +200,16 @@ run_pahole() {
     LD_LIBRARY_PATH=${libs%:} "$CACHE/x/amd64/pahole/usr/bin/pahole" "$@"
 }
 
+# fetch_i386 ENV FLAVOUR PINNED_KVER: one i386 kernel flavour (686-pae: PAE
+# paging; 686: legacy 32-bit paging with 4 MiB pages) with busybox, its
+# System.map and BTF made from its DWARF, summed up in $CACHE/ENV.env.
 fetch_i386() {
+    local env=$1 flavour=$2 pinned=$3
     apt_setup amd64   # pahole runs on the host
     apt_setup i386
     local kver deb dbg out=$CACHE/x/i386
-    kver=${I386_KVER:-$(kernel_abi i386 linux-image-686-pae 686-pae)}
-    log "i386 kernel: $kver"
+    kver=${pinned:-$(kernel_abi i386 "linux-image-$flavour" "$flavour")}
+    log "$env kernel: $kver"
     deb=$(download i386 "linux-image-$kver")
     extract "$deb" "$out/linux-image-$kver"
     deb=$(download i386 busybox-static)
@@ -222,7 +229,7 @@ fetch_i386() {
             die "pahole (dwarves $(run_pahole --version)) could not encode BTF from $dbg/vmlinux"
         mv "$dbg/vmlinux.btf.tmp" "$dbg/vmlinux.btf"
     fi
-    cat >"$CACHE/i386.env" <<EOT
+    cat >"$CACHE/$env.env" <<EOT
 KVER=$kver
 KROOT=$out/linux-image-$kver
 BUSYBOX=$out/busybox-static/bin/busybox
@@ -293,10 +300,11 @@ main() {
     case $what in
     amd64) fetch_amd64 ;;
     amd64-6.12) fetch_amd64_612 ;;
-    i386) fetch_i386 ;;
+    i386) fetch_i386 i386 686-pae "$I386_KVER" ;;
+    i386-686) fetch_i386 i386-686 686 "$I386_686_KVER" ;;
     xen) fetch_xen ;;
-    all) fetch_amd64; fetch_amd64_612; fetch_i386 ;;
-    *) die "usage: $0 [amd64|amd64-6.12|i386|all|xen]" ;;
+    all) fetch_amd64; fetch_amd64_612; fetch_i386 i386 686-pae "$I386_KVER"; fetch_i386 i386-686 686 "$I386_686_KVER" ;;
+    *) die "usage: $0 [amd64|amd64-6.12|i386|i386-686|all|xen]" ;;
     esac
 }
 

@@ -514,7 +514,7 @@ def cmd_verify(a):
             errs.append("cpu differs from registers.txt")
     cr4 = int(t["cpu"]["cr4"], 16)
     want = {"4-level": (cr4 >> 12) & 1 == 0, "5-level": (cr4 >> 12) & 1 == 1,
-            "pae": (cr4 >> 5) & 1 == 1}
+            "pae": (cr4 >> 5) & 1 == 1, "32-bit": (cr4 >> 5) & 1 == 0}
     if not want.get(t["paging"], False):
         errs.append(f"paging {t['paging']} does not match CR4 {t['cpu']['cr4']}")
     # Committed images must stay small; XA_MAX_FILE=0 lifts the bound for

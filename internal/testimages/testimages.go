@@ -26,9 +26,10 @@ var All = []Dump{
 	{"x86_64-highmem", "mem.elf.zst"},
 	{"x86_64-6.12", "mem.elf.zst"}, {"x86_64-6.12", "mem.raw.zst"},
 	{"i386-pae", "mem.elf.zst"}, {"i386-pae", "mem.raw.zst"},
+	{"i386-legacy", "mem.elf.zst"}, {"i386-legacy", "mem.raw.zst"},
 }
 
-// X86_64 is All without the i386 guest.
+// X86_64 is All without the i386 guests.
 func X86_64() []Dump {
 	var out []Dump
 	for _, d := range All {

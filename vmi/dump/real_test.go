@@ -28,6 +28,7 @@ var realImages = []realImage{
 	{dir: "x86_64-highmem", highMem: true},
 	{dir: "x86_64-5level", hasRaw: true},
 	{dir: "i386-pae", hasRaw: true},
+	{dir: "i386-legacy", hasRaw: true},
 }
 
 type truthFile struct {

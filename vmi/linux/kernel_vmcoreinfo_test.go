@@ -49,6 +49,8 @@ func TestRealVmcoreinfo(t *testing.T) {
 		{"x86_64-6.12", "mem.elf.zst"},
 		{"i386-pae", "mem.elf.zst"},
 		{"i386-pae", "mem.raw.zst"},
+		{"i386-legacy", "mem.elf.zst"},
+		{"i386-legacy", "mem.raw.zst"},
 	} {
 		t.Run(c.variant+"/"+c.file, func(t *testing.T) {
 			tg, tr, dir := openImage(t, c.variant, c.file)

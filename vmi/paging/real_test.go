@@ -58,6 +58,7 @@ func TestRealImages(t *testing.T) {
 		{"x86_64-4level", IA32e},
 		{"x86_64-5level", LA57},
 		{"i386-pae", PAE},
+		{"i386-legacy", Legacy32},
 	} {
 		t.Run(tc.variant, func(t *testing.T) {
 			dir := filepath.Join(imagesDir, tc.variant)

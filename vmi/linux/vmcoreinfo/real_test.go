@@ -97,8 +97,8 @@ func TestRealImages(t *testing.T) {
 			}
 
 			if tr.Arch == "i386" {
-				if !in.Configs["X86_PAE"] {
-					t.Error("no CONFIG_X86_PAE=y on the PAE kernel")
+				if pae := tr.Paging == "pae"; in.Configs["X86_PAE"] != pae {
+					t.Errorf("CONFIG_X86_PAE=y is %v on a kernel with %s paging", in.Configs["X86_PAE"], tr.Paging)
 				}
 				return
 			}
