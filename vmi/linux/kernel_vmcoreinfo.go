@@ -35,8 +35,9 @@ func (s *vmcoreinfoState) useProfile(textOnly bool, release string, hintPA uint6
 	}
 }
 
-// Vmcoreinfo returns the guest's VMCOREINFO, found on first use: through
-// the kernel's vmcoreinfo_data pointer when the symbols name it, else (a
+// Vmcoreinfo returns the guest's VMCOREINFO, found on first use: in the
+// dump's VMCOREINFO note when it has one, through the kernel's
+// vmcoreinfo_data pointer when the symbols name it, else (a
 // table of text symbols only) where a cached profile saw it, else by a scan
 // of RAM for its first line.
 func (k *Kernel) Vmcoreinfo() (*vmcoreinfo.Found, error) {
@@ -50,10 +51,29 @@ func (k *Kernel) Vmcoreinfo() (*vmcoreinfo.Found, error) {
 	return s.found, s.err
 }
 
+// noteSource is a target whose dump carries a VMCOREINFO note (kdump's
+// /proc/vmcore; vmi/dump.VMCoreInfoProvider).
+type noteSource interface {
+	VMCoreInfo() (string, bool)
+}
+
 // findVmcoreinfo runs with k.vmci.mu held. Before the kernel is located
 // (a table without linux_banner), only the physical ways are open.
+//
+// A dump's VMCOREINFO note comes first: it is what the kernel wrote when
+// it crashed. In a kdump vmcore it is also the only complete copy in
+// reach: a kernel with a crash kernel loaded points vmcoreinfo_data at a
+// safe copy inside the crashkernel= region when it panics
+// (crash_save_vmcoreinfo), and /proc/vmcore leaves that region out.
 func (k *Kernel) findVmcoreinfo() (*vmcoreinfo.Found, error) {
 	s := &k.vmci
+	if ns, ok := k.Target.(noteSource); ok {
+		if text, ok := ns.VMCoreInfo(); ok {
+			if in, err := vmcoreinfo.Parse([]byte(text)); err == nil {
+				return &vmcoreinfo.Found{Info: in, Raw: []byte(text), How: "in the dump's VMCOREINFO note"}, nil
+			}
+		}
+	}
 	data, haveData := k.Syms.Lookup("vmcoreinfo_data")
 	if haveData && k.Space != nil {
 		shift := uint64(k.Layout.SymbolShift)

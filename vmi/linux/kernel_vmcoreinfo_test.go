@@ -265,3 +265,47 @@ func TestI386NoVmcoreinfo(t *testing.T) {
 		}
 	}
 }
+
+// withNote is a real dump given a VMCOREINFO note, as kdump's /proc/vmcore
+// carries one.
+type withNote struct {
+	vmi.Target
+	note string
+}
+
+func (w withNote) VMCoreInfo() (string, bool) { return w.note, true }
+
+// TestVmcoreinfoFromDumpNote: a dump's VMCOREINFO note is read before
+// memory (in a kdump vmcore the copy vmcoreinfo_data points at lies in the
+// crashkernel= region, which the vmcore leaves out); a note that does not
+// parse is passed over for the kernel's own copy.
+func TestVmcoreinfoFromDumpNote(t *testing.T) {
+	tg, tr, _ := openImage(t, "x86_64-4level", "mem.elf.zst")
+	scan, err := vmcoreinfo.Scan(tg, tg.MemoryMap(), tr.KernelRelease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, note, how string
+	}{
+		{"note", string(scan.Raw), "in the dump's VMCOREINFO note"},
+		{"bad note", "not vmcoreinfo\x00\xff", "(the kernel's vmcoreinfo_data)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			k, err := Open(withNote{tg, c.note}, Options{Unpack: unpack.Options{CacheDir: t.TempDir()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := k.Vmcoreinfo()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(f.How, c.how) {
+				t.Errorf("found %s, want %s", f.How, c.how)
+			}
+			if f.Info.BuildID != scan.Info.BuildID || f.Info.OSRelease != tr.KernelRelease {
+				t.Errorf("build id %q, release %q; memory has %q, %q", f.Info.BuildID, f.Info.OSRelease, scan.Info.BuildID, tr.KernelRelease)
+			}
+		})
+	}
+}
