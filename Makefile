@@ -5,7 +5,7 @@ BIN      := bin/xascript
 IMAGE    := testdata/images/x86_64-4level
 GUESTS_OUT ?= $(CURDIR)/.guests
 
-.PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests e2e-xen e2e-qemu clean
+.PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests test-kdump e2e-xen e2e-qemu clean
 
 all: build
 
@@ -67,6 +67,16 @@ test-guests: testdata-deps
 	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
 		$(GO) test -count=1 -run 'TestRealDWARFAgainstBTF' -v ./vmi/linux/dwarfsrc/
 	$(GO) test -count=1 -tags guests -run 'TestLiveQEMU' -v ./vmi/qemu/
+	$(MAKE) test-kdump
+
+# A real kdump /proc/vmcore: a guest panicked with a capture kernel loaded
+# by kexec_file_load, the vmcore copied out by the capture kernel
+# (testdata/kdump/README.md); built afresh, not committed.
+KDUMP_OUT ?= $(GUESTS_OUT)/kdump
+test-kdump: testdata-deps build
+	bash testdata/kdump/build-kdump.sh $(KDUMP_OUT)
+	XASCRIPT_KDUMP=$(KDUMP_OUT) XASCRIPT_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -tags guests -run 'TestKdump' -timeout 10m -v ./integration/
 
 # Real Xen 4.17 under QEMU TCG with a busybox dom0 and a PV and a PVH domU;
 # xascript runs in dom0 against each (testdata/xen/README.md). The Debian

@@ -36,14 +36,8 @@ KERNELS=${XA_KERNELS_DIR:-$HERE/kernels}   # per-kernel files: $KERNELS/<release
 ZSTD=(zstd -q "-${XA_ZSTD_LEVEL:-19}" -T0 --long=27 -f)
 MAX_FILE=$((15 * 1024 * 1024))
 
-# Modules to load, by name; dependencies are added (deps first) by
-# guesttool.py.  Chosen because they load under QEMU without hardware.
-# Names built into a kernel are skipped.
-# libcrc32c only soft-depends on crc32c (it asks the crypto API for it at
-# init), so the crc32c implementation must be named before it.
-MODULES=(crc7 crc-itu-t crc32_generic xor raid6_pq lz4_compress crc32c_generic libcrc32c
-    dummy ifb nlmon veth tun loop brd nbd bridge 8021q tcp_bbr sch_fq
-    isofs vfat msdos squashfs)
+# The modules to load (testdata/guest-modules.txt, shared with the kdump guest).
+mapfile -t MODULES < <(grep -v '^#' "$HERE/guest-modules.txt" | tr -s ' ' '\n' | grep .)
 
 log() { printf '[build-guest %s] %s\n' "${VARIANT:-?}" "$*" >&2; }
 die() { printf '[build-guest %s] ERROR: %s\n' "${VARIANT:-?}" "$*" >&2; exit 1; }
