@@ -91,24 +91,8 @@ load_env() {
     KPKG_VERSION=$(dpkg-deb -f "$(ls "$CACHE/debs/$DEBARCH/linux-image-${KVER}"_*.deb | head -1)" Version 2>/dev/null || true)
 }
 
-QEMU_PID=
-WORK=
-cleanup() {
-    local rc=$?
-    if [[ -n $QEMU_PID ]] && kill -0 "$QEMU_PID" 2>/dev/null; then
-        kill "$QEMU_PID" 2>/dev/null || true
-        sleep 1
-        kill -9 "$QEMU_PID" 2>/dev/null || true
-    fi
-    if [[ -n $WORK && -d $WORK ]]; then
-        if ((rc != 0)) && [[ -n ${XA_KEEP_WORK:-} ]]; then
-            log "work dir kept: $WORK"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
-    exit "$rc"
-}
+# shellcheck source=/dev/null
+source "$HERE/host-lib.sh"
 
 # wait_ready: poll the serial log for the guest's first marker (it is up)
 # within BOOT_TIMEOUT, then for READY within PRINT_TIMEOUT more (printing the
@@ -210,7 +194,7 @@ main() {
     command -v "$QEMU" >/dev/null || die "$QEMU not found: make testdata-deps installs it"
     mkdir -p "$KERNELS" "$(dirname "$outdir")"
 
-    trap cleanup EXIT
+    trap xa_cleanup EXIT
     trap 'exit 130' INT TERM
     WORK=$(mktemp -d "$(work_base)/xa-guest-$VARIANT.XXXXXX")
     local out=$WORK/out

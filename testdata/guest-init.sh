@@ -18,16 +18,6 @@ xa_section IOMEM /proc/iomem
 xa_section ZONES /proc/zoneinfo
 xa_section KALLSYMS /proc/kallsyms
 
-# Let kworkers spawned by the module loads settle before the task list is
-# taken.
-xa_idle_fd
-read -r -t 2 _ <&3
-
-echo "@@XA-BEGIN-TASKS@@"
-for d in /proc/[0-9]*; do
-    read -r l <"$d/stat" 2>/dev/null && echo "$l"
-done
-echo "@@XA-END-TASKS@@"
-echo "@@XA-READY@@"
+xa_tasks_ready
 
 while :; do read -r _ <&3; done

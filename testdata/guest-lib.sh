@@ -41,3 +41,18 @@ xa_idle_fd() {
     mkfifo /idle
     exec 3<>/idle
 }
+
+# xa_tasks_ready: let the kworkers that module loads spawn settle, print the
+# task list with shell builtins only (so the tasks printed are this shell,
+# pid 1, and kernel threads, as the memory taken next holds them), then
+# @@XA-READY@@. Leaves fd 3 open for `read <&3` waits.
+xa_tasks_ready() {
+    xa_idle_fd
+    read -r -t 2 _ <&3
+    echo "@@XA-BEGIN-TASKS@@"
+    for _d in /proc/[0-9]*; do
+        read -r _l <"$_d/stat" 2>/dev/null && echo "$_l"
+    done
+    echo "@@XA-END-TASKS@@"
+    echo "@@XA-READY@@"
+}

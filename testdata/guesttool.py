@@ -333,24 +333,26 @@ def hx(v):
     return "0x%x" % v
 
 
-def cmd_truth(a):
-    with open(a.serial, "rb") as f:
-        serial = f.read().decode("utf-8", "replace")
+def guest_truth(serial, outdir, system_map, min_modules, fail_text=None):
+    """The ground truth every guest prints about itself, from its serial log:
+    release, banner, modules, tasks, symbols, KASLR, RAM.  Writes the
+    guest's kallsyms to OUTDIR/kallsyms.  FAIL_TEXT (default the whole log)
+    is where insmod failures are counted.  Returns (fields, sections)."""
     sec = sections(serial)
     for need in ("VERSION", "MODULES", "KALLSYMS", "IOMEM", "TASKS"):
         if need not in sec:
             raise SystemExit(f"serial log has no complete {need} section")
 
     kallsyms = sec["KALLSYMS"]
-    with open(os.path.join(a.outdir, "kallsyms"), "w") as f:
+    with open(os.path.join(outdir, "kallsyms"), "w") as f:
         f.write("\n".join(kallsyms) + "\n")
     ksyms = parse_map(kallsyms)
     if not ksyms.get("_text"):
         raise SystemExit("kallsyms shows no _text address (kptr_restrict?)")
 
     mapsyms, slide = {}, None
-    if a.system_map:
-        with open(a.system_map) as f:
+    if system_map:
+        with open(system_map) as f:
             mapsyms = parse_map(f.read().split("\n"))
         if "_text" in mapsyms:
             slide = ksyms["_text"] - mapsyms["_text"]
@@ -362,37 +364,17 @@ def cmd_truth(a):
         elif s in mapsyms and slide is not None:
             symbols[s], sources[s] = hx(mapsyms[s] + slide), "System.map+slide"
 
-    with open(a.registers) as f:
-        cpu = parse_regs(f.read())
-    cr4 = int(cpu["cr4"], 16)
-    efer = int(cpu.get("efer", "0x0"), 16)
-    if a.arch == "i386":
-        paging = "pae" if cr4 & (1 << 5) else "32-bit"
-    else:
-        if not efer & (1 << 10):
-            raise SystemExit("EFER.LMA clear on an x86_64 guest")
-        paging = "5-level" if cr4 & (1 << 12) else "4-level"
-    if a.expect_paging and paging != a.expect_paging:
-        raise SystemExit(f"guest uses {paging} paging, variant wants {a.expect_paging}")
-
     modules = parse_modules(sec["MODULES"])
-    if len(modules) < a.min_modules:
-        raise SystemExit(f"only {len(modules)} modules loaded, want >= {a.min_modules}")
+    if len(modules) < min_modules:
+        raise SystemExit(f"only {len(modules)} modules loaded, want >= {min_modules}")
     tasks = sorted(parse_tasks(sec["TASKS"]), key=lambda t: t["pid"])
     banner = "\n".join(sec["VERSION"]).strip()
-    fails = [l for l in serial.split("\n") if l.startswith("XA-INSMOD-FAIL")]
-
-    truth = {
-        "variant": a.variant,
-        "arch": a.arch,
+    fails = [l.strip() for l in (serial if fail_text is None else fail_text).split("\n")
+             if l.startswith("XA-INSMOD-FAIL")]
+    fields = {
         "kernel_release": banner.split()[2],
-        "kernel_package_version": a.kernel_package_version,
         "banner": banner,
         "cmdline": "\n".join(sec.get("CMDLINE", [])).strip(),
-        "qemu": json.loads(a.qemu_argv),
-        "mem_bytes": a.mem_bytes,
-        "cpu": cpu,
-        "paging": paging,
         "modules": [m["name"] for m in modules],
         "module_list": [{k: m[k] for k in ("name", "size", "address", "refcount", "deps")}
                         for m in modules],
@@ -410,6 +392,37 @@ def cmd_truth(a):
         "kallsyms_lines": len(kallsyms),
         "iomem": "\n".join(sec["IOMEM"]) + "\n",
         "ram": parse_iomem(sec["IOMEM"]),
+    }
+    return fields, sec
+
+
+def cmd_truth(a):
+    with open(a.serial, "rb") as f:
+        serial = f.read().decode("utf-8", "replace")
+    common, _ = guest_truth(serial, a.outdir, a.system_map, a.min_modules)
+
+    with open(a.registers) as f:
+        cpu = parse_regs(f.read())
+    cr4 = int(cpu["cr4"], 16)
+    efer = int(cpu.get("efer", "0x0"), 16)
+    if a.arch == "i386":
+        paging = "pae" if cr4 & (1 << 5) else "32-bit"
+    else:
+        if not efer & (1 << 10):
+            raise SystemExit("EFER.LMA clear on an x86_64 guest")
+        paging = "5-level" if cr4 & (1 << 12) else "4-level"
+    if a.expect_paging and paging != a.expect_paging:
+        raise SystemExit(f"guest uses {paging} paging, variant wants {a.expect_paging}")
+
+    truth = {
+        "variant": a.variant,
+        "arch": a.arch,
+        "kernel_package_version": a.kernel_package_version,
+        "qemu": json.loads(a.qemu_argv),
+        "mem_bytes": a.mem_bytes,
+        "cpu": cpu,
+        "paging": paging,
+        **common,
         "files": {
             "mem.elf.zst": "dump-guest-memory paging=false (ELF core, PT_LOAD per RAM block)",
             "mem.raw.zst": (f"pmemsave 0..{hx(a.mem_bytes)}: guest-physical image"
@@ -420,8 +433,9 @@ def cmd_truth(a):
         json.dump(truth, f, indent=1)
         f.write("\n")
     print(f"[guesttool] truth: {truth['kernel_release']} paging={paging} "
-          f"modules={len(modules)} tasks={len(tasks)} kallsyms={len(kallsyms)} "
-          f"insmod failures={len(fails)}", file=sys.stderr)
+          f"modules={len(truth['modules'])} tasks={len(truth['tasks'])} "
+          f"kallsyms={truth['kallsyms_lines']} insmod failures={len(truth['insmod_failures'])}",
+          file=sys.stderr)
 
 
 def zstd_cat(path):

@@ -56,24 +56,8 @@ CAPTURE_APPEND="console=ttyS0 quiet panic=1 rdinit=/init nr_cpus=1 irqpoll reset
 log() { printf '[build-kdump] %s\n' "$*" >&2; }
 die() { printf '[build-kdump] ERROR: %s\n' "$*" >&2; exit 1; }
 
-QEMU_PID=
-WORK=
-cleanup() {
-    local rc=$?
-    if [[ -n $QEMU_PID ]] && kill -0 "$QEMU_PID" 2>/dev/null; then
-        kill "$QEMU_PID" 2>/dev/null || true
-        sleep 1
-        kill -9 "$QEMU_PID" 2>/dev/null || true
-    fi
-    if [[ -n $WORK && -d $WORK ]]; then
-        if ((rc != 0)) && [[ -n ${XA_KEEP_WORK:-} ]]; then
-            log "work dir kept: $WORK"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
-    exit "$rc"
-}
+# shellcheck source=/dev/null
+source "$HERE/../host-lib.sh"
 
 # work_base: /dev/shm when it has room for the guest's RAM twice (the disk
 # the vmcore is written to, then the cut vmcore) plus the initramfs images.
@@ -159,7 +143,7 @@ main() {
     mkdir -p "$(dirname "$outdir")"
     outdir=$(cd "$(dirname "$outdir")" && pwd)/$(basename "$outdir")
 
-    trap cleanup EXIT
+    trap xa_cleanup EXIT
     trap 'exit 130' INT TERM
     WORK=$(mktemp -d "$(work_base)/xa-kdump.XXXXXX")
     local out=$WORK/out t

@@ -38,18 +38,9 @@ read -r loaded </sys/kernel/kexec_crash_loaded
 # so the vmcore does not carry 16 MB of incompressible bzImage.
 rm -f /kdump/vmlinuz /kdump/capture.cpio /bin/kexec-load
 
-# Let kworkers spawned by the module loads settle before the task list is
-# taken; from here on only shell builtins run, so the task list is what the
+# From here on only shell builtins run, so the task list is what the
 # vmcore holds (the crashing task is this shell, pid 1).
-xa_idle_fd
-read -r -t 2 _ <&3
-
-echo "@@XA-BEGIN-TASKS@@"
-for d in /proc/[0-9]*; do
-    read -r l <"$d/stat" 2>/dev/null && echo "$l"
-done
-echo "@@XA-END-TASKS@@"
-echo "@@XA-READY@@"
+xa_tasks_ready
 
 # Panic: the kernel jumps into the capture kernel (crash_kexec).
 echo c >/proc/sysrq-trigger

@@ -72,40 +72,12 @@ def marker_value(serial, name):
 def cmd_truth(a):
     with open(a.serial, "rb") as f:
         serial = f.read().decode("utf-8", "replace")
-    sec = gt.sections(serial)
-    for need in ("VERSION", "CMDLINE", "MODULES", "KALLSYMS", "IOMEM", "TASKS"):
-        if need not in sec:
-            raise SystemExit(f"serial log has no complete {need} section")
-
-    kallsyms = sec["KALLSYMS"]
-    with open(os.path.join(a.outdir, "kallsyms"), "w") as f:
-        f.write("\n".join(kallsyms) + "\n")
-    ksyms = gt.parse_map(kallsyms)
-    if not ksyms.get("_text"):
-        raise SystemExit("kallsyms shows no _text address (kptr_restrict?)")
-
-    mapsyms, slide = {}, None
-    if a.system_map:
-        with open(a.system_map) as f:
-            mapsyms = gt.parse_map(f.read().split("\n"))
-        if "_text" in mapsyms:
-            slide = ksyms["_text"] - mapsyms["_text"]
-    symbols, sources = {}, {}
-    for s in gt.TRUTH_SYMBOLS:
-        if s in ksyms:
-            symbols[s], sources[s] = gt.hx(ksyms[s]), "kallsyms"
-        elif s in mapsyms and slide is not None:
-            symbols[s], sources[s] = gt.hx(mapsyms[s] + slide), "System.map+slide"
-
-    modules = gt.parse_modules(sec["MODULES"])
-    if len(modules) < a.min_modules:
-        raise SystemExit(f"only {len(modules)} modules loaded, want >= {a.min_modules}")
-    tasks = sorted(gt.parse_tasks(sec["TASKS"]), key=lambda t: t["pid"])
-    banner = "\n".join(sec["VERSION"]).strip()
-    # Only the first kernel's failures: the capture kernel prints its own
-    # after the crash, and it loads only the virtio modules.
+    # Only the first kernel's insmod failures: the capture kernel prints its
+    # own after the crash, and it loads only the virtio modules.
     first = serial.split("@@XA-READY@@", 1)[0]
-    fails = [l.strip() for l in first.split("\n") if l.startswith("XA-INSMOD-FAIL")]
+    common, sec = gt.guest_truth(serial, a.outdir, a.system_map, a.min_modules, fail_text=first)
+    if "CMDLINE" not in sec:
+        raise SystemExit("serial log has no complete CMDLINE section")
     crash = crash_resources(sec["IOMEM"])
     if not crash:
         raise SystemExit("/proc/iomem has no 'Crash kernel' range: crashkernel= reserved nothing")
@@ -114,10 +86,7 @@ def cmd_truth(a):
     truth = {
         "variant": a.variant,
         "arch": "x86_64",
-        "kernel_release": banner.split()[2],
         "kernel_package_version": a.kernel_package_version,
-        "banner": banner,
-        "cmdline": "\n".join(sec["CMDLINE"]).strip(),
         "capture_cmdline": a.capture_cmdline,
         "qemu": json.loads(a.qemu_argv),
         "mem_bytes": a.mem_bytes,
@@ -126,25 +95,9 @@ def cmd_truth(a):
         "paging": "4-level",
         "crash_kernel": crash,
         "vmcore_bytes": int(size) if size else None,
-        "modules": [m["name"] for m in modules],
-        "module_list": [{k: m[k] for k in ("name", "size", "address", "refcount", "deps")}
-                        for m in modules],
-        "insmod_failures": [l.split(None, 1)[1].strip() for l in fails],
-        # Taken just before the panic; the crashing task is pid 1 itself
-        # (the shell's builtin echo writes /proc/sysrq-trigger).
-        "tasks": [{"pid": t["pid"], "comm": t["comm"]} for t in tasks],
-        "symbols": symbols,
-        "symbol_sources": sources,
-        "kaslr": {
-            "text": gt.hx(ksyms["_text"]),
-            "system_map_text": gt.hx(mapsyms["_text"]) if "_text" in mapsyms else None,
-            "virtual_slide": (gt.hx(slide) if slide is not None and slide >= 0
-                              else (("-" + gt.hx(-slide)) if slide is not None else None)),
-            "kernel_phys": gt.parse_kernel_resources(sec["IOMEM"]),
-        },
-        "kallsyms_lines": len(kallsyms),
-        "iomem": "\n".join(sec["IOMEM"]) + "\n",
-        "ram": gt.parse_iomem(sec["IOMEM"]),
+        # The tasks were taken just before the panic; the crashing task is
+        # pid 1 itself (the shell's builtin echo writes /proc/sysrq-trigger).
+        **common,
         "files": {
             "vmcore.zst": "/proc/vmcore of the capture kernel after a panic, as dd read it",
         },
@@ -152,9 +105,9 @@ def cmd_truth(a):
     with open(os.path.join(a.outdir, "truth.json"), "w") as f:
         json.dump(truth, f, indent=1)
         f.write("\n")
-    print(f"[kdumptool] truth: {truth['kernel_release']} modules={len(modules)} "
-          f"tasks={len(tasks)} kallsyms={len(kallsyms)} crash kernel={crash} "
-          f"vmcore={size} insmod failures={len(fails)}", file=sys.stderr)
+    print(f"[kdumptool] truth: {truth['kernel_release']} modules={len(truth['modules'])} "
+          f"tasks={len(truth['tasks'])} kallsyms={truth['kallsyms_lines']} crash kernel={crash} "
+          f"vmcore={size} insmod failures={len(truth['insmod_failures'])}", file=sys.stderr)
 
 
 def cmd_verify(a):
