@@ -94,6 +94,18 @@ func fault(L *lua.LState, err error) int {
 }
 
 func readUint(env *Env, physical bool, size int) lua.LGFunction {
+	if !physical && (size == 2 || size == 4) {
+		// The hot path of most scripts (read_u32 on kernel addresses),
+		// kept to one interface call and no branches on the way.
+		return func(L *lua.LState) int {
+			v, err := needGuest(L, env).ReadUintVirt(checkAddress(L, 1), size)
+			if err != nil {
+				return fault(L, err)
+			}
+			L.Push(env.numbers.value(uint32(v)))
+			return 1
+		}
+	}
 	return func(L *lua.LState) int {
 		g := needGuest(L, env)
 		v, err := readUintAt(g, physical, env.scratch[:size], checkAddress(L, 1))
