@@ -134,20 +134,9 @@ wait_exit() {
     die "QEMU (pid $QEMU_PID) did not exit after quit"
 }
 
-# work_base: where the scratch dir goes. The highmem guest's core is 4.5 GiB
-# before compression; in RAM (/dev/shm) it costs no disk, which CI machines
-# may have little of. TMPDIR, when set, wins.
-work_base() {
-    local need_kib=$(((MEM_BYTES * (1 + RAW) + (1 << 30)) / 1024)) free_kib
-    if [[ -z ${TMPDIR:-} && -d /dev/shm && -w /dev/shm ]]; then
-        free_kib=$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')
-        if ((free_kib > need_kib)); then
-            echo /dev/shm
-            return
-        fi
-    fi
-    echo "${TMPDIR:-/tmp}"
-}
+# work_base: the scratch dir's parent, with room for the cores (the highmem
+# guest's is 4.5 GiB before compression) and 1 GiB more.
+work_base() { xa_work_base $((MEM_BYTES * (1 + RAW) + (1 << 30))); }
 
 compress() { # FILE: FILE -> FILE.zst, removing FILE
     "${ZSTD[@]}" --rm "$1" -o "$1.zst"

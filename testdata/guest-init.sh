@@ -11,12 +11,7 @@
 . /lib/xa-guest.sh
 xa_boot
 
-xa_section VERSION /proc/version
-xa_section CMDLINE /proc/cmdline
-xa_section MODULES /proc/modules
-xa_section IOMEM /proc/iomem
-xa_section ZONES /proc/zoneinfo
-xa_section KALLSYMS /proc/kallsyms
+xa_truth_sections
 
 xa_tasks_ready
 

@@ -56,3 +56,14 @@ xa_tasks_ready() {
     echo "@@XA-END-TASKS@@"
     echo "@@XA-READY@@"
 }
+
+# xa_truth_sections: what a guest prints about itself for truth.json
+# (guesttool.py guest_truth), before its task list.
+xa_truth_sections() {
+    xa_section VERSION /proc/version
+    xa_section CMDLINE /proc/cmdline
+    xa_section MODULES /proc/modules
+    xa_section IOMEM /proc/iomem
+    xa_section ZONES /proc/zoneinfo
+    xa_section KALLSYMS /proc/kallsyms
+}

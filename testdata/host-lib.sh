@@ -25,3 +25,18 @@ xa_cleanup() {
     fi
     exit "$rc"
 }
+
+# xa_work_base NEED_BYTES: where a scratch dir goes. Guest cores are as
+# large as guest RAM before compression; in RAM (/dev/shm) they cost no
+# disk, which CI machines may have little of. TMPDIR, when set, wins.
+xa_work_base() {
+    local need_kib=$(($1 / 1024)) free_kib
+    if [[ -z ${TMPDIR:-} && -d /dev/shm && -w /dev/shm ]]; then
+        free_kib=$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')
+        if ((free_kib > need_kib)); then
+            echo /dev/shm
+            return
+        fi
+    fi
+    echo "${TMPDIR:-/tmp}"
+}

@@ -59,19 +59,10 @@ die() { printf '[build-kdump] ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=/dev/null
 source "$HERE/../host-lib.sh"
 
-# work_base: /dev/shm when it has room for the guest's RAM twice (the disk
-# the vmcore is written to, then the cut vmcore) plus the initramfs images.
-work_base() {
-    local need_kib=$(((2 * MEM_BYTES + (512 << 20)) / 1024)) free_kib
-    if [[ -z ${TMPDIR:-} && -d /dev/shm && -w /dev/shm ]]; then
-        free_kib=$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')
-        if ((free_kib > need_kib)); then
-            echo /dev/shm
-            return
-        fi
-    fi
-    echo "${TMPDIR:-/tmp}"
-}
+# work_base: the scratch dir's parent, with room for the guest's RAM twice
+# (the disk the vmcore is written to, then the cut vmcore) plus the
+# initramfs images.
+work_base() { xa_work_base $((2 * MEM_BYTES + (512 << 20))); }
 
 # tail_fail WHY: QEMU's own output and the serial log's tail, then fail.
 tail_fail() {

@@ -19,12 +19,7 @@ xa_fail() {
     poweroff -f
 }
 
-xa_section VERSION /proc/version
-xa_section CMDLINE /proc/cmdline
-xa_section MODULES /proc/modules
-xa_section IOMEM /proc/iomem
-xa_section ZONES /proc/zoneinfo
-xa_section KALLSYMS /proc/kallsyms
+xa_truth_sections
 
 read -r crash_size </sys/kernel/kexec_crash_size
 echo "XA-KDUMP crashkernel region: $crash_size bytes"
