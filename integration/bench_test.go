@@ -302,3 +302,27 @@ func BenchmarkProfileWarm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBindingReadU32 calls read_u32's Go function directly, without
+// the Lua VM: what the binding itself costs on top of BenchmarkBindingBare.
+func BenchmarkBindingReadU32(b *testing.B) {
+	rt := luaState(b)
+	callBinding(b, rt.L, rt.L.GetGlobal("read_u32").(*lua.LFunction).GFunction)
+}
+
+// BenchmarkBindingBare is bareCall called the same way.
+func BenchmarkBindingBare(b *testing.B) {
+	rt := luaState(b)
+	callBinding(b, rt.L, bareCall)
+}
+
+func callBinding(b *testing.B, L *lua.LState, fn lua.LGFunction) {
+	x := L.GetGlobal("x")
+	for b.Loop() {
+		L.SetTop(0)
+		L.Push(x)
+		if fn(L) != 1 || L.Get(-1).Type() != lua.LTNumber {
+			b.Fatalf("call returned %v", L.Get(-1))
+		}
+	}
+}
