@@ -1,0 +1,39 @@
+package diskmon
+
+import "time"
+
+// FSView is a file system's committed on-disk state as the tracker reads it.
+// diskmon/ext4 provides one (NewExt4View); tests use fakes. Calls are never
+// concurrent: the tracker serialises them.
+type FSView interface {
+	// Refresh catches up with what was written since the last call (new
+	// journal commits, a moved journal tail, changed group descriptors).
+	Refresh() error
+	// Lookup resolves an absolute path without following symlinks. A missing
+	// component gives an error that errors.Is(err, fs.ErrNotExist).
+	Lookup(path string) (uint32, error)
+	// ReadDir lists a folder's entries, without "." and "..".
+	ReadDir(ino uint32) ([]DirEntry, error)
+	Stat(ino uint32) (Stat, error)
+	ReadLink(ino uint32) (string, error)
+}
+
+// DirEntry is one name in a folder.
+type DirEntry struct {
+	Name string
+	Ino  uint32
+}
+
+// Stat is what the tracker knows of an inode.
+type Stat struct {
+	Ino    uint32
+	Type   FileType
+	Mode   uint32 // permission bits
+	UID    uint32
+	GID    uint32
+	Size   uint64
+	Links  uint32
+	Mtime  time.Time
+	Ctime  time.Time
+	Crtime time.Time // zero where the file system does not record it
+}

@@ -1,0 +1,280 @@
+package diskmon
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TrackerOptions tune when the tracker rescans.
+type TrackerOptions struct {
+	// Quiet: rescan once the disk has had no writes for this long (default
+	// 100 ms), so that a burst of writes is read once, complete.
+	Quiet time.Duration
+	// AfterFlush: rescan this soon after a FLUSH (default 10 ms).
+	AfterFlush time.Duration
+	// MaxDelay: under continuous writes, rescan at least this often
+	// (default 1 s).
+	MaxDelay time.Duration
+}
+
+func (o TrackerOptions) withDefaults() TrackerOptions {
+	if o.Quiet <= 0 {
+		o.Quiet = 100 * time.Millisecond
+	}
+	if o.AfterFlush <= 0 {
+		o.AfterFlush = 10 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = time.Second
+	}
+	return o
+}
+
+// Tracker keeps the watches of one file system and turns the changes a tap
+// reports into their events.
+type Tracker struct {
+	feed *Feed
+	opts TrackerOptions
+
+	mu         sync.Mutex // guards view (FSView is not safe for concurrent use) and watches
+	view       FSView
+	watches    []*Watch
+	refreshErr string
+	rescans    atomic.Uint64
+}
+
+// NewTracker tracks view; taps report to Feed().
+func NewTracker(view FSView, feed *Feed, opts TrackerOptions) *Tracker {
+	if feed == nil {
+		feed = NewFeed(0)
+	}
+	return &Tracker{view: view, feed: feed, opts: opts.withDefaults()}
+}
+
+// Feed is where taps send their changes.
+func (t *Tracker) Feed() *Feed { return t.feed }
+
+// Rescans counts the rescans done so far (for tests and stats).
+func (t *Tracker) Rescans() uint64 { return t.rescans.Load() }
+
+// Watch is one watched path.
+type Watch struct {
+	t      *Tracker
+	path   string
+	opts   WatchOptions
+	fn     func(Event)
+	snap   *snapshot
+	ended  bool
+	closed atomic.Bool
+}
+
+// Path is the watched path.
+func (w *Watch) Path() string { return w.path }
+
+// Close ends the watch; its callback is not called again.
+func (w *Watch) Close() {
+	if w.closed.Swap(true) {
+		return
+	}
+	w.t.mu.Lock()
+	defer w.t.mu.Unlock()
+	for i, x := range w.t.watches {
+		if x == w {
+			w.t.watches = append(w.t.watches[:i], w.t.watches[i+1:]...)
+			break
+		}
+	}
+}
+
+// Active tells whether the watch can still report (not closed, not ended).
+func (w *Watch) Active() bool {
+	w.t.mu.Lock()
+	defer w.t.mu.Unlock()
+	return !w.closed.Load() && !w.ended
+}
+
+// Watch starts watching path (absolute, in the guest's file system) as the
+// disk is now; fn gets each later event, on the tracker's goroutine. A path
+// that does not exist yet is watched from the moment it is created (its
+// contents then are reported as new).
+func (t *Tracker) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch, error) {
+	p, err := cleanWatchPath(path)
+	if err != nil {
+		return nil, err
+	}
+	w := &Watch{t: t, path: p, opts: opts.withDefaults(), fn: fn}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.view.Refresh(); err != nil {
+		t.refreshErr = err.Error()
+	}
+	w.snap = takeSnapshot(t.view, p, w.opts, nil)
+	if msg, ok := w.snap.failed[p]; ok && !w.snap.exists {
+		return nil, fmt.Errorf("watch %s: %s", p, msg)
+	}
+	// Faults found now are reported with the first rescan's events.
+	w.snap.failed = map[string]string{}
+	t.watches = append(t.watches, w)
+	return w, nil
+}
+
+// Run waits for changes and rescans until ctx ends.
+func (t *Tracker) Run(ctx context.Context) error {
+	for {
+		var first Change
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case first = <-t.feed.ch:
+		}
+		last, flushed := first.At, first.Kind == ChangeFlush
+		deadline := time.Now().Add(t.opts.MaxDelay)
+		timer := time.NewTimer(t.wait(flushed, deadline))
+	collect:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			case c := <-t.feed.ch:
+				last = c.At
+				flushed = flushed || c.Kind == ChangeFlush
+				if !timer.Stop() {
+					<-timer.C
+				}
+				timer.Reset(t.wait(flushed, deadline))
+			case <-timer.C:
+				break collect
+			}
+		}
+		t.Rescan(last)
+	}
+}
+
+func (t *Tracker) wait(flushed bool, deadline time.Time) time.Duration {
+	w := t.opts.Quiet
+	if flushed {
+		w = t.opts.AfterFlush
+	}
+	return max(min(w, time.Until(deadline)), 0)
+}
+
+// Rescan brings every watch up to date with the disk now and delivers the
+// events, stamped with at (the time of the write that revealed them).
+func (t *Tracker) Rescan(at time.Time) {
+	type batch struct {
+		w   *Watch
+		evs []Event
+	}
+	var out []batch
+	t.mu.Lock()
+	t.rescans.Add(1)
+	var refreshEv *Event
+	if err := t.view.Refresh(); err != nil {
+		if msg := err.Error(); msg != t.refreshErr {
+			t.refreshErr = msg
+			refreshEv = &Event{Op: OpError, Err: "refresh: " + msg}
+		}
+	} else {
+		t.refreshErr = ""
+	}
+	lost := t.feed.takeDropped()
+	statNow := func(ino uint32) (Stat, bool) {
+		st, err := t.view.Stat(ino)
+		return st, err == nil
+	}
+	for _, w := range append([]*Watch(nil), t.watches...) {
+		if w.closed.Load() || w.ended {
+			continue
+		}
+		var evs []Event
+		if lost > 0 {
+			evs = append(evs, Event{Op: OpLost, Path: w.path, Err: fmt.Sprintf("lost %d change records, rescanning", lost)})
+		}
+		if refreshEv != nil {
+			e := *refreshEv
+			e.Path = w.path
+			evs = append(evs, e)
+		}
+		cur := takeSnapshot(t.view, w.path, w.opts, w.snap)
+		evs = append(evs, failures(w.snap, cur)...)
+		changes, ended := diff(w.snap, cur, diffInput{root: w.path, opts: w.opts, statNow: statNow})
+		evs = append(evs, changes...)
+		w.snap = cur
+		if ended {
+			w.ended = true
+		}
+		for i := range evs {
+			evs[i].Watch = w.path
+			evs[i].Time = at
+		}
+		if len(evs) > 0 {
+			out = append(out, batch{w, evs})
+		}
+	}
+	kept := t.watches[:0]
+	for _, w := range t.watches {
+		if !w.ended {
+			kept = append(kept, w)
+		}
+	}
+	t.watches = kept
+	t.mu.Unlock()
+	// Deliver outside the lock: a callback may add or close watches.
+	for _, b := range out {
+		for _, e := range b.evs {
+			if b.w.closed.Load() {
+				break
+			}
+			b.w.fn(e)
+		}
+	}
+}
+
+// failures reports faults that are new since the last snapshot (a folder
+// that stays corrupt is reported once, not at every rescan).
+func failures(old, cur *snapshot) []Event {
+	var paths []string
+	for p, msg := range cur.failed {
+		if old == nil || old.failed[p] != msg {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	evs := make([]Event, 0, len(paths))
+	for _, p := range paths {
+		evs = append(evs, Event{Op: OpError, Path: p, Err: cur.failed[p]})
+	}
+	return evs
+}
+
+// Compare gives the events between two states of the same file system (an
+// image before and after), for the watched paths: forensics without a tap.
+func Compare(before, after FSView, paths []string, opts WatchOptions) ([]Event, error) {
+	opts = opts.withDefaults()
+	var out []Event
+	statNow := func(ino uint32) (Stat, bool) {
+		st, err := after.Stat(ino)
+		return st, err == nil
+	}
+	for _, path := range paths {
+		p, err := cleanWatchPath(path)
+		if err != nil {
+			return nil, err
+		}
+		old := takeSnapshot(before, p, opts, nil)
+		cur := takeSnapshot(after, p, opts, old)
+		evs := failures(old, cur)
+		changes, _ := diff(old, cur, diffInput{root: p, opts: opts, statNow: statNow})
+		evs = append(evs, changes...)
+		for i := range evs {
+			evs[i].Watch = p
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
+}
