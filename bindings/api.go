@@ -32,6 +32,10 @@ type Env struct {
 	Ctx context.Context
 	// ListLimit bounds walk_list when the script gives no limit.
 	ListLimit int
+	// Disk is the guest's disk for on_disk_event (nil: no --disk given).
+	Disk DiskWatcher
+	// Loop delivers events to the Lua goroutine; made on first use.
+	Loop *Loop
 
 	scratch   [8]byte
 	addressMT *lua.LTable
@@ -55,6 +59,7 @@ func Areas(env *Env) []Area {
 		listsArea(env),
 		targetArea(env),
 		timeArea(env),
+		diskArea(env),
 	}
 }
 
@@ -118,4 +123,12 @@ func help(L *lua.LState) int {
 	}
 	L.Push(lua.LString(b.Signature + "\n\n" + b.Doc))
 	return 1
+}
+
+// loop returns the event loop, making it on first use.
+func (env *Env) loop() *Loop {
+	if env.Loop == nil {
+		env.Loop = NewLoop()
+	}
+	return env.Loop
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -106,13 +107,32 @@ func (r *Runtime) run(src, name string, args []string) (err error) {
 		r.L.Push(lua.LString(a))
 	}
 	if err := r.L.PCall(len(args), lua.MultRet, nil); err != nil {
-		var api *lua.ApiError
-		if errors.As(err, &api) {
-			return &ScriptError{Msg: luaErrorMessage(api), Traceback: api.StackTrace}
+		return scriptError(err)
+	}
+	// A script that set watches keeps running: the event loop delivers their
+	// events to its callbacks until nothing holds it.
+	if loop := r.cfg.Env.Loop; loop != nil && loop.Pending() {
+		ctx := r.cfg.Env.Ctx
+		if ctx == nil {
+			ctx = context.Background()
 		}
-		return &ScriptError{Msg: err.Error()}
+		if err := loop.Run(ctx, r.L, func() { r.out.Flush() }); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return err
+			}
+			return scriptError(err)
+		}
 	}
 	return nil
+}
+
+// scriptError turns a Lua failure into a ScriptError with file:line.
+func scriptError(err error) error {
+	var api *lua.ApiError
+	if errors.As(err, &api) {
+		return &ScriptError{Msg: luaErrorMessage(api), Traceback: api.StackTrace}
+	}
+	return &ScriptError{Msg: err.Error()}
 }
 
 func luaErrorMessage(api *lua.ApiError) string {

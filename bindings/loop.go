@@ -1,0 +1,117 @@
+package bindings
+
+import (
+	"context"
+	"sync"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Loop delivers what other goroutines produce (disk events today; timers
+// later) to the one goroutine that owns the Lua state. After a script's main
+// chunk returns, the runtime runs the loop for as long as a source holds it
+// (an open watch) and the script has not called stop().
+type Loop struct {
+	queue chan func(*lua.LState) error
+	wake  chan struct{}
+
+	mu      sync.Mutex
+	holds   int
+	stopped bool
+}
+
+// loopQueue bounds the callbacks waiting for the Lua goroutine; a source that
+// finds it full waits (the disk tracker, never the guest's I/O).
+const loopQueue = 1024
+
+// NewLoop makes an empty loop.
+func NewLoop() *Loop {
+	return &Loop{queue: make(chan func(*lua.LState) error, loopQueue), wake: make(chan struct{}, 1)}
+}
+
+// Hold keeps the loop running until release is called (at most once counts).
+func (l *Loop) Hold() (release func()) {
+	l.mu.Lock()
+	l.holds++
+	l.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			l.holds--
+			l.mu.Unlock()
+			l.poke()
+		})
+	}
+}
+
+// Stop makes Run return after the callback now running.
+func (l *Loop) Stop() {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.poke()
+}
+
+func (l *Loop) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Post queues fn for the Lua goroutine, waiting while the queue is full. It
+// reports false when ctx ended first.
+func (l *Loop) Post(ctx context.Context, fn func(*lua.LState) error) bool {
+	select {
+	case l.queue <- fn:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Pending tells whether Run has anything to wait for.
+func (l *Loop) Pending() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.stopped && (l.holds > 0 || len(l.queue) > 0)
+}
+
+// Run calls queued callbacks on L until nothing holds the loop, stop() is
+// called, a callback fails (its error is returned) or ctx ends.
+// beforeBlock runs each time the loop is about to wait (the runtime flushes
+// output there).
+func (l *Loop) Run(ctx context.Context, L *lua.LState, beforeBlock func()) error {
+	for {
+		l.mu.Lock()
+		stopped, holds := l.stopped, l.holds
+		l.mu.Unlock()
+		if stopped {
+			return nil
+		}
+		select {
+		case fn := <-l.queue:
+			if err := fn(L); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		if holds == 0 {
+			return nil
+		}
+		if beforeBlock != nil {
+			beforeBlock()
+		}
+		select {
+		case fn := <-l.queue:
+			if err := fn(L); err != nil {
+				return err
+			}
+		case <-l.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
