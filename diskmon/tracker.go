@@ -45,6 +45,7 @@ type Tracker struct {
 	watches    []*Watch
 	refreshErr string
 	rescans    atomic.Uint64
+	finished   bool
 }
 
 // NewTracker tracks view; taps report to Feed().
@@ -70,7 +71,15 @@ type Watch struct {
 	snap   *snapshot
 	ended  bool
 	closed atomic.Bool
+	done   chan struct{} // closed once the watch can report no more
+	finish sync.Once
 }
+
+// Done is closed when the watch has reported its last event: it was closed,
+// its folder went away, or the tracker finished (the tap's source ended).
+func (w *Watch) Done() <-chan struct{} { return w.done }
+
+func (w *Watch) markDone() { w.finish.Do(func() { close(w.done) }) }
 
 // Path is the watched path.
 func (w *Watch) Path() string { return w.path }
@@ -80,6 +89,7 @@ func (w *Watch) Close() {
 	if w.closed.Swap(true) {
 		return
 	}
+	defer w.markDone()
 	w.t.mu.Lock()
 	defer w.t.mu.Unlock()
 	for i, x := range w.t.watches {
@@ -106,7 +116,7 @@ func (t *Tracker) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch,
 	if err != nil {
 		return nil, err
 	}
-	w := &Watch{t: t, path: p, opts: opts.withDefaults(), fn: fn}
+	w := &Watch{t: t, path: p, opts: opts.withDefaults(), fn: fn, done: make(chan struct{})}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.view.Refresh(); err != nil {
@@ -115,6 +125,10 @@ func (t *Tracker) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch,
 	w.snap = takeSnapshot(t.view, p, w.opts, nil)
 	if msg, ok := w.snap.failed[p]; ok && !w.snap.exists {
 		return nil, fmt.Errorf("watch %s: %s", p, msg)
+	}
+	if t.finished {
+		w.markDone() // nothing will change any more: no event will come
+		return w, nil
 	}
 	// Faults found now are reported with the first rescan's events.
 	w.snap.failed = map[string]string{}
@@ -232,6 +246,24 @@ func (t *Tracker) Rescan(at time.Time) {
 			}
 			b.w.fn(e)
 		}
+		if b.w.ended {
+			b.w.markDone()
+		}
+	}
+}
+
+// Finish is called when the tap's source has ended (the guest disconnected,
+// a request stream reached its end): one last rescan delivers what the last
+// writes revealed, then every watch is done.
+func (t *Tracker) Finish(at time.Time) {
+	t.Rescan(at)
+	t.mu.Lock()
+	t.finished = true
+	ws := t.watches
+	t.watches = nil
+	t.mu.Unlock()
+	for _, w := range ws {
+		w.markDone()
 	}
 }
 

@@ -299,3 +299,33 @@ func TestCompare(t *testing.T) {
 		t.Fatal("relative path accepted")
 	}
 }
+
+func TestFinishEndsWatches(t *testing.T) {
+	f := newFakeFS()
+	f.mkdir("/w")
+	tr := NewTracker(f, nil, TrackerOptions{})
+	w, r := mustWatch(t, tr, "/w", WatchOptions{})
+	f.touch("/w/last") // written just before the guest went away
+	tr.Finish(time.Now())
+	expect(t, r, "MKFILE: /w/last")
+	select {
+	case <-w.Done():
+	default:
+		t.Fatal("watch not done after Finish")
+	}
+	w2, _ := mustWatch(t, tr, "/w", WatchOptions{})
+	select {
+	case <-w2.Done():
+	default:
+		t.Fatal("a watch set after Finish waits for ever")
+	}
+	w3, _ := mustWatch(t, newTrackerFor(f), "/w", WatchOptions{})
+	w3.Close()
+	select {
+	case <-w3.Done():
+	default:
+		t.Fatal("closed watch not done")
+	}
+}
+
+func newTrackerFor(f FSView) *Tracker { return NewTracker(f, nil, TrackerOptions{}) }
