@@ -1,0 +1,22 @@
+-- diskwatch.lua [-r] [PATH ...]: report folders and files created, removed
+-- and renamed in the guest's watched folders (default /root), from the
+-- writes that reach its disk: XenAccess's Program 5.2.
+--   xascript diskwatch.lua --disk IMG --nbd SOCKET -- /root
+-- -r watches every folder below each PATH too.
+local opts, paths = {}, {}
+for _, a in ipairs(arg) do
+  if a == "-r" then opts.recursive = true else paths[#paths + 1] = a end
+end
+if #paths == 0 then paths = { "/root" } end
+
+for _, path in ipairs(paths) do
+  on_disk_event(path, function(ev)
+    if ev.op == "RENAME" then
+      print(ev.op .. ": " .. ev.old_path .. " -> " .. ev.path)
+    elseif ev.error then
+      print(ev.op .. ": " .. ev.path .. ": " .. ev.error)
+    else
+      print(ev.op .. ": " .. ev.path)
+    end
+  end, opts)
+end
