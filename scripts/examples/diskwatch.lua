@@ -2,7 +2,8 @@
 -- and renamed in the guest's watched folders (default /root), from the
 -- writes that reach its disk: XenAccess's Program 5.2.
 --   xascript diskwatch.lua --disk IMG --nbd SOCKET -- /root
--- -r watches every folder below each PATH too.
+-- -r watches every folder below each PATH too. A new name for a file that
+-- already had one prints LINK, a new symlink SYMLINK.
 local opts, paths = {}, {}
 for _, a in ipairs(arg) do
   if a == "-r" then opts.recursive = true else paths[#paths + 1] = a end
@@ -15,6 +16,10 @@ for _, path in ipairs(paths) do
       print(ev.op .. ": " .. ev.old_path .. " -> " .. ev.path)
     elseif ev.error then
       print(ev.op .. ": " .. ev.path .. ": " .. ev.error)
+    elseif ev.op == "MKFILE" and ev.hardlink then
+      print("LINK: " .. ev.path)
+    elseif ev.op == "MKFILE" and ev.type == "symlink" then
+      print("SYMLINK: " .. ev.path)
     else
       print(ev.op .. ": " .. ev.path)
     end
