@@ -92,7 +92,9 @@ func profileFromMemory(t vmi.Target, opt Options, skip map[string]bool) (*memPro
 		}
 	}
 	var prof *memProfile
+	tried := 0
 	err := FindKernel(t, func(r Region) error {
+		tried++
 		if useCache {
 			if p, err := loadCachedProfile(t, opt.Unpack, r, skip); err == nil {
 				prof = p
@@ -106,6 +108,12 @@ func profileFromMemory(t vmi.Target, opt Options, skip map[string]bool) (*memPro
 		prof = p
 		return nil
 	})
+	if err != nil && tried > 0 {
+		// Kernel images were found, but none had symbol tables that
+		// decode: say that, and keep why each was rejected as details.
+		return nil, vmi.Detailed(vmi.Details(err), err,
+			"no kernel symbols found in memory (kallsyms tables corrupt or absent in %d candidate kernel images)", tried)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("derive a profile from memory: %w", err)
 	}
@@ -127,7 +135,7 @@ func (k *Kernel) openFromMemory(opt Options) (*Kernel, error) {
 		}
 		prof, err := profileFromMemory(k.Target, opt, skip)
 		if err != nil {
-			return nil, fmt.Errorf("%w (or give --symbols and --btf)", err)
+			return nil, fmt.Errorf("%w; give --symbols and --btf", err)
 		}
 		k.useSymbols(prof)
 		if err := k.locate(); err != nil {
