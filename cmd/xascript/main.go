@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.targetGiven() {
 		g, err := openGuest(&o)
 		if err != nil {
-			fmt.Fprintf(stderr, "xascript: %v\n", err)
+			printError(stderr, "xascript", err, o.verbose)
 			return exitTarget
 		}
 		defer g.Close()
@@ -99,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "xascript: interrupted")
 			return signalled()
 		}
-		fmt.Fprintf(stderr, "xascript: %v\n", oneLine(err))
+		printError(stderr, "xascript", err, o.verbose)
 		return exitScript
 	}
 	return exitOK

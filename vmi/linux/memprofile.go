@@ -67,8 +67,9 @@ type profileMeta struct {
 	VmcoreinfoPA uint64 `json:"vmcoreinfo_pa,omitempty"`
 }
 
-// profileVersion changes whenever what is cached changes meaning.
-const profileVersion = "profile-v2"
+// profileVersion changes whenever what is cached changes meaning (v3: the
+// shorter text of BTF errors, which the cache keeps).
+const profileVersion = "profile-v3"
 
 // profileFromMemory derives symbols and types from the kernel found in t,
 // or takes them from the on-disk profile cache (unless told not to),
@@ -226,7 +227,10 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 	}
 	p.meta.TextOnly = textSymbolsOnly(p.syms)
 	raw, off, err := btfmem.Find(img, int64(r.Size))
-	if err != nil {
+	if errors.Is(err, vmi.ErrNotFound) {
+		p.btfErr = err // says "no BTF in ... kernel memory" and why
+		p.meta.BTFError = p.btfErr.Error()
+	} else if err != nil {
 		p.btfErr = fmt.Errorf("no BTF in kernel memory: %w", err)
 		p.meta.BTFError = p.btfErr.Error()
 	} else if n, err := crossCheckBTF(raw); err != nil {

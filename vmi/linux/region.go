@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/paging"
@@ -96,7 +97,7 @@ func FindKernel(t vmi.Target, try func(Region) error) error {
 				return nil
 			}
 			rejected++
-			details = append(details, vmi.Explain(r.How, err)...)
+			details = append(details, vmi.Explain(placeLabel(r, err), err)...)
 		} else {
 			details = append(details, vmi.Explain("", err)...)
 		}
@@ -112,7 +113,7 @@ func FindKernel(t vmi.Target, try func(Region) error) error {
 			return nil
 		}
 		if rejected++; i < vmi.MaxDetails {
-			details = append(details, vmi.Explain(r.How, err)...)
+			details = append(details, vmi.Explain(placeLabel(r, err), err)...)
 		}
 	}
 	if len(hits) > vmi.MaxDetails {
@@ -122,6 +123,15 @@ func FindKernel(t vmi.Target, try func(Region) error) error {
 		return vmi.Detailed(details, vmi.ErrNotFound, "no kernel found in %s: no %q banner in physical memory", t.Kind(), bannerPrefix)
 	}
 	return vmi.Detailed(details, vmi.ErrNotFound, "no kernel found in %s: %d candidate kernel images rejected", t.Kind(), rejected)
+}
+
+// placeLabel names r before try's error about it, unless the error
+// already does.
+func placeLabel(r Region, err error) string {
+	if strings.Contains(err.Error(), r.How) {
+		return ""
+	}
+	return r.How
 }
 
 // regionFromPageTables walks the kernel map (2 MiB steps) for the first

@@ -222,15 +222,17 @@ func Find(img io.ReaderAt, size int64) (raw []byte, off int64, err error) {
 		}
 	}
 	if best == nil {
+		// The message is what a user reads when a script asks for a
+		// type: one short line; rejected look-alikes are details.
 		if rejected == 0 {
-			return nil, 0, fmt.Errorf("btfmem: no BTF in kernel memory (searched %#x bytes): kernel built without CONFIG_DEBUG_INFO_BTF?: %w",
-				size, vmi.ErrNotFound)
+			return nil, 0, vmi.Detailed(nil, vmi.ErrNotFound,
+				"no BTF in %#x bytes of kernel memory (kernel built without CONFIG_DEBUG_INFO_BTF?)", size)
 		}
 		if rejected > len(rejections) {
 			rejections = append(rejections, fmt.Sprintf("(and %d more)", rejected-len(rejections)))
 		}
 		return nil, 0, vmi.Detailed(rejections, vmi.ErrNotFound,
-			"btfmem: no BTF in kernel memory (searched %#x bytes, %d BTF-like headers rejected): kernel built without CONFIG_DEBUG_INFO_BTF?",
+			"no BTF in %#x bytes of kernel memory (%d BTF-like headers rejected; kernel built without CONFIG_DEBUG_INFO_BTF?)",
 			size, rejected)
 	}
 	return best, bestOff, nil
