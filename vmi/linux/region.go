@@ -119,6 +119,9 @@ func FindKernel(t vmi.Target, try func(Region) error) error {
 	if len(hits) > vmi.MaxDetails {
 		details = append(details, fmt.Sprintf("(and %d more banners)", len(hits)-vmi.MaxDetails))
 	}
+	if rejected == 0 && err != nil {
+		return vmi.Detailed(details, vmi.ErrNotFound, "no kernel found in %s: %w", t.Kind(), err)
+	}
 	if rejected == 0 {
 		return vmi.Detailed(details, vmi.ErrNotFound, "no kernel found in %s: no %q banner in physical memory", t.Kind(), bannerPrefix)
 	}
