@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"context"
+	"io"
 	"sort"
 
 	lua "github.com/yuin/gopher-lua"
@@ -36,10 +37,40 @@ type Env struct {
 	Disk DiskWatcher
 	// Loop delivers events to the Lua goroutine; made on first use.
 	Loop *Loop
+	// Output is the script's standard output, where print writes; the
+	// runtime sets it to its buffered stdout. A binding that writes records
+	// (emit) writes each whole record to it, then calls EndRecord, so that
+	// records and printed lines stay in order and reach a terminal at once.
+	Output RecordWriter
+	// BeforeBlock is called by every binding before it waits for something
+	// that may take long: sleep, pause and resume of a live guest, and any
+	// wait for timers or disk events. The runtime sets it to flush its
+	// output, so that what the script printed reaches its reader before the
+	// script waits (a monitor that polls forever is read as it runs). Nil
+	// does nothing; bindings call it through BlockingPoint.
+	BeforeBlock func()
 
 	scratch   [8]byte
 	addressMT *lua.LTable
 	numbers   numberBox
+}
+
+// RecordWriter is a buffered output that knows where records end: a
+// terminal sees each record when it ends, a pipe or file at the next
+// blocking point.
+type RecordWriter interface {
+	io.Writer
+	// EndRecord marks the end of one record (a line of print, one emitted
+	// record).
+	EndRecord() error
+}
+
+// BlockingPoint is what a binding calls before it blocks: it runs
+// BeforeBlock.
+func (env *Env) BlockingPoint() {
+	if env.BeforeBlock != nil {
+		env.BeforeBlock()
+	}
 }
 
 // DefaultListLimit is walk_list's bound when neither the script nor the Env

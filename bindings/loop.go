@@ -79,7 +79,8 @@ func (l *Loop) Pending() bool {
 }
 
 // Run calls queued callbacks on L until nothing holds the loop, stop() is
-// called, a callback fails (its error is returned) or ctx ends.
+// called, a callback fails (its error is returned) or ctx ends (callbacks
+// already queued then still run).
 // beforeBlock runs each time the loop is about to wait (the runtime flushes
 // output there).
 func (l *Loop) Run(ctx context.Context, L *lua.LState, beforeBlock func()) error {
@@ -111,7 +112,18 @@ func (l *Loop) Run(ctx context.Context, L *lua.LState, beforeBlock func()) error
 			}
 		case <-l.wake:
 		case <-ctx.Done():
-			return ctx.Err()
+			// Interrupted: what was already found (a disk monitor's last
+			// rescan at shutdown) is delivered before the script ends.
+			for {
+				select {
+				case fn := <-l.queue:
+					if err := fn(L); err != nil {
+						return err
+					}
+				default:
+					return ctx.Err()
+				}
+			}
 		}
 	}
 }

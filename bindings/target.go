@@ -81,6 +81,7 @@ func targetArea(env *Env) Area {
 					"there it does nothing and returns true.",
 				Fn: func(L *lua.LState) int {
 					if p, ok := needGuest(L, env).(Pauser); ok {
+						env.BlockingPoint() // a live guest's pause waits for the hypervisor
 						if err := p.Pause(); err != nil {
 							return fault(L, err)
 						}
@@ -93,6 +94,7 @@ func targetArea(env *Env) Area {
 					"Does nothing on a dump.",
 				Fn: func(L *lua.LState) int {
 					if p, ok := needGuest(L, env).(Pauser); ok {
+						env.BlockingPoint()
 						if err := p.Resume(); err != nil {
 							return fault(L, err)
 						}
@@ -131,6 +133,7 @@ func withPaused(env *Env) lua.LGFunction {
 			wasPaused = w.Paused()
 		}
 		if live && !wasPaused {
+			env.BlockingPoint()
 			if err := p.Pause(); err != nil {
 				L.RaiseError("with_paused: %v", err)
 			}
@@ -142,6 +145,7 @@ func withPaused(env *Env) lua.LGFunction {
 		}
 		err := L.PCall(len(args), lua.MultRet, nil)
 		if live && !wasPaused {
+			env.BlockingPoint()
 			if rerr := p.Resume(); rerr != nil && err == nil {
 				L.RaiseError("with_paused: resume: %v", rerr)
 			}

@@ -19,7 +19,8 @@ func timeArea(env *Env) Area {
 			{Name: "sleep", Signature: "sleep(seconds)",
 				Doc: "Waits `seconds` (a number, fractions allowed, at most a day) without holding the guest paused. " +
 					"An interrupt (Ctrl-C) while waiting raises an error, so the script ends as it would on a fault and " +
-					"a guest paused by `--pause` is resumed.",
+					"a guest paused by `--pause` is resumed. What the script printed so far reaches its reader (a pipe, a file) before " +
+					"the wait.",
 				Fn: func(L *lua.LState) int {
 					n, ok := L.Get(1).(lua.LNumber)
 					secs := float64(n)
@@ -27,6 +28,9 @@ func timeArea(env *Env) Area {
 						L.RaiseError("sleep: seconds must be a number >= 0, not %s", L.Get(1).String())
 					}
 					d := min(time.Duration(secs*float64(time.Second)), maxSleep)
+					// What the script printed reaches its reader before
+					// it waits.
+					env.BlockingPoint()
 					t := time.NewTimer(d)
 					defer t.Stop()
 					select {

@@ -7,6 +7,25 @@
 // Running a script is a panic firewall: a bug in a binding becomes an error,
 // never a crash of the host.
 //
+// # Output
+//
+// print (and every binding that writes records, such as a future emit,
+// through bindings.Env.Output) writes into one buffer, so that a batch
+// script writes in large blocks. The buffer is flushed
+//   - before every blocking point: a binding that waits calls
+//     bindings.Env.BlockingPoint first, which runs Env.BeforeBlock, which the
+//     runtime sets to flush. Today that is sleep, and pause, resume and
+//     with_paused of a live guest; the event loop's waits (timers, disk
+//     events) must call the same hook before they block;
+//   - at the end of every line or record when stdout is a terminal
+//     (Config.LineBuffered forces that);
+//   - when the script ends, however it ends (return, error, interrupt,
+//     panic in a binding).
+//
+// So a monitor that polls forever is read as it runs through a pipe or a
+// file, a signal that ends it loses nothing it printed, and SIGKILL loses at
+// most what it printed since it last waited.
+//
 // require searches, in order: the script's own folder, each folder in
 // $XASCRIPT_PATH (colon-separated), then the shared libraries under
 // scripts/lib/ that are embedded in the binary (so an installed xascript

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -19,8 +18,12 @@ import (
 
 // Config says what a Runtime runs against and where its output goes.
 type Config struct {
-	Stdout io.Writer
-	Env    *bindings.Env
+	// Stdout receives print's lines: block-buffered, flushed before every
+	// blocking point and when a script ends; line-buffered when it is a
+	// terminal or LineBuffered is set.
+	Stdout       io.Writer
+	LineBuffered bool
+	Env          *bindings.Env
 	// SearchPath lists extra folders for require, searched after the
 	// script's folder (the CLI passes $XASCRIPT_PATH).
 	SearchPath []string
@@ -31,7 +34,7 @@ type Config struct {
 // Runtime is one Lua state with the xascript API installed.
 type Runtime struct {
 	L   *lua.LState
-	out *bufio.Writer
+	out *output
 	cfg Config
 }
 
@@ -44,8 +47,17 @@ func New(cfg Config) *Runtime {
 		cfg.Env = &bindings.Env{}
 	}
 	L := lua.NewState(lua.Options{IncludeGoStackTrace: false})
-	r := &Runtime{L: L, out: bufio.NewWriterSize(cfg.Stdout, 64<<10), cfg: cfg}
-	bindings.Register(L, cfg.Env)
+	r := &Runtime{L: L, out: newOutput(cfg.Stdout, cfg.LineBuffered), cfg: cfg}
+	env := cfg.Env
+	env.Output = r.out
+	prev := env.BeforeBlock
+	env.BeforeBlock = func() {
+		r.out.Flush() // a failed write is reported when the script ends
+		if prev != nil {
+			prev()
+		}
+	}
+	bindings.Register(L, env)
 	L.SetGlobal("print", L.NewFunction(r.print))
 	if cfg.Libs != nil {
 		r.addEmbeddedLoader()
@@ -116,7 +128,7 @@ func (r *Runtime) run(src, name string, args []string) (err error) {
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		if err := loop.Run(ctx, r.L, func() { r.out.Flush() }); err != nil {
+		if err := loop.Run(ctx, r.L, r.cfg.Env.BlockingPoint); err != nil {
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				return err
 			}
@@ -156,6 +168,7 @@ func (r *Runtime) print(L *lua.LState) int {
 		r.out.WriteString(L.ToStringMeta(L.Get(i)).String())
 	}
 	r.out.WriteByte('\n')
+	r.out.EndRecord()
 	return 0
 }
 

@@ -49,14 +49,14 @@ func runBench(o *options, stdout, stderr io.Writer) int {
 	}
 	g, err := openGuest(o)
 	if err != nil {
-		fmt.Fprintf(stderr, "xascript bench: %v\n", err)
+		printError(stderr, "xascript bench", err, o.verbose)
 		return exitTarget
 	}
 	defer g.Close()
 	r := benchReport{Target: g.target.Kind()}
 	benchPhys(g.target, &r)
 	if err := benchVirt(g, &r); err != nil {
-		fmt.Fprintf(stderr, "xascript bench: %v\n", err)
+		printError(stderr, "xascript bench", err, o.verbose)
 		return exitTarget
 	}
 	if x, ok := g.target.(*xen.Target); ok {

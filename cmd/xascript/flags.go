@@ -23,6 +23,7 @@ type options struct {
 	noProfileCache bool
 	json           bool
 	quiet          bool
+	verbose        bool
 	help           bool
 	version        bool
 }
@@ -42,6 +43,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "with an error, print its details: every candidate a search for the kernel, its symbols or its BTF rejected, and why (info always does)")
 	fs.BoolVar(&o.json, "json", false, "info, bench: print JSON instead of text")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.BoolVar(&o.version, "version", false, "print the version")

@@ -61,7 +61,7 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 	start := time.Now()
 	g, err := openGuest(o)
 	if err != nil {
-		fmt.Fprintf(stderr, "xascript info: %v\n", err)
+		printError(stderr, "xascript info", err, true) // info is where the details are
 		return exitTarget
 	}
 	defer g.Close()

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/runtime"
@@ -24,8 +21,10 @@ const (
 	exitScript = 1
 	exitUsage  = 2
 	exitTarget = 3
-	// exitInterrupted is the shell's 128+SIGINT.
+	// exitInterrupted and exitTerminated are the shell's 128+SIGINT and
+	// 128+SIGTERM.
 	exitInterrupted = 130
+	exitTerminated  = 143
 )
 
 func main() {
@@ -77,14 +76,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Ctrl-C (or SIGTERM) cancels the context that sleep() and list walks
 	// watch, so a polling monitor ends through its normal error path (and
 	// a guest held by --pause is resumed); a second Ctrl-C kills at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, signalled, stop := interruptContext()
 	defer stop()
-	go func() { <-ctx.Done(); stop() }()
 	env := &bindings.Env{Ctx: ctx}
 	if o.targetGiven() {
 		g, err := openGuest(&o)
 		if err != nil {
-			fmt.Fprintf(stderr, "xascript: %v\n", err)
+			printError(stderr, "xascript", err, o.verbose)
 			return exitTarget
 		}
 		defer g.Close()
@@ -99,9 +97,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := rt.RunFile(script, scriptArgs); err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "xascript: interrupted")
-			return exitInterrupted
+			return signalled()
 		}
-		fmt.Fprintf(stderr, "xascript: %v\n", oneLine(err))
+		printError(stderr, "xascript", err, o.verbose)
 		return exitScript
 	}
 	return exitOK

@@ -19,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"xascript": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"xascript": func() { os.Exit(runCheckingStderr()) },
 	})
 }
 
@@ -31,6 +31,9 @@ func TestCLI(t *testing.T) {
 	t.Cleanup(func() {
 		if cyclicPath != "" {
 			os.Remove(cyclicPath)
+		}
+		if noKallsymsPath != "" {
+			os.Remove(noKallsymsPath)
 		}
 	})
 	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: setupCLI})
@@ -68,6 +71,7 @@ func setupCLI(env *testscript.Env) error {
 	env.Setenv("SCRIPTS", abs(env.T().(testing.TB), filepath.Join("..", "..", "scripts")))
 	env.Setenv("XASCRIPT_CACHE_DIR", cacheDir())
 	work := env.WorkDir
+	checkStderrLines(env)
 	if err := os.WriteFile(filepath.Join(work, "modules.want"), []byte(strings.Join(truth.Modules, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
@@ -86,6 +90,16 @@ func setupCLI(env *testscript.Env) error {
 	})
 	if cyclicErr != nil {
 		return cyclicErr
+	}
+	noKallsymsOnce.Do(func() {
+		noKallsymsPath = filepath.Join(os.TempDir(), fmt.Sprintf("xascript-nokallsyms-%d.raw", os.Getpid()))
+		noKallsymsErr = writeNoKallsyms(filepath.Join(img, "mem.raw.zst"), noKallsymsPath)
+	})
+	if noKallsymsErr != nil {
+		return noKallsymsErr
+	}
+	if err := os.Symlink(noKallsymsPath, filepath.Join(work, "nokallsyms.raw")); err != nil {
+		return err
 	}
 	return os.Symlink(cyclicPath, filepath.Join(work, "cyclic.raw"))
 }

@@ -19,13 +19,13 @@ func runProfile(o *options, stdout, stderr io.Writer) int {
 	start := time.Now()
 	g, err := openGuestWith(o, "") // --isf names the output here
 	if err != nil {
-		fmt.Fprintf(stderr, "xascript profile: %v\n", err)
+		printError(stderr, "xascript profile", err, o.verbose)
 		return exitTarget
 	}
 	defer g.Close()
 	f, err := os.Create(o.isf)
 	if err != nil {
-		fmt.Fprintf(stderr, "xascript profile: %v\n", err)
+		printError(stderr, "xascript profile", err, o.verbose)
 		return exitUsage
 	}
 	w := bufio.NewWriterSize(f, 1<<20)

@@ -40,6 +40,9 @@ type Options struct {
 	NoProfileCache bool
 }
 
+// giveTypes is what an error about missing struct layouts tells to do.
+const giveTypes = "give --btf FILE, --dwarf VMLINUX or --isf FILE"
+
 // ErrNoTypes is returned by type queries when no BTF source was given.
 var ErrNoTypes = errors.New("no struct layouts: give --btf FILE (the guest's vmlinuz, a vmlinux or a raw BTF blob), --dwarf VMLINUX (a debug vmlinux) or --isf FILE")
 
@@ -175,7 +178,7 @@ func (k *Kernel) useTypes(p *memProfile, wantTypes bool) {
 	}
 	switch {
 	case p.btfErr != nil:
-		k.noTypes = fmt.Errorf("%w; give --btf FILE, --dwarf VMLINUX (a debug vmlinux) or --isf FILE", p.btfErr)
+		k.noTypes = vmi.Detailed(vmi.Details(p.btfErr), nil, "%w; %s", p.btfErr, giveTypes)
 		k.TypesFrom = ""
 	case p.btfPath != "":
 		k.btfPath = p.btfPath
@@ -372,7 +375,7 @@ func (k *Kernel) typesFromMemory() (*btfsrc.Types, error) {
 	size := clipToRAM(k.Target, k.Layout.TextPhys, 2*imageSpan)
 	raw, off, err := btfmem.Find(PhysReaderAt{Phys: k.Target, Base: k.Layout.TextPhys, Size: size}, int64(size))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoTypes, err)
+		return nil, vmi.Detailed(vmi.Details(err), ErrNoTypes, "%w; %s", err, giveTypes)
 	}
 	k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %#x, %d bytes)", k.Layout.TextPhys+uint64(off), len(raw))
 	return btfsrc.Parse(raw)

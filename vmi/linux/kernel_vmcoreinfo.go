@@ -212,27 +212,29 @@ func (k *Kernel) symbolsSource() string {
 	return fmt.Sprintf("the symbol table %s (%d symbols)", k.SymbolsFrom, k.Syms.Len())
 }
 
-// missingSymbol says why a symbol is unknown and what would supply it.
+// missingSymbol says why a symbol is unknown and what would supply it, in
+// one line a script's error can carry.
 func (k *Kernel) missingSymbol(name string) error {
 	f, ferr := k.Vmcoreinfo()
-	var b strings.Builder
-	fmt.Fprintf(&b, "symbol %q: ", name)
-	textOnly := k.TextSymbolsOnly()
-	if textOnly {
-		b.WriteString(k.noDataSymbols())
-	} else {
-		fmt.Fprintf(&b, "not in the symbol table (%d symbols)", k.Syms.Len())
+	if !k.TextSymbolsOnly() {
+		if f != nil {
+			return vmi.Detailed(nil, vmi.ErrNotFound, "symbol %q: not in the symbol table (%d symbols) nor in its VMCOREINFO (%d symbols)",
+				name, k.Syms.Len(), len(f.Info.Symbols))
+		}
+		return vmi.Detailed(nil, vmi.ErrNotFound, "symbol %q: not in the symbol table (%d symbols)", name, k.Syms.Len())
 	}
-	switch {
-	case f != nil:
-		fmt.Fprintf(&b, ", and its VMCOREINFO (%d symbols) does not name it", len(f.Info.Symbols))
-	case textOnly:
-		fmt.Fprintf(&b, ", and no VMCOREINFO was found (%v)", ferr)
+	src := "the kernel's kallsyms in memory"
+	if !strings.Contains(k.SymbolsFrom, "kallsyms tables") {
+		src = "the symbol table " + k.SymbolsFrom
 	}
-	if textOnly {
-		b.WriteString("; give --symbols System.map (or --isf FILE)")
+	if f != nil {
+		return vmi.Detailed(nil, vmi.ErrNotFound,
+			"symbol %q: not in %s (text only: no CONFIG_KALLSYMS_ALL) nor in its VMCOREINFO; give --symbols System.map or --isf FILE",
+			name, src)
 	}
-	return fmt.Errorf("%s: %w", b.String(), vmi.ErrNotFound)
+	return vmi.Detailed(nil, vmi.ErrNotFound,
+		"symbol %q: not in %s (text only: no CONFIG_KALLSYMS_ALL), and no VMCOREINFO (%v); give --symbols System.map or --isf FILE",
+		name, src, ferr)
 }
 
 // releaseOf is the release in a banner: "Linux version 6.1.0-56-cloud-amd64

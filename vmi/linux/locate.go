@@ -3,7 +3,6 @@ package linux
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/symbols"
@@ -243,8 +242,9 @@ func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *
 		}
 		return Layout{}, nil, fmt.Errorf("locate kernel: no page-table root: %s", why)
 	}
-	return Layout{}, nil, fmt.Errorf("locate kernel in %s: no candidate page-table root maps the kernel: %s",
-		t.Kind(), strings.Join(failures, "; "))
+	// Each root's rejection is a detail: joined, they ran to kilobytes.
+	return Layout{}, nil, vmi.Detailed(failures, nil, "locate kernel in %s: none of %d candidate page-table roots maps the kernel",
+		t.Kind(), len(failures))
 }
 
 // scanBanner returns the physical addresses of _text for every place where

@@ -67,8 +67,9 @@ type profileMeta struct {
 	VmcoreinfoPA uint64 `json:"vmcoreinfo_pa,omitempty"`
 }
 
-// profileVersion changes whenever what is cached changes meaning.
-const profileVersion = "profile-v2"
+// profileVersion changes whenever what is cached changes meaning (v3: the
+// shorter text of BTF errors, which the cache keeps).
+const profileVersion = "profile-v3"
 
 // profileFromMemory derives symbols and types from the kernel found in t,
 // or takes them from the on-disk profile cache (unless told not to),
@@ -92,7 +93,9 @@ func profileFromMemory(t vmi.Target, opt Options, skip map[string]bool) (*memPro
 		}
 	}
 	var prof *memProfile
+	tried := 0
 	err := FindKernel(t, func(r Region) error {
+		tried++
 		if useCache {
 			if p, err := loadCachedProfile(t, opt.Unpack, r, skip); err == nil {
 				prof = p
@@ -106,6 +109,12 @@ func profileFromMemory(t vmi.Target, opt Options, skip map[string]bool) (*memPro
 		prof = p
 		return nil
 	})
+	if err != nil && tried > 0 {
+		// Kernel images were found, but none had symbol tables that
+		// decode: say that, and keep why each was rejected as details.
+		return nil, vmi.Detailed(vmi.Details(err), err,
+			"no kernel symbols found in memory (kallsyms tables corrupt or absent in %d candidate kernel images)", tried)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("derive a profile from memory: %w", err)
 	}
@@ -127,7 +136,7 @@ func (k *Kernel) openFromMemory(opt Options) (*Kernel, error) {
 		}
 		prof, err := profileFromMemory(k.Target, opt, skip)
 		if err != nil {
-			return nil, fmt.Errorf("%w (or give --symbols and --btf)", err)
+			return nil, fmt.Errorf("%w; give --symbols and --btf", err)
 		}
 		k.useSymbols(prof)
 		if err := k.locate(); err != nil {
@@ -218,7 +227,10 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 	}
 	p.meta.TextOnly = textSymbolsOnly(p.syms)
 	raw, off, err := btfmem.Find(img, int64(r.Size))
-	if err != nil {
+	if errors.Is(err, vmi.ErrNotFound) {
+		p.btfErr = err // says "no BTF in ... kernel memory" and why
+		p.meta.BTFError = p.btfErr.Error()
+	} else if err != nil {
 		p.btfErr = fmt.Errorf("no BTF in kernel memory: %w", err)
 		p.meta.BTFError = p.btfErr.Error()
 	} else if n, err := crossCheckBTF(raw); err != nil {

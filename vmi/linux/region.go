@@ -84,33 +84,57 @@ func (r PhysReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // <digit>" banner in RAM marks a candidate: the log buffer holds copies too,
 // so try must validate a region, e.g. by decoding its symbol tables. The
 // scan of RAM only happens when the cheap candidate is missing or rejected.
+//
+// When every place is rejected, the error's message is one line and its
+// details (vmi.Details) say why each place was rejected.
 func FindKernel(t vmi.Target, try func(Region) error) error {
-	var failures []string
+	var details []string
+	rejected := 0 // regions that try rejected
 	if cpu := t.CPU(); cpu.Known {
 		r, err := regionFromPageTables(t, cpu)
 		if err == nil {
 			if err = try(r); err == nil {
 				return nil
 			}
+			rejected++
+			details = append(details, vmi.Explain(placeLabel(r, err), err)...)
+		} else {
+			details = append(details, vmi.Explain("", err)...)
 		}
-		failures = append(failures, err.Error())
 	}
 	hits, err := scanBanners(t)
 	if err != nil {
-		failures = append(failures, err.Error())
+		details = append(details, vmi.Explain("", err)...)
 	}
-	for _, h := range hits {
+	for i, h := range hits {
 		r := regionAround(t, h, "banner found at physical %#x")
 		err := try(r)
 		if err == nil {
 			return nil
 		}
-		failures = append(failures, fmt.Sprintf("%s: %v", r.How, err))
+		if rejected++; i < vmi.MaxDetails {
+			details = append(details, vmi.Explain(placeLabel(r, err), err)...)
+		}
 	}
-	if len(hits) == 0 {
-		failures = append(failures, fmt.Sprintf("no %q banner in physical memory", bannerPrefix))
+	if len(hits) > vmi.MaxDetails {
+		details = append(details, fmt.Sprintf("(and %d more banners)", len(hits)-vmi.MaxDetails))
 	}
-	return fmt.Errorf("no kernel found in %s: %s: %w", t.Kind(), strings.Join(failures, "; "), vmi.ErrNotFound)
+	if rejected == 0 && err != nil {
+		return vmi.Detailed(details, vmi.ErrNotFound, "no kernel found in %s: %w", t.Kind(), err)
+	}
+	if rejected == 0 {
+		return vmi.Detailed(details, vmi.ErrNotFound, "no kernel found in %s: no %q banner in physical memory", t.Kind(), bannerPrefix)
+	}
+	return vmi.Detailed(details, vmi.ErrNotFound, "no kernel found in %s: %d candidate kernel images rejected", t.Kind(), rejected)
+}
+
+// placeLabel names r before try's error about it, unless the error
+// already does.
+func placeLabel(r Region, err error) string {
+	if strings.Contains(err.Error(), r.How) {
+		return ""
+	}
+	return r.How
 }
 
 // regionFromPageTables walks the kernel map (2 MiB steps) for the first

@@ -177,7 +177,7 @@ func Find(img io.ReaderAt, size int64) (raw []byte, off int64, err error) {
 		bestOff    int64
 		candidates int
 		budget     = int64(candidateBudget)
-		firstWhy   string
+		rejections []string // the first ones, for the error's details
 		rejected   int
 		skipTo     int64 // the interior of an accepted blob is not searched
 	)
@@ -210,8 +210,8 @@ func Find(img io.ReaderAt, size int64) (raw []byte, off int64, err error) {
 					return nil, 0, fmt.Errorf("btfmem: read %d bytes of BTF-like candidates without finding the kernel's: %w",
 						candidateBudget, vmi.ErrLimit)
 				}
-				if rejected++; firstWhy == "" {
-					firstWhy = fmt.Sprintf("at offset %#x: %s", at, why)
+				if rejected++; len(rejections) < vmi.MaxDetails {
+					rejections = append(rejections, fmt.Sprintf("BTF-like header at offset %#x: %s", at, why))
 				}
 				continue
 			}
@@ -222,11 +222,18 @@ func Find(img io.ReaderAt, size int64) (raw []byte, off int64, err error) {
 		}
 	}
 	if best == nil {
-		msg := fmt.Sprintf("btfmem: no BTF in kernel memory (searched %#x bytes): kernel built without CONFIG_DEBUG_INFO_BTF?", size)
-		if rejected > 0 {
-			msg += fmt.Sprintf(" (%d BTF-like headers rejected; first %s)", rejected, firstWhy)
+		// The message is what a user reads when a script asks for a
+		// type: one short line; rejected look-alikes are details.
+		if rejected == 0 {
+			return nil, 0, vmi.Detailed(nil, vmi.ErrNotFound,
+				"no BTF in %#x bytes of kernel memory (kernel built without CONFIG_DEBUG_INFO_BTF?)", size)
 		}
-		return nil, 0, fmt.Errorf("%s: %w", msg, vmi.ErrNotFound)
+		if rejected > len(rejections) {
+			rejections = append(rejections, fmt.Sprintf("(and %d more)", rejected-len(rejections)))
+		}
+		return nil, 0, vmi.Detailed(rejections, vmi.ErrNotFound,
+			"no BTF in %#x bytes of kernel memory (%d BTF-like headers rejected; kernel built without CONFIG_DEBUG_INFO_BTF?)",
+			size, rejected)
 	}
 	return best, bestOff, nil
 }

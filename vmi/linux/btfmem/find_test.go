@@ -232,8 +232,12 @@ func TestFindRejects(t *testing.T) {
 			if !errors.Is(err, vmi.ErrNotFound) {
 				t.Fatalf("err = %v, want ErrNotFound", err)
 			}
-			if c.why != "" && !strings.Contains(err.Error(), c.why) {
-				t.Errorf("err = %v, want the reason %q", err, c.why)
+			// The reason is a detail, the message one short line.
+			if details := strings.Join(vmi.Details(err), "\n"); c.why != "" && !strings.Contains(details, c.why) {
+				t.Errorf("err = %v, details %q, want the reason %q", err, details, c.why)
+			}
+			if len(err.Error()) > 160 {
+				t.Errorf("message of %d bytes: %v", len(err.Error()), err)
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/xascript/xascript/vmi"
 )
@@ -85,7 +84,7 @@ func Find(img io.ReaderAt, size int64, opt Options) (*Result, error) {
 	}
 	f := &finder{img: img, size: size, opt: opt, work: maxWork}
 	var res *Result
-	var errs []string
+	var errs []error
 	tried := 0
 	err := f.scan(func(pos int64) bool {
 		tried++
@@ -95,11 +94,11 @@ func Find(img io.ReaderAt, size int64, opt Options) (*Result, error) {
 			return false
 		}
 		if errors.Is(err, vmi.ErrLimit) && f.work < 0 {
-			errs = append(errs[:0], err.Error())
+			errs = append(errs[:0], err)
 			return false
 		}
-		if len(errs) < 4 {
-			errs = append(errs, err.Error())
+		if len(errs) < vmi.MaxDetails {
+			errs = append(errs, err)
 		}
 		return tried < maxCandidates
 	})
@@ -113,12 +112,17 @@ func Find(img io.ReaderAt, size int64, opt Options) (*Result, error) {
 		return nil, errf(vmi.ErrNotFound, "kallsyms: kallsyms_token_table not found: no run of the single-digit tokens \"0\" to \"9\" in %#x bytes",
 			size)
 	}
+	if f.work < 0 && len(errs) == 1 {
+		return nil, fmt.Errorf("kallsyms: %w", errs[0])
+	}
 	more := ""
 	if tried >= maxCandidates {
 		more = fmt.Sprintf(" (stopped after %d)", maxCandidates)
 	}
-	return nil, errf(vmi.ErrNotFound, "kallsyms: %d kallsyms_token_table candidates%s, none led to a consistent table set: %s",
-		tried, more, strings.Join(errs, "; "))
+	// Each candidate's rejection is a detail: on one line they ran to
+	// kilobytes.
+	return nil, vmi.Detailed(vmi.ExplainAll(nil, errs, tried), vmi.ErrNotFound,
+		"kallsyms: %d kallsyms_token_table candidates%s, none led to a consistent table set", tried, more)
 }
 
 type finder struct {

@@ -69,6 +69,7 @@ func TestNotFound(t *testing.T) {
 // TestDamaged: every table damaged in turn gives an error that names what
 // was not found, never a wrong table.
 func TestDamaged(t *testing.T) {
+	const maxMessage = 160 // the CLI prefixes the target and hints
 	s := synth{order: "oldseqs", enc: "percpu", ptr: 8, markerW: 4, n: 1000, pre: 64}
 	img, _, tables := s.build()
 	for name, off := range tables {
@@ -90,7 +91,17 @@ func TestDamaged(t *testing.T) {
 			if !errors.Is(err, vmi.ErrNotFound) && !errors.Is(err, vmi.ErrFormat) && !errors.Is(err, vmi.ErrLimit) {
 				t.Fatalf("err %v wraps no sentinel", err)
 			}
+			// One short line; the rejected candidates are its details.
+			if msg := err.Error(); len(msg) > maxMessage || strings.Contains(msg, "\n") {
+				t.Errorf("message of %d bytes: %q", len(msg), msg)
+			}
+			if strings.Contains(err.Error(), "candidates, none") && len(vmi.Details(err)) == 0 {
+				t.Errorf("%v: no details", err)
+			}
 			t.Log(err)
+			for _, d := range vmi.Details(err) {
+				t.Log("  " + d)
+			}
 		})
 	}
 	// Truncated anywhere: no panic, an error.

@@ -3,7 +3,6 @@ package kallsyms
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"github.com/xascript/xascript/vmi"
 )
@@ -48,7 +47,7 @@ func (a aligner) down(x int64, n int64) int64 {
 func kernelHalf(v uint64) bool { return v >= 0xffff_8000_0000_0000 }
 
 func (f *finder) fromTokenTable(tt *tokenTable) (*Result, error) {
-	var errs []string
+	var errs []error
 	var res *Result
 	tried := 0
 	err := f.markerCandidates(tt, func(m0 int64, w int, mk []uint64) bool {
@@ -61,16 +60,16 @@ func (f *finder) fromTokenTable(tt *tokenTable) (*Result, error) {
 			}
 		}
 		if f.work < 0 {
-			res, errs = nil, []string{err.Error()}
+			res, errs = nil, []error{err}
 			return false
 		}
-		if len(errs) < 3 {
-			errs = append(errs, err.Error())
+		if len(errs) < vmi.MaxDetails/2 {
+			errs = append(errs, err)
 		}
 		return tried < maxMarkerCands
 	})
 	if f.work < 0 {
-		return nil, errf(vmi.ErrLimit, "kallsyms_token_table at %#x: %s", tt.table, strings.Join(errs, "; "))
+		return nil, errf(vmi.ErrLimit, "kallsyms_token_table at %#x: %v", tt.table, errs[0])
 	}
 	switch {
 	case res != nil:
@@ -80,8 +79,8 @@ func (f *finder) fromTokenTable(tt *tokenTable) (*Result, error) {
 	case tried == 0:
 		return nil, errf(vmi.ErrNotFound, "kallsyms_token_table at %#x: kallsyms_markers not found before it", tt.table)
 	}
-	return nil, errf(vmi.ErrNotFound, "kallsyms_token_table at %#x: %d kallsyms_markers candidates, none fits: %s",
-		tt.table, tried, strings.Join(errs, "; "))
+	return nil, vmi.Detailed(vmi.ExplainAll(nil, errs, tried), vmi.ErrNotFound,
+		"kallsyms_token_table at %#x: %d kallsyms_markers candidates, none fits", tt.table, tried)
 }
 
 // markerCandidates looks backward from the token table for kallsyms_markers:
@@ -182,7 +181,7 @@ func (f *finder) nameTables(tt *tokenTable, m0 int64, w int, run []uint64) (*nam
 		mk := run[:r]
 		last := mk[r-1]
 		if last > maxNamesBytes || int64(last) > m0 {
-			errs = append(errs, fmt.Sprintf("kallsyms_markers at %#x: last marker %#x is beyond the image or %d bytes", m0, last, maxNamesBytes))
+			errs = append(errs, fmt.Sprintf("the first %d markers: last marker %#x is beyond the image or %d bytes", r, last, maxNamesBytes))
 			continue
 		}
 		lo := max(0, m0-int64(last)-maxMarkerGap-16)
@@ -229,10 +228,11 @@ func (f *finder) nameTables(tt *tokenTable, m0 int64, w int, run []uint64) (*nam
 				return &nameTables{numSyms: p, names: n0, markers: m0, markerW: w, n: v, raw: raw[:end], mk: mk[:m]}, nil
 			}
 		}
-		errs = append(errs, fmt.Sprintf("kallsyms_markers at %#x (%d of %d bytes, last %#x): no kallsyms_num_syms and kallsyms_names before them agree with them",
-			m0, r, w, last))
+		errs = append(errs, fmt.Sprintf("the first %d markers (last %#x): no kallsyms_num_syms and kallsyms_names before them agree with them",
+			r, last))
 	}
-	return nil, errf(vmi.ErrNotFound, "%s", strings.Join(errs, "; "))
+	return nil, vmi.Detailed(errs, vmi.ErrNotFound,
+		"kallsyms_markers at %#x (%d-byte, a run of %d): no kallsyms_num_syms and kallsyms_names fit them", m0, w, len(run))
 }
 
 // Layout names.
@@ -338,8 +338,8 @@ func (f *finder) addresses(tt *tokenTable, nt *nameTables) (*Result, error) {
 		}
 		return res, nil
 	}
-	return nil, errf(vmi.ErrNotFound, "kallsyms_names at %#x (%d symbols): no address table fits: %s",
-		nt.names, n, strings.Join(errs, "; "))
+	return nil, vmi.Detailed(errs, vmi.ErrNotFound, "kallsyms_names at %#x (%d symbols): none of %d address table layouts fits",
+		nt.names, n, len(errs))
 }
 
 // oldOrder reads the address tables that precede kallsyms_num_syms (up to

@@ -96,7 +96,7 @@ func Scan(r vmi.PhysReader, ranges []vmi.Range, release string) (*Found, error) 
 	}
 	buf := make([]byte, len(prefix))
 	pages, cands := 0, 0
-	var lastErr error
+	var rejected []string // the first candidates that did not parse, as details
 	for _, rg := range ranges {
 		start := (rg.Start + scanStep - 1) &^ (scanStep - 1)
 		for pa := start; pa >= start && pa+uint64(len(buf)) <= rg.End; pa += scanStep {
@@ -107,19 +107,26 @@ func Scan(r vmi.PhysReader, ranges []vmi.Range, release string) (*Found, error) 
 				continue
 			}
 			if cands++; cands > maxCandidates {
-				return nil, fmt.Errorf("vmcoreinfo: %d pages start with %q but none parses (last: %v): %w", maxCandidates, prefix, lastErr, vmi.ErrLimit)
+				return nil, vmi.Detailed(rejected, vmi.ErrLimit, "vmcoreinfo: more than %d pages start with %q but none parses",
+					maxCandidates, prefix)
 			}
 			raw, in, err := text(r.ReadPhys, pa, rg.End-pa)
 			if err != nil {
-				lastErr = err
+				if len(rejected) < vmi.MaxDetails {
+					rejected = append(rejected, fmt.Sprintf("page at physical %#x: %v", pa, err))
+				}
 				continue
 			}
 			return &Found{Info: in, Raw: raw, PA: pa,
 				How: fmt.Sprintf("at physical %#x (found by a scan of RAM for %q)", pa, prefix)}, nil
 		}
 	}
-	if lastErr != nil {
-		return nil, fmt.Errorf("vmcoreinfo: no page of RAM holds a valid one (last candidate: %v): %w", lastErr, vmi.ErrNotFound)
+	if cands > 0 {
+		if cands > len(rejected) {
+			rejected = append(rejected, fmt.Sprintf("(and %d more)", cands-len(rejected)))
+		}
+		return nil, vmi.Detailed(rejected, vmi.ErrNotFound, "vmcoreinfo: no page of RAM holds a valid one (%d pages start with %q but do not parse)",
+			cands, prefix)
 	}
 	return nil, fmt.Errorf("vmcoreinfo: no page of RAM starts with %q (kernel without CONFIG_CRASH_CORE/CONFIG_VMCORE_INFO?): %w",
 		prefix, vmi.ErrNotFound)

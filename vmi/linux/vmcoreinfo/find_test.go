@@ -73,8 +73,14 @@ func TestScanBounded(t *testing.T) {
 	for pa := 0; pa < len(m.b); pa += scanStep {
 		copy(m.b[pa:], "OSRELEASE=6.1\n")
 	}
-	if _, err := Scan(m, m.ranges(), "6.1"); !errors.Is(err, vmi.ErrLimit) {
+	_, err := Scan(m, m.ranges(), "6.1")
+	if !errors.Is(err, vmi.ErrLimit) {
 		t.Fatalf("err = %v, want ErrLimit", err)
+	}
+	// One short line; the rejected pages are details, bounded.
+	details := vmi.Details(err)
+	if len(err.Error()) > 160 || len(details) != vmi.MaxDetails || !strings.HasPrefix(details[1], "page at physical 0x1000: ") {
+		t.Errorf("err %v (%d bytes), details %q", err, len(err.Error()), details)
 	}
 }
 

@@ -1,0 +1,30 @@
+package runtime
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkPrint100kLinesToFile is the batch cost of print: a script that
+// prints 100,000 lines with stdout redirected to a file (not a terminal, so
+// output is block-buffered and flushed only at blocking points and the end).
+func BenchmarkPrint100kLinesToFile(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "out.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	const src = `for i = 1, 100000 do print("module", i, "at 0xffffffffc0a1b000") end`
+	rt := New(Config{Stdout: f})
+	defer rt.Close()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := f.Seek(0, 0); err != nil {
+			b.Fatal(err)
+		}
+		if err := rt.RunString(src, "print.lua", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
