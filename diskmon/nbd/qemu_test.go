@@ -43,6 +43,26 @@ func run(t testing.TB, name string, args ...string) string {
 	return string(out)
 }
 
+// cpuNanos is the CPU time all threads of process pid have run (schedstat).
+func cpuNanos(t testing.TB, pid int) int64 {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no schedstat for pid %d: %v", pid, err)
+	}
+	var sum int64
+	for _, p := range tasks {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue // a thread that exited meanwhile
+		}
+		var ns int64
+		fmt.Sscan(string(data), &ns)
+		sum += ns
+	}
+	return sum
+}
+
 func nbdURL(sock string) string { return "nbd+unix:///?socket=" + sock }
 
 // TestQEMUIO drives the server with qemu-io: write, flush, read back with a pattern
@@ -266,18 +286,27 @@ func BenchmarkQEMUBench(b *testing.B) {
 	}
 	servers := []struct {
 		name  string
-		start func(b *testing.B) string
+		start func(b *testing.B) (string, int)
 	}{
-		{"xascript", func(b *testing.B) string {
+		{"xascript", func(b *testing.B) (string, int) {
 			fb, err := OpenFile(img, false)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { fb.Close() })
 			_, sock := startServer(b, fb, Options{Logf: func(string, ...any) {}})
-			return sock
+			return sock, os.Getpid()
 		}},
-		{"qemu-nbd", func(b *testing.B) string {
+		{"xascript-seq", func(b *testing.B) (string, int) {
+			fb, err := OpenFile(img, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { fb.Close() })
+			_, sock := startServer(b, fb, Options{Logf: func(string, ...any) {}, MaxInFlight: 1})
+			return sock, os.Getpid()
+		}},
+		{"qemu-nbd", func(b *testing.B) (string, int) {
 			sock := filepath.Join(b.TempDir(), "q.sock")
 			cmd := exec.Command(needTool(b, "qemu-nbd"), "-f", "raw", "--socket="+sock, "-x", "", "--shared=8", "--persistent", img)
 			if err := cmd.Start(); err != nil {
@@ -286,12 +315,12 @@ func BenchmarkQEMUBench(b *testing.B) {
 			b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 			for i := 0; i < 100; i++ {
 				if _, err := os.Stat(sock); err == nil {
-					return sock
+					return sock, cmd.Process.Pid
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
 			b.Fatal("qemu-nbd did not create its socket")
-			return ""
+			return "", 0
 		}},
 	}
 	const count = 2000
@@ -299,19 +328,25 @@ func BenchmarkQEMUBench(b *testing.B) {
 		for _, mode := range []string{"read", "write"} {
 			for _, depth := range []int{1, 16} {
 				b.Run(fmt.Sprintf("server=%s/op=%s/depth=%d", srv.name, mode, depth), func(b *testing.B) {
-					sock := srv.start(b)
+					sock, pid := srv.start(b)
 					args := []string{"bench", "-f", "raw", "-c", fmt.Sprint(count), "-d", fmt.Sprint(depth), "-s", "64k"}
 					if mode == "write" {
 						args = append(args, "-w")
 					}
 					args = append(args, nbdURL(sock))
 					b.SetBytes(count * 64 << 10)
+					cpu0 := cpuNanos(b, pid)
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						if out, err := exec.Command(needTool(b, "qemu-img"), args...).CombinedOutput(); err != nil {
 							b.Fatalf("qemu-img bench: %v\n%s", err, out)
 						}
 					}
+					b.StopTimer()
+					// Server CPU per MiB moved: on this shared machine wall-clock MB/s
+					// swings with the neighbours' load, CPU time much less.
+					mib := float64(b.N) * count * 64 / 1024
+					b.ReportMetric(float64(cpuNanos(b, pid)-cpu0)/1e3/mib, "server-cpu-us/MiB")
 				})
 			}
 		}

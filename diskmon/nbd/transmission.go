@@ -75,7 +75,7 @@ func (sc *serverConn) transmission() error {
 				break
 			}
 		}
-		if cap(sc.slots) == 1 {
+		if sc.inline(&r) {
 			sc.handle(&r)
 			sc.release(&r)
 			continue
@@ -92,6 +92,24 @@ func (sc *serverConn) transmission() error {
 		ret = *p
 	}
 	return ret
+}
+
+// inline decides whether the reader goroutine processes a request itself. Handing a
+// request to a goroutine costs a wake-up and, for a blocking syscall, a thread
+// switch: measured with qemu-img bench, 64 KiB writes cost about 520 us of server CPU
+// per MiB sequentially and 800 us concurrently. So a READ or a plain WRITE is done
+// inline when it is the only request in flight and no further request is already
+// buffered (a client at queue depth 1 gains nothing from concurrency); otherwise, and
+// always for FLUSH, FUA and the fallocate commands, which can block for a long time,
+// the request runs on its own goroutine so the connection keeps reading.
+func (sc *serverConn) inline(r *request) bool {
+	if cap(sc.slots) == 1 {
+		return true
+	}
+	if (r.typ != OpRead && r.typ != OpWrite) || r.flags&CmdFlagFUA != 0 {
+		return false
+	}
+	return len(sc.slots) == 1 && sc.br.Buffered() == 0
 }
 
 func (sc *serverConn) release(r *request) {
