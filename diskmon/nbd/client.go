@@ -659,3 +659,5 @@ func (cl *Client) readChunk() error {
 	}
 	return nil
 }
+
+func newBufReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 256<<10) }

@@ -17,6 +17,7 @@ type serverConn struct {
 	s  *Server
 	c  net.Conn
 	br *bufio.Reader
+	id uint64
 
 	wmu sync.Mutex // one reply at a time on the socket
 
@@ -44,6 +45,7 @@ func newServerConn(s *Server, c net.Conn) *serverConn {
 	sc := &serverConn{
 		s:     s,
 		c:     c,
+		id:    s.nextID.Add(1),
 		br:    bufio.NewReaderSize(c, 256<<10),
 		slots: make(chan struct{}, s.opts.MaxInFlight),
 	}
@@ -53,7 +55,7 @@ func newServerConn(s *Server, c net.Conn) *serverConn {
 
 func (sc *serverConn) logf(format string, args ...any) {
 	if sc.logged.Add(1) <= maxLogged {
-		sc.s.logf("nbd: %s: "+format, append([]any{sc.c.RemoteAddr()}, args...)...)
+		sc.s.logf("nbd: connection %d: "+format, append([]any{sc.id}, args...)...)
 	}
 }
 

@@ -65,6 +65,7 @@ type Server struct {
 	// pages and a later fsync can succeed without them, so no later FLUSH or FUA may
 	// claim durability.
 	syncFailed atomic.Bool
+	nextID     atomic.Uint64
 }
 
 // NewServer returns a server for b. It does not own b: the caller closes it after
@@ -123,7 +124,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		go func() {
 			defer wg.Done()
 			if err := s.ServeConn(ctx, c); err != nil && !errors.Is(err, ErrServerClosed) {
-				s.logf("nbd: connection %s: %v", c.RemoteAddr(), err)
+				s.logf("%v", err)
 			}
 		}()
 	}
@@ -191,15 +192,18 @@ func (s *Server) serve(ctx context.Context, c net.Conn, handshake bool) error {
 	if handshake {
 		done, err := sc.handshake()
 		if err != nil || done {
-			if sc.stopping.Load() {
+			if err == nil || sc.stopping.Load() {
 				return nil
 			}
-			return err
+			return fmt.Errorf("nbd: connection %d: negotiation: %w", sc.id, err)
 		}
 	} else {
 		sc.transFlags = s.transmissionFlags(false)
 	}
-	return sc.transmission()
+	if err := sc.transmission(); err != nil {
+		return fmt.Errorf("nbd: connection %d: %w", sc.id, err)
+	}
+	return nil
 }
 
 // Close stops accepting, ends every connection cleanly (requests already read are

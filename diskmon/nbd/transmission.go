@@ -155,6 +155,14 @@ func (sc *serverConn) handle(r *request) {
 		sc.refuse(r, EPERM, fmt.Sprintf("%s on a read-only export", r.typ))
 		return
 	}
+	if r.typ == OpRead && r.length > MaxPayload {
+		errno := uint32(EINVAL)
+		if sc.structured {
+			errno = EOVERFLOW // the spec's answer to a read too large to send
+		}
+		sc.refuse(r, errno, fmt.Sprintf("read of %d bytes exceeds the maximum payload of %d", r.length, MaxPayload))
+		return
+	}
 	if beyond && r.typ != OpFlush {
 		errno := uint32(EINVAL)
 		if r.typ == OpWrite || r.typ == OpWriteZeroes {
@@ -166,14 +174,6 @@ func (sc *serverConn) handle(r *request) {
 	off := int64(r.off)
 	switch r.typ {
 	case OpRead:
-		if r.length > MaxPayload {
-			errno := uint32(EINVAL)
-			if sc.structured {
-				errno = EOVERFLOW
-			}
-			sc.refuse(r, errno, fmt.Sprintf("read of %d bytes exceeds the maximum payload of %d", r.length, MaxPayload))
-			return
-		}
 		sc.read(r, off)
 		return
 	case OpWrite:
