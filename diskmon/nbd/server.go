@@ -44,6 +44,9 @@ const (
 	// drainWriteTimeout bounds how long a shutdown waits for a client that stopped
 	// reading its replies.
 	drainWriteTimeout = 10 * time.Second
+	// maxConns bounds the connections (and so the memory: up to inFlightBytes each)
+	// one server holds; QEMU opens one, or a few with multi-conn.
+	maxConns = 64
 )
 
 // ErrServerClosed is returned by Serve and ServeConn after Close.
@@ -175,6 +178,11 @@ func (s *Server) serve(ctx context.Context, c net.Conn, handshake bool) error {
 		s.mu.Unlock()
 		c.Close()
 		return ErrServerClosed
+	}
+	if len(s.conns) >= maxConns {
+		s.mu.Unlock()
+		c.Close()
+		return fmt.Errorf("nbd: refused a connection: %d are open already", maxConns)
 	}
 	s.conns[sc] = struct{}{}
 	s.connWG.Add(1)
