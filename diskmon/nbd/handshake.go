@@ -203,7 +203,7 @@ func (sc *serverConn) option(opt uint32, data []byte) (enter bool, err error) {
 }
 
 func (sc *serverConn) nameOK(name string) bool {
-	return len(name) <= maxStringLen && (sc.s.opts.ExportName == "" || name == sc.s.opts.ExportName)
+	return len(name) <= maxStringLen && (name == "" || sc.s.opts.ExportName == "" || name == sc.s.opts.ExportName)
 }
 
 // infoGo answers NBD_OPT_INFO and NBD_OPT_GO.

@@ -14,9 +14,11 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	// ExportName is the one export's name; "" accepts any name (and the default export).
+	// ExportName is the one export's name. The default export ("") is always this
+	// export; with ExportName "" any name is accepted.
 	ExportName string
 	// ReadOnly serves the backend read-only (NBD_FLAG_READ_ONLY; writes get EPERM).
+	// It is implied by a backend whose ReadOnly method says so (FileBackend).
 	ReadOnly bool
 	// OnChange is called for every WRITE, TRIM and WRITE_ZEROES of nonzero length
 	// after the backend was asked to apply it and before the reply is sent (also when
@@ -79,6 +81,11 @@ func NewServer(b Backend, opts Options) *Server {
 	}
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	// A backend that can only read must be advertised read-only, or every write
+	// would fail with EIO instead of the EPERM a client expects.
+	if ro, ok := b.(interface{ ReadOnly() bool }); ok && ro.ReadOnly() {
+		opts.ReadOnly = true
 	}
 	s := &Server{b: b, opts: opts, listeners: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}}
 	if ds, ok := b.(DataSyncer); ok {

@@ -486,3 +486,21 @@ func TestListenUnix(t *testing.T) {
 		t.Error("regular file was modified")
 	}
 }
+
+func TestReadOnlyFileBackend(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "ro.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fb, err := OpenFile(img, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	_, sock := startServer(t, fb, Options{ExportName: "ro"})
+	c := dial(t, sock, ClientOptions{}) // the default export is the export
+	if c.Flags()&FlagReadOnly == 0 {
+		t.Fatal("read-only file served writable")
+	}
+	wantErrno(t, c.Do(Request{Type: OpWrite, Length: 1, Data: []byte{1}}), EPERM)
+}
