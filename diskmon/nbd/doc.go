@@ -31,6 +31,23 @@
 // connection processes at most Options.MaxInFlight requests and 64 MiB of payload at
 // once; beyond that it stops reading, which backpressures the client.
 //
+// Concurrency: a connection's reader goroutine does a READ or plain WRITE itself when
+// nothing else is in flight and no further request is already buffered (queue depth
+// 1 gains nothing from a hand-off, which costs a wake-up and a thread switch per
+// blocking syscall); otherwise, and always for FLUSH, FUA, TRIM and WRITE_ZEROES,
+// each request runs on its own goroutine and replies are serialized on the socket.
+// Measured with qemu-img bench (64 KiB requests, server CPU per MiB moved, on a
+// loaded 2-core machine): sequential and inline cost the same at depth 1; at depth 16
+// concurrent writes cost about 30% more CPU than sequential ones but keep a slow
+// fsync or cold read from stalling the requests behind it, which matters more for a
+// guest's disk. Options.MaxInFlight = 1 selects strictly sequential processing.
+//
+// Ordering: OnChange and OnWrite run before the reply, so every change a client saw
+// acknowledged was reported first. Callbacks of requests that are in flight together
+// may run in either order, as the requests themselves may complete in either order;
+// clients (Linux's block layer, QEMU) never rely on the order of overlapping requests
+// in flight together.
+//
 // Why our own server: github.com/pojntfx/go-nbd v0.3.2, the Go library that exists,
 // handles only READ, WRITE and DISC (no FLUSH, so nothing a guest syncs is ever made
 // durable; no FUA, TRIM or WRITE_ZEROES), and works with QEMU 7.2 only when
