@@ -359,3 +359,38 @@ func BenchmarkQEMUBench(b *testing.B) {
 		}
 	}
 }
+
+// TestQEMUSystemDrive attaches the export to qemu-system-x86_64 the way a guest's
+// disk is attached (-drive file=nbd+unix://...) and drives that block device through
+// the monitor's qemu-io command, so the emulator's own NBD client negotiates and
+// writes; no guest is booted.
+func TestQEMUSystemDrive(t *testing.T) {
+	b, img := newImage(t, 8<<20)
+	_, sock := startServer(t, b, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, needTool(t, "qemu-system-x86_64"), "-nodefaults", "-display", "none", "-S",
+		"-accel", "tcg", "-smp", "1", "-m", "32",
+		"-drive", "file="+nbdURL(sock)+",format=raw,if=virtio,id=d0,cache=writeback",
+		"-monitor", "stdio")
+	cmd.Stdin = strings.NewReader(`qemu-io d0 "write -P 0x42 1M 128k"` + "\n" +
+		`qemu-io d0 "write -z 2M 64k"` + "\n" +
+		`qemu-io d0 "flush"` + "\n" +
+		`qemu-io d0 "read -P 0x42 1M 128k"` + "\n" +
+		"quit\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu-system-x86_64: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "failed") || strings.Contains(string(out), "rror") {
+		t.Fatalf("monitor reported a failure:\n%s", out)
+	}
+	got, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[1<<20:1<<20+128<<10], bytes.Repeat([]byte{0x42}, 128<<10)) ||
+		!bytes.Equal(got[2<<20:2<<20+64<<10], make([]byte, 64<<10)) {
+		t.Fatalf("image does not hold what QEMU wrote; monitor said:\n%s", out)
+	}
+}
