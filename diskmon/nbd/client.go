@@ -2,12 +2,14 @@ package nbd
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -70,7 +72,7 @@ type Request struct {
 
 type call struct {
 	req     Request
-	covered uint64
+	chunks  [][2]uint64 // content chunks of a READ reply: offset, length
 	err     error
 	extents map[string][]Extent
 	done    chan struct{}
@@ -586,7 +588,9 @@ func (cl *Client) readChunk() error {
 		if _, err := io.ReadFull(cl.br, r.Data[off-r.Offset:off-r.Offset+n]); err != nil {
 			return err
 		}
-		c.covered += n
+		if err := c.addChunk(off, n); err != nil {
+			return err
+		}
 	case typ == replyTypeOffsetHole && r.Type == OpRead:
 		if length != 12 {
 			return errors.New("nbd: OFFSET_HOLE chunk length is not 12")
@@ -601,7 +605,9 @@ func (cl *Client) readChunk() error {
 			return fmt.Errorf("nbd: OFFSET_HOLE %d+%d outside the request %d+%d", off, n, r.Offset, r.Length)
 		}
 		clear(r.Data[off-r.Offset : off-r.Offset+n])
-		c.covered += n
+		if err := c.addChunk(off, n); err != nil {
+			return err
+		}
 	case typ == replyTypeBlockStatus && r.Type == OpBlockStatus:
 		if length < 12 || (length-4)%8 != 0 {
 			return fmt.Errorf("nbd: BLOCK_STATUS chunk of %d bytes", length)
@@ -649,8 +655,8 @@ func (cl *Client) readChunk() error {
 		return fmt.Errorf("nbd: unexpected chunk type %d for %s", typ, r.Type)
 	}
 	if flags&replyFlagDone != 0 {
-		if c.err == nil && r.Type == OpRead && c.covered != uint64(r.Length) {
-			c.err = fmt.Errorf("nbd: read at %d: server covered %d of %d bytes", r.Offset, c.covered, r.Length)
+		if c.err == nil && r.Type == OpRead {
+			c.err = c.checkCoverage()
 		}
 		if c.err == nil && r.Type == OpBlockStatus && len(c.extents) == 0 {
 			c.err = fmt.Errorf("nbd: block status at %d: no extents", r.Offset)
@@ -661,3 +667,31 @@ func (cl *Client) readChunk() error {
 }
 
 func newBufReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 256<<10) }
+
+// maxReadChunks bounds the content chunks of one READ reply (a server could
+// otherwise describe a 32 MiB read one byte at a time).
+const maxReadChunks = 1 << 16
+
+func (c *call) addChunk(off, n uint64) error {
+	if len(c.chunks) >= maxReadChunks {
+		return fmt.Errorf("nbd: read at %d: more than %d content chunks", c.req.Offset, maxReadChunks)
+	}
+	c.chunks = append(c.chunks, [2]uint64{off, n})
+	return nil
+}
+
+// checkCoverage: a successful READ reply must cover the request exactly once.
+func (c *call) checkCoverage() error {
+	slices.SortFunc(c.chunks, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+	next := c.req.Offset
+	for _, ch := range c.chunks {
+		if ch[0] != next {
+			return fmt.Errorf("nbd: read at %d: reply chunks leave a gap or overlap at %d", c.req.Offset, min(ch[0], next))
+		}
+		next += ch[1]
+	}
+	if next != c.req.Offset+uint64(c.req.Length) {
+		return fmt.Errorf("nbd: read at %d: reply covers %d of %d bytes", c.req.Offset, next-c.req.Offset, c.req.Length)
+	}
+	return nil
+}
