@@ -4,6 +4,7 @@ import (
 	"context"
 	"log"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/xascript/xascript/diskmon/nbd"
@@ -18,14 +19,16 @@ func Example() {
 	}
 	defer img.Close() // after srv.Close: the server does not own the backend
 	changes := make(chan [2]uint64, 4096)
+	var lost atomic.Bool // the tracker rescans when it finds this set
 	srv := nbd.NewServer(img, nbd.Options{
 		OnChange: func(op nbd.Op, off, length uint64) {
 			if op == nbd.OpFlush {
 				return
 			}
-			select { // never block the guest's disk: a full queue is the tracker's problem
+			select { // never block the guest's disk
 			case changes <- [2]uint64{off, length}:
 			default:
+				lost.Store(true)
 			}
 		},
 		Logf: log.Printf,
