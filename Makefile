@@ -46,13 +46,15 @@ testdata: testdata-deps
 	bash testdata/build-all.sh
 
 # What the guest-building suites need beyond Go (kernels, busybox and pahole
-# are fetched as Debian packages and unpacked by testdata/fetch.sh).
+# are fetched as Debian packages and unpacked by testdata/fetch.sh). qemu-utils
+# (qemu-img, qemu-io, qemu-nbd) is only a Recommends of qemu-system-x86.
 testdata-deps:
 	@if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-i386 >/dev/null && \
+	    command -v qemu-img >/dev/null && command -v qemu-io >/dev/null && command -v qemu-nbd >/dev/null && \
 	    command -v zstd >/dev/null && command -v python3 >/dev/null; then \
 		echo "testdata-deps: already installed"; \
 	else \
-		apt-get update && apt-get install -y --no-install-recommends qemu-system-x86 zstd python3 ca-certificates; \
+		apt-get update && apt-get install -y --no-install-recommends qemu-system-x86 qemu-utils zstd python3 ca-certificates; \
 	fi
 
 # The heavy suite: build every guest afresh and compare xascript's view of
