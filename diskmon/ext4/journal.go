@@ -35,7 +35,7 @@ const (
 
 // Stats describes the journal overlay.
 type Stats struct {
-	Transactions   uint64    // committed transactions read since Open
+	Transactions   uint64    // distinct committed transactions read since Open
 	Active         int       // committed transactions in the overlay window now
 	BlocksOverlaid int       // home blocks whose reads come from the journal now
 	LastSequence   uint32    // sequence of the newest committed transaction (0: none)
@@ -489,8 +489,11 @@ func (j *journal) commit(seq uint32, tags []jtag, revs []uint64) {
 		t.homes = append(t.homes, tg.home)
 	}
 	j.trans = append(j.trans, t)
-	j.st.Transactions++
-	j.st.LastSequence = seq
+	// A rescan reads transactions seen before; count each sequence once.
+	if j.st.Transactions == 0 || tidGT(seq, j.st.LastSequence) {
+		j.st.Transactions++
+		j.st.LastSequence = seq
+	}
 }
 
 // lookup returns the journal's copy of home block blk if recovery would
