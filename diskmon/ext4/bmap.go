@@ -91,7 +91,7 @@ func (f *FS) blockRuns(in *Inode, limit uint64) ([]run, error) {
 }
 
 // extents walks one extent tree node (Documentation/filesystems/ext4/
-// ifork.rst). want is the depth the parent expects (-1 at the root), and
+// ifork.html). want is the depth the parent expects (-1 at the root), and
 // [lo, hi) the logical range the parent's index entry covers.
 func (m *mapper) extents(b []byte, blk uint64, level int, want int, lo, hi uint64) error {
 	le := binary.LittleEndian
@@ -154,7 +154,7 @@ func (m *mapper) extents(b []byte, blk uint64, level int, want int, lo, hi uint6
 
 // indirect walks the classic block map: 12 direct pointers, then single,
 // double and triple indirect blocks (Documentation/filesystems/ext4/
-// blockmap.rst).
+// ifork.html, "Direct/Indirect Block Addressing").
 func (m *mapper) indirect(in *Inode) error {
 	le := binary.LittleEndian
 	ib := in.iBlock()

@@ -73,7 +73,7 @@ func (f *FS) readDir(in *Inode) ([]DirEntry, error) {
 				return nil, err
 			}
 		}
-		if err := d.block(b, p, l == 0); err != nil {
+		if err := d.block(b, p); err != nil {
 			return nil, err
 		}
 	}
@@ -89,7 +89,7 @@ type dirReader struct {
 
 // block parses one directory block (or inline region) of linear
 // ext4_dir_entry_2 records (Documentation/filesystems/ext4/directory.rst).
-func (d *dirReader) block(b []byte, blk uint64, first bool) error {
+func (d *dirReader) block(b []byte, blk uint64) error {
 	le := binary.LittleEndian
 	what := fmt.Sprintf("directory block of inode %d", d.ino)
 	for off := 0; off < len(b); {
@@ -170,14 +170,14 @@ func (f *FS) checkDxRoot(b []byte, blk uint64, ino uint32, nblk uint64) error {
 func (d *dirReader) inline(in *Inode) error {
 	ib := in.iBlock()
 	// i_block starts with the parent's inode number (in place of ".." ).
-	if err := d.block(ib[4:], in.blk, true); err != nil {
+	if err := d.block(ib[4:], in.blk); err != nil {
 		return err
 	}
 	rest, err := inlineXattr(in)
 	if err != nil || len(rest) == 0 {
 		return err
 	}
-	return d.block(rest, in.blk, false)
+	return d.block(rest, in.blk)
 }
 
 // inlineXattr returns the value of the in-inode xattr system.data (name

@@ -169,3 +169,7 @@ func unzstd(t testing.TB, src string) string {
 	runCmd(t, "zstd", "-q", "-d", src, "-o", dst)
 	return dst
 }
+
+func execOut(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
+}
