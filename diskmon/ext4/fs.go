@@ -35,12 +35,28 @@ func Open(dev io.ReaderAt, size int64, opts Options) (*FS, error) {
 	if err := f.openJournal(); err != nil {
 		return nil, err
 	}
+	if f.jnl != nil {
+		// The superblock itself is journaled (orphan list, resize, ...):
+		// take the copy recovery would write.
+		if err := f.readSuper(); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
 }
 
+// readSuper reads the superblock through the journal overlay once there
+// is one, else from its home location.
 func (f *FS) readSuper() error {
 	b := make([]byte, superSize)
-	if err := f.readAt(b, superOffset); err != nil {
+	if f.jnl != nil {
+		bs := uint64(f.sb.blockSize)
+		blk, err := f.readBlock(superOffset / bs)
+		if err != nil {
+			return fmt.Errorf("ext4: read superblock: %w", err)
+		}
+		copy(b, blk[superOffset%bs:])
+	} else if err := f.readAt(b, superOffset); err != nil {
 		return fmt.Errorf("ext4: read superblock: %w", err)
 	}
 	sb, err := parseSuper(b, f.size)
@@ -61,13 +77,12 @@ func (f *FS) readSuper() error {
 // valid commit are read, unless the journal's tail moved (a checkpoint),
 // in which case transactions before the new tail leave the overlay.
 func (f *FS) Refresh() error {
-	if err := f.readSuper(); err != nil {
-		return err
+	if f.jnl != nil {
+		if err := f.jnl.refresh(); err != nil {
+			return err
+		}
 	}
-	if f.jnl == nil {
-		return nil
-	}
-	return f.jnl.refresh()
+	return f.readSuper()
 }
 
 // BlockSize is the filesystem block size in bytes.
