@@ -8,7 +8,7 @@ import (
 // Bounds on walks over guest-controlled block maps.
 const (
 	maxExtentDepth = 5       // the kernel's EXT4_MAX_EXTENT_DEPTH
-	maxMapNodes    = 1 << 16 // extent/indirect blocks visited per file
+	maxMapNodes    = 1 << 14 // extent/indirect blocks visited per file: >= 4 GiB of file at 1 KiB blocks
 	maxRuns        = 1 << 20 // mapped runs per file
 	extentMagic    = 0xF30A
 )

@@ -55,29 +55,36 @@ func (f *FS) readDir(in *Inode) ([]DirEntry, error) {
 		return nil, err
 	}
 	seen := make(map[uint64]bool)
-	for l := uint64(0); l < nblk; l++ {
-		p := physBlock(runs, l)
-		if p == 0 {
-			continue // a hole: the kernel skips it too
+	// Holes (physical 0) are skipped, as the kernel's readdir does.
+	for _, r := range runs {
+		if r.physical == 0 {
+			continue
 		}
-		if seen[p] {
-			return nil, corrupt(p, fmt.Sprintf("directory inode %d", in.Ino), "logical blocks share this block (loop)")
-		}
-		seen[p] = true
-		b, err := f.readBlock(p)
-		if err != nil {
-			return nil, fmt.Errorf("directory inode %d: %w", in.Ino, err)
-		}
-		if l == 0 && in.Flags&flagIndex != 0 && f.sb.compat&compatDirIndex != 0 {
-			if err := f.checkDxRoot(b, p, in.Ino, nblk); err != nil {
+		for i := uint64(0); i < r.count; i++ {
+			if err := f.dirBlock(d, in, seen, r.logical+i, r.physical+i, nblk); err != nil {
 				return nil, err
 			}
 		}
-		if err := d.block(b, p); err != nil {
-			return nil, err
-		}
 	}
 	return d.out, nil
+}
+
+// dirBlock reads logical block l (at physical p) of directory in.
+func (f *FS) dirBlock(d *dirReader, in *Inode, seen map[uint64]bool, l, p, nblk uint64) error {
+	if seen[p] {
+		return corrupt(p, fmt.Sprintf("directory inode %d", in.Ino), "logical blocks share this block (loop)")
+	}
+	seen[p] = true
+	b, err := f.readBlock(p)
+	if err != nil {
+		return fmt.Errorf("directory inode %d: %w", in.Ino, err)
+	}
+	if l == 0 && in.Flags&flagIndex != 0 && f.sb.compat&compatDirIndex != 0 {
+		if err := f.checkDxRoot(b, p, in.Ino, nblk); err != nil {
+			return err
+		}
+	}
+	return d.block(b, p)
 }
 
 type dirReader struct {

@@ -48,6 +48,13 @@ func seedTree(t testing.TB, nfiles int) string {
 	must(os.Symlink("/"+strings.Repeat("long/", 30)+"target", filepath.Join(d, "root/slowlink")))
 	must(os.Link(filepath.Join(d, "root/bar"), filepath.Join(d, "root/hardbar")))
 	must(syscall.Mkfifo(filepath.Join(d, "root/fifo"), 0o644))
+	// With inline_data: a folder whose entries spill from i_block into the
+	// system.data xattr, and a file that does the same.
+	must(os.MkdirAll(filepath.Join(d, "inl"), 0o755))
+	for i := 1; i <= 6; i++ {
+		must(os.WriteFile(filepath.Join(d, "inl", fmt.Sprintf("a%d", i)), []byte{byte('0' + i)}, 0o644))
+	}
+	must(os.WriteFile(filepath.Join(d, "inl/mid.txt"), bytes.Repeat([]byte("m"), 100), 0o644))
 	must(os.MkdirAll(filepath.Join(d, "many"), 0o755))
 	for i := 0; i < nfiles; i++ {
 		must(os.WriteFile(filepath.Join(d, "many", fmt.Sprintf("file-%05d-with-a-longer-name", i)), nil, 0o644))
@@ -193,6 +200,19 @@ func compareTree(t *testing.T, f *FS, img, src string) {
 	}
 	if ino, err := f.Lookup("/root/foo/bar/../../bar"); err != nil || ino != a {
 		t.Errorf(`Lookup with "..": %d, %v; want %d`, ino, err, a)
+	}
+	if f.sb.incompat&incompatInlineData != 0 {
+		// mke2fs -d stores small files inline but gives every folder a
+		// block; inline folders come from the kernel (ext4-inline-journal).
+		for _, p := range []string{"/inl/mid.txt"} {
+			ino, _ := f.Lookup(p)
+			in, err := f.Inode(ino)
+			if err != nil || in.Flags&flagInlineData == 0 {
+				t.Errorf("%s is not inline (%v)", p, err)
+			} else if x, _ := inlineXattr(in); len(x) == 0 {
+				t.Errorf("%s has no system.data beyond i_block", p)
+			}
+		}
 	}
 	many, _ := f.Lookup("/many")
 	if in, _ := f.Inode(many); in == nil || (f.sb.compat&compatDirIndex != 0 && in.Flags&flagIndex == 0) {

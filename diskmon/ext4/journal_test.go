@@ -74,7 +74,7 @@ func dirMap(t *testing.T, f *FS, path string) (map[string]uint32, error) {
 // guest printed; without it, the old tree; and the overlay equals what
 // recovery (debugfs journal_run, e2fsck -fy) writes.
 func TestJournalFixtures(t *testing.T) {
-	for _, name := range []string{"ext4-journal", "ext4-1k-journal", "ext3-journal"} {
+	for _, name := range []string{"ext4-journal", "ext4-1k-journal", "ext4-inline-journal", "ext3-journal"} {
 		t.Run(name, func(t *testing.T) {
 			want := truth(t, name)
 			img := unzstd(t, filepath.Join(fixtureDir, name+".img.zst"))
@@ -96,19 +96,24 @@ func TestJournalFixtures(t *testing.T) {
 			t.Logf("%s: %+v", name, st)
 			checkFixtureFiles(t, f)
 
-			// Home locations alone: the guest's changes are not there.
+			// Home locations alone: the guest's changes are not all there
+			// (the kernel may have written some home blocks already; then
+			// the home state is torn, e.g. an entry whose inode is still
+			// zero).
 			nj := openImage(t, img, Options{NoJournal: true})
-			if _, err := nj.Lookup("/new"); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("without the journal /new: %v, want ErrNotExist", err)
+			same := 0
+			for dir, w := range want {
+				if got, err := dirMap(t, nj, dir); err == nil && fmt.Sprint(got) == fmt.Sprint(w) {
+					same++
+				}
 			}
-			if _, err := nj.Lookup("/old/gone.txt"); err != nil {
-				t.Errorf("without the journal /old/gone.txt: %v", err)
+			if same == len(want) {
+				t.Error("without the journal every folder already reads as the guest left it: the fixture's journal holds nothing the tracker needs (regenerate it)")
 			}
+			t.Logf("without the journal %d of %d folders read as the truth", same, len(want))
 
 			// Pure replay: every block recovery writes equals our view.
-			replayed := copyFile(t, img)
-			debugfs(t, replayed, true, "journal_run")
-			compareBlocks(t, f, replayed)
+			compareBlocks(t, f, replay(t, img))
 
 			// e2fsck's recovery, then a clean check, then its listing.
 			fixed := copyFile(t, img)
@@ -147,6 +152,37 @@ func checkFixtureFiles(t *testing.T, f *FS) {
 	if _, err := f.Lookup("/old"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("/old (removed in the journal): %v", err)
 	}
+	if f.sb.incompat&incompatInlineData != 0 {
+		ino, err := f.Lookup("/new/inl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := f.Inode(ino)
+		if err != nil || in.Flags&flagInlineData == 0 {
+			t.Fatalf("/new/inl not inline: %v", err)
+		}
+		if x, _ := inlineXattr(in); len(x) == 0 {
+			t.Error("/new/inl has no entries in system.data: the spill path is untested")
+		}
+		a1, _ := f.Lookup("/new/inl/a1")
+		if b, err := f.ReadFile(a1, 100); err != nil || string(b) != "1\n" {
+			t.Errorf("/new/inl/a1 = %q, %v", b, err)
+		}
+	}
+}
+
+// replay returns a copy of img after e2fsck's journal replay alone
+// (-E journal_only: no other check or repair), and checks that the replay
+// happened (the journal superblock's s_start is 0 afterwards).
+func replay(t *testing.T, img string) string {
+	t.Helper()
+	r := copyFile(t, img)
+	e2fsck(t, r, "-E", "journal_only", "-y")
+	f := openImage(t, r, Options{})
+	if s := f.Stats(); s.Tail != 0 || s.BlocksOverlaid != 0 {
+		t.Fatalf("e2fsck -E journal_only left the journal at %+v", s)
+	}
+	return r
 }
 
 func copyFile(t *testing.T, src string) string {
@@ -341,9 +377,7 @@ func TestJournalIncremental(t *testing.T) {
 	if s2 := f.Stats(); s2.Transactions != 8 || !bytes.Equal(block(6010), zero) {
 		t.Fatalf("uncommitted transaction visible: %+v", s2)
 	}
-	replayed := copyFile(t, img)
-	debugfs(t, replayed, true, "journal_run")
-	compareBlocks(t, f, replayed)
+	compareBlocks(t, f, replay(t, img))
 
 	// Recovery in place empties the journal (s_start 0): no overlay left.
 	debugfs(t, img, true, "journal_run")

@@ -5,7 +5,8 @@
 # the guest's last changes is in the journal.
 #
 #   testdata/ext4/make-fixtures.sh        writes testdata/ext4/NAME.img.zst and NAME.truth.txt
-#                                         for NAME in ext4-journal ext4-1k-journal ext3-journal
+#                                         for NAME in ext4-journal ext4-1k-journal
+#                                         ext4-inline-journal ext3-journal
 #
 # How: the host makes a 16 MiB image with mkfs.ext{3,4} -d (a seed tree:
 # /keep with two files, /old with one file); a Debian cloud 6.1 guest under
@@ -56,6 +57,10 @@ echo hello >new/a.txt
 echo world >new/b.txt
 i=0
 while [ $i -lt 40 ]; do echo "file $i" >"new/f$i"; i=$((i + 1)); done
+# A small folder: with inline_data its entries spill from i_block into
+# the system.data xattr.
+mkdir new/inl
+for i in 1 2 3 4 5 6; do echo "$i" >"new/inl/a$i"; done
 # Three transactions: jbd2 (commit=1) commits each batch before the next
 # starts; sync would also commit, but we want the kernel's periodic path.
 read -r -t 2 _ <&3
@@ -68,7 +73,7 @@ rm old/gone.txt
 rmdir old
 read -r -t 3 _ <&3
 echo "@@XA-BEGIN-TRUTH@@"
-for d in / /keep /new /new/sub; do
+for d in / /keep /new /new/sub /new/inl; do
     echo "DIR $d"
     ls -ai1 "/mnt$d" | while read -r ino name; do
         case $name in .|..) continue ;; esac
@@ -130,6 +135,8 @@ run() { # NAME MKFS-KIND MKFS-ARGS...
 run ext4-journal ext4 -b 4096
 # ext4 with 1 KiB blocks and no 64bit: 32-bit tags with csum v3.
 run ext4-1k-journal ext4 -b 1024 -O ^64bit
+# ext4 with inline_data: small folders and files live in the inode.
+run ext4-inline-journal ext4 -b 4096 -O inline_data
 # ext3: no checksums, 8-byte tags.
 run ext3-journal ext3 -b 4096
 log "done: $(ls "$HERE")"
