@@ -95,7 +95,7 @@ func TestCorruptions(t *testing.T) {
 		}
 		return physBlock(runs, 0)
 	}
-	free := uint64(f.sb.blocksCount - 10) // unused blocks near the end
+	free := uint64(f.sb.blocksCount - 10)           // unused blocks near the end
 	deep, _ := lookup("/root/foo/bar/baz/deep.txt") // before /root/foo breaks
 
 	t.Run("dirent rec_len 0", func(t *testing.T) {
