@@ -143,9 +143,15 @@ func diff(old, cur *snapshot, in diffInput) (events []Event, ended bool) {
 			op = OpRmdir
 		}
 		ev := eventFor(op, p, o)
+		// The freed inode's change time (or, where the writer did not move
+		// it, its deletion time) says when the name went.
 		key := o.Ctime
-		if now, ok := in.statNow(o.Ino); ok && now.Ctime.After(key) {
-			key = now.Ctime
+		if now, ok := in.statNow(o.Ino); ok {
+			for _, t := range []time.Time{now.Ctime, now.Dtime} {
+				if t.After(key) {
+					key = t
+				}
+			}
 		}
 		ps = append(ps, pending{ev: ev, key: key, class: classRemove})
 	}

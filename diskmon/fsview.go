@@ -36,4 +36,7 @@ type Stat struct {
 	Mtime  time.Time
 	Ctime  time.Time
 	Crtime time.Time // zero where the file system does not record it
+	// Dtime is when a freed inode was deleted (ext2/3/4 record it, in
+	// seconds); zero for a live inode.
+	Dtime time.Time
 }

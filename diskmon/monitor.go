@@ -1,0 +1,312 @@
+package diskmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/xascript/xascript/diskmon/ext4"
+	"github.com/xascript/xascript/diskmon/nbd"
+	"github.com/xascript/xascript/diskmon/tapfifo"
+)
+
+// MonitorOptions say which disk to watch and how its writes are seen.
+type MonitorOptions struct {
+	// Image is the guest's disk image (raw): a whole file system or a
+	// partitioned disk.
+	Image string
+	// Partition picks the partition holding the file system (1-based); 0
+	// finds it (the whole image, else the first ext2/3/4 partition).
+	Partition int
+	// NBDSocket serves Image to the guest over NBD on this unix socket: the
+	// tap sees every write.
+	NBDSocket string
+	// TapFIFO reads XenAccess tapfifo records of the writes to Image from a
+	// FIFO or file (a blktap-style backend that writes Image itself).
+	TapFIFO string
+	// After compares Image (before) with this image (after) of the same file
+	// system: the events between them.
+	After   string
+	Tracker TrackerOptions
+	Logf    func(format string, args ...any)
+}
+
+// Monitor is a disk being watched: its view, tracker and tap.
+type Monitor struct {
+	opts    MonitorOptions
+	part    Partition
+	kind    string
+	view    FSView
+	tracker *Tracker
+
+	files    []*os.File
+	backend  *nbd.FileBackend
+	server   *nbd.Server
+	listener net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	serveErr error
+
+	after FSView // compare mode
+
+	shutdown sync.Once
+}
+
+// OpenMonitor opens the image, finds its file system and starts the tap.
+func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) {
+	sources := 0
+	for _, s := range []string{o.NBDSocket, o.TapFIFO, o.After} {
+		if s != "" {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return nil, errors.New("give one source of changes for --disk: --nbd, --tapfifo or --disk-after")
+	}
+	m = &Monitor{opts: o}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if o.NBDSocket != "" {
+		b, err := nbd.OpenFile(o.Image, false)
+		if err != nil {
+			return nil, fmt.Errorf("disk %s: %w", o.Image, err)
+		}
+		m.backend = b
+	}
+	view, part, kind, err := m.openView(o.Image, o.Partition)
+	if err != nil {
+		return nil, err
+	}
+	m.view, m.part, m.kind = view, part, kind
+	m.tracker = NewTracker(view, NewFeed(0), o.Tracker)
+	ctx, m.cancel = context.WithCancel(ctx)
+
+	switch {
+	case o.NBDSocket != "":
+		if err := m.startNBD(ctx); err != nil {
+			return nil, err
+		}
+	case o.TapFIFO != "":
+		if err := m.startTapFIFO(ctx); err != nil {
+			return nil, err
+		}
+	case o.After != "":
+		after, _, _, err := m.openView(o.After, o.Partition)
+		if err != nil {
+			return nil, err
+		}
+		m.after = after
+	default:
+		// A still image: nothing will change, so a watch reports nothing.
+		m.tracker.Finish(time.Now())
+	}
+	return m, nil
+}
+
+// openView opens path read-only (the tap writes through its own handle) and
+// decodes its file system.
+func (m *Monitor) openView(path string, partition int) (FSView, Partition, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Partition{}, "", fmt.Errorf("disk: %w", err)
+	}
+	m.files = append(m.files, f)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, Partition{}, "", fmt.Errorf("disk %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, Partition{}, "", fmt.Errorf("disk %s: not a regular file (raw images only)", path)
+	}
+	part, err := FindFilesystem(f, fi.Size(), partition)
+	if err != nil {
+		return nil, Partition{}, "", fmt.Errorf("disk %s: %w", path, err)
+	}
+	fs, err := ext4.Open(sectionReader{f, part.Off}, part.Length, ext4.Options{})
+	if err != nil {
+		return nil, Partition{}, "", fmt.Errorf("disk %s (%s): %w", path, part, err)
+	}
+	return NewExt4View(fs), part, fs.Kind(), nil
+}
+
+// sectionReader reads the partition at off of the image.
+type sectionReader struct {
+	f   *os.File
+	off int64
+}
+
+func (s sectionReader) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, s.off+off) }
+
+func (m *Monitor) startNBD(ctx context.Context) error {
+	feed := m.tracker.Feed()
+	m.server = nbd.NewServer(m.backend, nbd.Options{
+		OnChange: func(op nbd.Op, off, length uint64) {
+			kind := ChangeWrite
+			switch op {
+			case nbd.OpFlush:
+				kind = ChangeFlush
+			case nbd.OpTrim:
+				kind = ChangeTrim
+			case nbd.OpWriteZeroes:
+				kind = ChangeZeroes
+			}
+			feed.Notify(Change{Kind: kind, Off: off, Len: length, At: time.Now()})
+		},
+		Logf: m.opts.Logf,
+	})
+	l, err := nbd.ListenUnix(m.opts.NBDSocket)
+	if err != nil {
+		return err
+	}
+	m.listener = l
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		if err := m.server.Serve(ctx, l); err != nil && !errors.Is(err, nbd.ErrServerClosed) && ctx.Err() == nil {
+			m.serveErr = err
+			m.logf("nbd server: %v", err)
+		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.tracker.Run(ctx)
+	}()
+	return nil
+}
+
+// startTapFIFO follows a stream of XenAccess tapfifo records: the backend
+// that writes them (a blktap-style tapdisk) writes the image itself, so the
+// records only say when and where the disk changed. The stream's end (the
+// writer closed the FIFO) ends the watches after a last rescan.
+func (m *Monitor) startTapFIFO(ctx context.Context) error {
+	feed := m.tracker.Feed()
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		m.tracker.Run(ctx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		// Opening a FIFO waits for its writer: here, not in OpenMonitor.
+		f, err := os.Open(m.opts.TapFIFO)
+		if err != nil {
+			m.logf("tapfifo: %v", err)
+			m.tracker.Finish(time.Now())
+			return
+		}
+		defer f.Close()
+		go func() { <-ctx.Done(); f.Close() }()
+		r := tapfifo.NewReader(f)
+		var rec tapfifo.Record
+		for {
+			err := r.Next(&rec)
+			var bad *tapfifo.RecordError
+			switch {
+			case errors.As(err, &bad):
+				m.logf("%v", err)
+				continue
+			case err != nil:
+				if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					m.logf("tapfifo %s: %v", m.opts.TapFIFO, err)
+				}
+				m.tracker.Finish(time.Now())
+				return
+			}
+			c := Change{Off: rec.Offset(), Len: rec.Length(), At: time.Now()}
+			switch rec.Op {
+			case tapfifo.OpWrite, tapfifo.OpWriteBarrier:
+				c.Kind = ChangeWrite
+			case tapfifo.OpFlush:
+				c.Kind = ChangeFlush
+			case tapfifo.OpDiscard:
+				c.Kind = ChangeTrim
+			case tapfifo.OpWriteZeroes:
+				c.Kind = ChangeZeroes
+			default:
+				continue // reads change nothing
+			}
+			feed.Notify(c)
+		}
+	}()
+	return nil
+}
+
+func (m *Monitor) logf(format string, args ...any) {
+	if m.opts.Logf != nil {
+		m.opts.Logf(format, args...)
+	}
+}
+
+// Describe says what is watched, for messages: "ext4 on whole disk".
+func (m *Monitor) Describe() string { return fmt.Sprintf("%s on %s", m.kind, m.part) }
+
+// Tracker is the monitor's tracker.
+func (m *Monitor) Tracker() *Tracker { return m.tracker }
+
+// Watch watches path; in compare mode it delivers the events between the two
+// images and is then done.
+func (m *Monitor) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch, error) {
+	if m.after == nil {
+		return m.tracker.Watch(path, opts, fn)
+	}
+	evs, err := Compare(m.view, m.after, []string{path}, opts)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := cleanWatchPath(path)
+	w := &Watch{t: m.tracker, path: p, opts: opts, fn: fn, done: make(chan struct{})}
+	go func() {
+		defer w.markDone()
+		for _, e := range evs {
+			if w.closed.Load() {
+				return
+			}
+			fn(e)
+		}
+	}()
+	return w, nil
+}
+
+// Shutdown stops the tap (the NBD server answers what it has read, closes
+// its connections and syncs the image), rescans one last time and ends
+// every watch. It is safe to call more than once.
+func (m *Monitor) Shutdown() {
+	m.shutdown.Do(func() {
+		if m.server != nil {
+			if err := m.server.Close(); err != nil {
+				m.logf("%v", err)
+			}
+		}
+		if m.tracker != nil {
+			m.tracker.Finish(time.Now())
+		}
+	})
+}
+
+// Close shuts down and releases the image.
+func (m *Monitor) Close() error {
+	m.Shutdown()
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	var errs []error
+	if m.backend != nil {
+		errs = append(errs, m.backend.Close())
+	}
+	for _, f := range m.files {
+		errs = append(errs, f.Close())
+	}
+	if m.opts.NBDSocket != "" && m.listener != nil {
+		os.Remove(m.opts.NBDSocket)
+	}
+	return errors.Join(errs...)
+}
