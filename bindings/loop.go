@@ -14,6 +14,10 @@ import (
 type Loop struct {
 	queue chan func(*lua.LState) error
 	wake  chan struct{}
+	// closed ends every Post once the script has ended: a source must never
+	// wait for a loop that will not run again.
+	closed    chan struct{}
+	closeOnce sync.Once
 
 	mu      sync.Mutex
 	holds   int
@@ -26,8 +30,13 @@ const loopQueue = 1024
 
 // NewLoop makes an empty loop.
 func NewLoop() *Loop {
-	return &Loop{queue: make(chan func(*lua.LState) error, loopQueue), wake: make(chan struct{}, 1)}
+	return &Loop{queue: make(chan func(*lua.LState) error, loopQueue), wake: make(chan struct{}, 1),
+		closed: make(chan struct{})}
 }
+
+// Close tells sources that nothing will be delivered any more; Post then
+// returns false at once. The runtime closes the loop when the script ends.
+func (l *Loop) Close() { l.closeOnce.Do(func() { close(l.closed) }) }
 
 // Hold keeps the loop running until release is called (at most once counts).
 func (l *Loop) Hold() (release func()) {
@@ -61,12 +70,19 @@ func (l *Loop) poke() {
 }
 
 // Post queues fn for the Lua goroutine, waiting while the queue is full. It
-// reports false when ctx ended first.
+// reports false when ctx ended or the loop was closed first.
 func (l *Loop) Post(ctx context.Context, fn func(*lua.LState) error) bool {
+	select {
+	case <-l.closed:
+		return false
+	default:
+	}
 	select {
 	case l.queue <- fn:
 		return true
 	case <-ctx.Done():
+		return false
+	case <-l.closed:
 		return false
 	}
 }

@@ -40,6 +40,9 @@ type Tracker struct {
 	feed *Feed
 	opts TrackerOptions
 
+	// deliverMu makes rescans (and their deliveries) one at a time, so that
+	// a watch's events come in order and none follows its Done.
+	deliverMu  sync.Mutex
 	mu         sync.Mutex // guards view (FSView is not safe for concurrent use) and watches
 	view       FSView
 	watches    []*Watch
@@ -185,6 +188,8 @@ func (t *Tracker) Rescan(at time.Time) {
 		evs []Event
 	}
 	var out []batch
+	t.deliverMu.Lock()
+	defer t.deliverMu.Unlock()
 	t.mu.Lock()
 	t.rescans.Add(1)
 	var refreshEv *Event
@@ -257,6 +262,8 @@ func (t *Tracker) Rescan(at time.Time) {
 // writes revealed, then every watch is done.
 func (t *Tracker) Finish(at time.Time) {
 	t.Rescan(at)
+	t.deliverMu.Lock()
+	defer t.deliverMu.Unlock()
 	t.mu.Lock()
 	t.finished = true
 	ws := t.watches

@@ -240,16 +240,14 @@ func TestFeedOverflowAndRun(t *testing.T) {
 	if _, err := tr.Watch("/w", WatchOptions{}, func(e Event) { got <- e }); err != nil {
 		t.Fatal(err)
 	}
+	f.touch("/w/x")
+	for i := range 10 { // 4 fit, 6 are dropped: the tracker is not running yet
+		feed.Notify(Change{Kind: ChangeWrite, Off: uint64(i) * 4096, Len: 4096})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
-	tr.mu.Lock()
-	f.touch("/w/x")
-	tr.mu.Unlock()
-	for i := range 10 { // 4 fit, 6 are dropped
-		feed.Notify(Change{Kind: ChangeWrite, Off: uint64(i) * 4096, Len: 4096})
-	}
 	wantOps := []Op{OpLost, OpMkfile}
 	for _, op := range wantOps {
 		select {

@@ -106,6 +106,9 @@ func (r *Runtime) run(src, name string, args []string) (err error) {
 		if p := recover(); p != nil {
 			err = &ScriptError{Msg: fmt.Sprintf("%s: internal error: %v", name, p)}
 		}
+		if r.cfg.Env.Loop != nil {
+			r.cfg.Env.Loop.Close() // no source may wait for callbacks that will not run
+		}
 		if ferr := r.out.Flush(); err == nil && ferr != nil {
 			err = fmt.Errorf("write output: %w", ferr)
 		}
