@@ -22,6 +22,11 @@ type options struct {
 	noCache        bool
 	noProfileCache bool
 	json           bool
+	disk           string
+	nbd            string
+	tapfifo        string
+	diskAfter      string
+	partition      int
 	quiet          bool
 	verbose        bool
 	help           bool
@@ -39,6 +44,11 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
 	fs.StringVar(&o.dwarf, "dwarf", "", "kernel struct layouts from a debug vmlinux's DWARF (the -dbg package's), for kernels without BTF")
 	fs.StringVar(&o.isf, "isf", "", "a Volatility 3 ISF (.json, .json.xz/.gz/.zst) for symbols and types (with the profile command: the ISF file to write)")
+	fs.StringVar(&o.disk, "disk", "", "the guest's disk image (raw; ext2/3/4, whole or partitioned) for on_disk_event; with --nbd xascript serves it to the guest")
+	fs.StringVar(&o.nbd, "nbd", "", "serve --disk over NBD on this unix socket (QEMU: -drive file=nbd+unix:///?socket=SOCKET,format=raw) and watch every write")
+	fs.StringVar(&o.tapfifo, "tapfifo", "", "watch --disk through XenAccess tapfifo request records read from this FIFO or file (a blktap-style backend writes the image)")
+	fs.StringVar(&o.diskAfter, "disk-after", "", "compare --disk (before) with this image of the same file system (after): the events between them")
+	fs.IntVar(&o.partition, "partition", 0, "the partition of --disk that holds the file system (default: the whole image, else the first ext2/3/4 partition)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
@@ -50,7 +60,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	return fs
 }
 
-const usageHead = `xascript runs a Lua monitor script against a guest's memory.
+const usageHead = `xascript runs a Lua monitor script against a guest's memory and disk.
 
 Usage:
   xascript SCRIPT [flags] [-- script args]   run SCRIPT (script args reach it as arg[1..] and ...)
@@ -60,6 +70,7 @@ Usage:
 
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst
+  xascript scripts/examples/diskwatch.lua --disk disk.img --nbd /run/disk.sock -- /root
   xascript scripts/examples/lkm.lua --file mem.raw --symbols System.map --btf vmlinuz
   xascript scripts/examples/lkm.lua --dom web1          (in dom0)
   xascript scripts/examples/lkm.lua --qemu /run/vm.qmp

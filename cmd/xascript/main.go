@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -76,9 +77,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Ctrl-C (or SIGTERM) cancels the context that sleep() and list walks
 	// watch, so a polling monitor ends through its normal error path (and
 	// a guest held by --pause is resumed); a second Ctrl-C kills at once.
-	ctx, signalled, stop := interruptContext()
+	disk, err := openDisk(context.Background(), &o, stderr)
+	if err != nil {
+		printError(stderr, "xascript", err, o.verbose)
+		if errors.Is(err, errDiskUsage) {
+			return exitUsage
+		}
+		return exitTarget
+	}
+	var shutdownDisk func()
+	if disk != nil {
+		defer disk.Close()
+		shutdownDisk = disk.Shutdown
+	}
+	ctx, signalled, stop := interruptContextAfter(shutdownDisk)
 	defer stop()
 	env := &bindings.Env{Ctx: ctx}
+	if disk != nil {
+		env.Disk = diskWatcher{disk}
+	}
 	if o.targetGiven() {
 		g, err := openGuest(&o)
 		if err != nil {
@@ -101,6 +118,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		printError(stderr, "xascript", err, o.verbose)
 		return exitScript
+	}
+	if o.nbd != "" {
+		// xascript is the guest's disk: it goes on serving when the script
+		// is done, until it is told to stop.
+		if !o.quiet {
+			fmt.Fprintf(stderr, "xascript: script done; serving %s until interrupted\n", o.disk)
+		}
+		<-ctx.Done()
 	}
 	return exitOK
 }

@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // interruptContext returns a context that the first SIGINT (Ctrl-C) or
@@ -16,6 +17,18 @@ import (
 // the shell's 128+n: 130 for SIGINT, 143 for SIGTERM. stop releases the
 // signals.
 func interruptContext() (ctx context.Context, status func() int, stop func()) {
+	return interruptContextAfter(nil)
+}
+
+// beforeCancelLimit bounds the work done on a signal before the context is
+// cancelled (a disk monitor's last rescan).
+const beforeCancelLimit = 10 * time.Second
+
+// interruptContextAfter is interruptContext that, on the signal, first runs
+// before (bounded by beforeCancelLimit; a second signal cuts it short): a
+// disk monitor stops its tap there and delivers what the last writes
+// revealed, while the event loop still runs.
+func interruptContextAfter(before func()) (ctx context.Context, status func() int, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
@@ -29,6 +42,18 @@ func interruptContext() (ctx context.Context, status func() int, stop func()) {
 			mu.Lock()
 			got = s
 			mu.Unlock()
+			if before != nil {
+				finished := make(chan struct{})
+				again := make(chan os.Signal, 1)
+				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+				go func() { before(); close(finished) }()
+				select {
+				case <-finished:
+				case <-again:
+				case <-time.After(beforeCancelLimit):
+				}
+				signal.Stop(again)
+			}
 			cancel()
 		case <-done:
 		}
