@@ -70,7 +70,13 @@
 // TestDiskKill: the guest writes files of random content and prints
 // "XA-SYNCED NAME SIZE SHA256" once fsync of the file and of its folder
 // returned; the host SIGKILLs the tap at a random moment, then QEMU; e2fsck
-// -fy replays the journal and repairs what a crash leaves; every file the
-// guest reported must then be on the image with that size and hash (debugfs
-// dump). XA_KILL_TRIALS trials (default 21), the filesystems in turn.
+// -E journal_only replays the journal (what the next mount would do), and
+// every file the guest reported must then be on the image with that size and
+// hash (debugfs dump). Then e2fsck -fy must be able to repair what the crash
+// left (status 0 or 1). The files are read before that repair: on a crashed
+// ext2, e2fsck -fy can rewrite a synced file's blocks when a stale inode of a
+// truncated file still claims them as indirect blocks (seen with qemu-nbd as
+// the tap: a synced file read intact before the repair, changed after it).
+// XA_KILL_TRIALS trials (default 21), the filesystems in turn; xascript
+// watches the folder being written (XA_KILL_WATCH, default "-r /kill").
 package diske2e

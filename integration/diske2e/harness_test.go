@@ -21,6 +21,7 @@ import (
 var (
 	tapKind     = envOr("XA_DISK_TAP", "xascript")
 	watchArgs   = strings.Fields(envOr("XA_DISK_WATCH", "-r /root"))
+	killWatch   = strings.Fields(envOr("XA_KILL_WATCH", "-r /kill"))
 	bootTimeout = envDuration("XA_BOOT_TIMEOUT", 180*time.Second)
 	runTimeout  = envDuration("XA_DISK_TIMEOUT", 15*time.Minute)
 )
@@ -100,6 +101,9 @@ func setupShared() (string, error) {
 		}
 		if _, err := ParseWatch(watchArgs); err != nil {
 			return "", fmt.Errorf("XA_DISK_WATCH: %w", err)
+		}
+		if _, err := ParseWatch(killWatch); err != nil {
+			return "", fmt.Errorf("XA_KILL_WATCH: %w", err)
 		}
 	default:
 		return "", fmt.Errorf("XA_DISK_TAP=%q: want xascript or qemu-nbd", tapKind)
@@ -217,9 +221,10 @@ type tap struct {
 	sock, stdout, stderr string
 }
 
-// startTap starts XA_DISK_TAP serving img on dir/nbd.sock and waits until
-// the socket accepts a connection.
-func startTap(t *testing.T, dir, img string) *tap {
+// startTap starts XA_DISK_TAP serving img on dir/nbd.sock (xascript with
+// watch as the script's arguments) and waits until the socket accepts a
+// connection.
+func startTap(t *testing.T, dir, img string, watch []string) *tap {
 	t.Helper()
 	tp := &tap{sock: filepath.Join(dir, "nbd.sock"), stdout: filepath.Join(dir, "tap.out"), stderr: filepath.Join(dir, "tap.err")}
 	var argv []string
@@ -227,7 +232,7 @@ func startTap(t *testing.T, dir, img string) *tap {
 		// -t: stay up across connections (the readiness probe is one).
 		argv = []string{"qemu-nbd", "-f", "raw", "-t", "-k", tp.sock, img}
 	} else {
-		argv = append([]string{shared.xascript, shared.script, "--disk", img, "--nbd", tp.sock, "--"}, watchArgs...)
+		argv = append([]string{shared.xascript, shared.script, "--disk", img, "--nbd", tp.sock, "--"}, watch...)
 	}
 	tp.proc = start(t, "tap", tp.stdout, tp.stderr, argv...)
 	deadline := time.Now().Add(30 * time.Second)

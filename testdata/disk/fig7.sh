@@ -171,9 +171,10 @@ run_mode() {
     fi
     e2fsck -fn "$img" >"$dir/fsck.out" 2>&1 || { cat "$dir/fsck.out" >&2; die "$mode: e2fsck -fn is not clean"; }
     local guest_up
-    guest_up=$(awk '/^XA-UP/ {print $4}' "$serial")
+    guest_up=$(awk '/^XA-UP/ {sub(/\r$/, ""); print $4}' "$serial")
     awk -v m="$mode" -v boot="$(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')" \
         -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" '
+        { sub(/\r$/, "") } # the serial console ends lines with CR LF
         /^XA-FIG7 / { print m "\tfig7\t" $2 "\t" $3 "\t" $4 }
         /^XA-DD /   { print m "\tdd\t" $2 "\t1\t" $3 }
         END         { print m "\tboot\t" boot "\t" gup "\t" total }' "$serial" >>"$OUT/results.tsv"
