@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# fig7.sh — the paper's Figure 7 (file creation under the disk monitor) and
+# sequential write throughput, as a table.
+#
+# One boot of the disk guest (guest-init.sh, xa.mode=bench) per mode, each on
+# a fresh FS image: inside the guest, for each N of XA_FIG7_NS, XA_FIG7_RUNS
+# times: N empty files in a fresh folder under /root/fig7 and sync, timed in
+# the guest (its monotonic clock, /proc/timer_list); then dd XA_FIG7_DDMB MiB
+# with oflag=direct, and sync, timed the same way. Modes (XA_FIG7_MODES):
+#   plain        QEMU on the image file itself                      (paper: 1)
+#   qemu-nbd     QEMU through qemu-nbd serving the image (the throughput
+#                baseline)
+#   tap-nowatch  through xascript's NBD server, no watch            (paper: 2)
+#   tap-watch    through xascript with a watch on /root/fig7, events printed
+#                (to DIR/tap-watch/tap.out)                        (paper: 3)
+# Default: plain and qemu-nbd, and the tap modes when $XASCRIPT_BIN and
+# scripts/examples/diskwatch.lua exist. The tap command lines are templates
+# ({IMG}, {SOCK} replaced), so another script or option set can be timed:
+#   XA_FIG7_NOWATCH  default: $XASCRIPT_BIN scripts/examples/diskwatch.lua --disk {IMG} --nbd {SOCK}
+#   XA_FIG7_WATCH    default: ... --disk {IMG} --nbd {SOCK} -- -r /root/fig7
+#   XA_FIG7_QEMUNBD  default: qemu-nbd -f raw -t -k {SOCK} {IMG}
+# Other knobs: XA_FIG7_FS (ext4), XA_FIG7_SIZE (1G), XA_FIG7_TIMEOUT seconds
+# per boot (3600), XA_FIG7_OUT (a folder for the serial logs and results.tsv;
+# default a temporary one, removed). Needs what `make disk-deps` installs and
+# testdata/fetch.sh amd64.
+#
+# Numbers come from a TCG guest on a shared machine: compare modes of one
+# run, not runs of different days.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+CACHE=${XA_TESTDATA_CACHE:-$ROOT/testdata/.cache}
+RUNS=${XA_FIG7_RUNS:-10}
+NS=${XA_FIG7_NS:-100,1000,10000}
+DDMB=${XA_FIG7_DDMB:-256}
+FS=${XA_FIG7_FS:-ext4}
+SIZE=${XA_FIG7_SIZE:-1G}
+TIMEOUT=${XA_FIG7_TIMEOUT:-3600}
+XASCRIPT_BIN=${XASCRIPT_BIN:-$ROOT/bin/xascript}
+SCRIPT=$ROOT/scripts/examples/diskwatch.lua
+NOWATCH="$XASCRIPT_BIN $SCRIPT --disk {IMG} --nbd {SOCK}"
+WATCH="$XASCRIPT_BIN $SCRIPT --disk {IMG} --nbd {SOCK} -- -r /root/fig7"
+QEMUNBD="qemu-nbd -f raw -t -k {SOCK} {IMG}"
+NOWATCH=${XA_FIG7_NOWATCH:-$NOWATCH}
+WATCH=${XA_FIG7_WATCH:-$WATCH}
+QEMUNBD=${XA_FIG7_QEMUNBD:-$QEMUNBD}
+
+log() { printf '[fig7] %s\n' "$*" >&2; }
+die() { printf '[fig7] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 ]] || die "XA_FIG7_RUNS must be a positive number"
+[[ $NS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "XA_FIG7_NS must be like 100,1000,10000"
+[[ $DDMB =~ ^[0-9]+$ ]] || die "XA_FIG7_DDMB must be a number"
+
+MODES=${XA_FIG7_MODES:-}
+if [[ -z $MODES ]]; then
+    MODES="plain qemu-nbd"
+    if [[ -x $XASCRIPT_BIN && -f $SCRIPT ]]; then
+        MODES+=" tap-nowatch tap-watch"
+    else
+        log "no $XASCRIPT_BIN or $SCRIPT: the tap modes are left out"
+    fi
+fi
+
+# shellcheck source=../host-lib.sh
+source "$ROOT/testdata/host-lib.sh"
+TAP_PID=
+stop_tap() {
+    [[ -n $TAP_PID ]] || return 0
+    kill -TERM "$TAP_PID" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$TAP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$TAP_PID" 2>/dev/null; then
+        log "tap (pid $TAP_PID) still running 30s after SIGTERM: SIGKILL"
+        kill -KILL "$TAP_PID" 2>/dev/null || true
+    fi
+    wait "$TAP_PID" 2>/dev/null || true
+    TAP_PID=
+}
+cleanup() {
+    local rc=$?
+    stop_tap
+    (exit "$rc")
+    xa_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[[ -f $CACHE/amd64.env ]] || die "no $CACHE/amd64.env: run bash testdata/fetch.sh amd64"
+# shellcheck disable=SC1091
+source "$CACHE/amd64.env"
+VMLINUZ=$KROOT/boot/vmlinuz-$KVER
+[[ -f $VMLINUZ && -f $BUSYBOX ]] || die "fetch.sh output incomplete; rerun testdata/fetch.sh amd64"
+
+if [[ -n ${XA_FIG7_OUT:-} ]]; then
+    OUT=$XA_FIG7_OUT
+    mkdir -p "$OUT"
+else
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/xa-fig7.XXXXXX")
+    OUT=$WORK
+fi
+python3 "$ROOT/testdata/guesttool.py" initramfs "$OUT/initramfs.cpio" \
+    --busybox "$BUSYBOX" --init "$HERE/guest-init.sh" \
+    --kroot "$KROOT" --kver "$KVER" virtio_pci virtio_blk 2>/dev/null
+
+now() { date +%s.%N; }
+
+# run_mode MODE: one boot; appends its rows to $OUT/results.tsv.
+run_mode() {
+    local mode=$1 dir=$OUT/$1 tmpl= drive
+    rm -rf "$dir"
+    mkdir -m 0700 "$dir"
+    local img=$dir/disk.img sock=$dir/nbd.sock
+    bash "$HERE/mkimage.sh" "$FS" "$img" "$SIZE"
+    case $mode in
+    plain) ;;
+    qemu-nbd) tmpl=$QEMUNBD ;;
+    tap-nowatch) tmpl=$NOWATCH ;;
+    tap-watch) tmpl=$WATCH ;;
+    *) die "unknown mode $mode" ;;
+    esac
+    if [[ -z $tmpl ]]; then
+        drive="file=$img,format=raw,if=virtio"
+    else
+        local cmd=${tmpl//\{IMG\}/$img}
+        cmd=${cmd//\{SOCK\}/$sock}
+        log "$mode: tap: $cmd"
+        # shellcheck disable=SC2086
+        nice -n 10 $cmd >"$dir/tap.out" 2>"$dir/tap.err" </dev/null &
+        TAP_PID=$!
+        local i
+        for ((i = 0; ; i++)); do
+            python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$sock" 2>/dev/null && break
+            kill -0 "$TAP_PID" 2>/dev/null || { cat "$dir/tap.err" >&2; die "$mode: the tap exited"; }
+            ((i < 300)) || die "$mode: the tap does not serve $sock after 30s"
+            sleep 0.1
+        done
+        drive="file=nbd+unix:///?socket=$sock,format=raw,if=virtio"
+    fi
+    local serial=$dir/serial.log t0 tup=
+    t0=$(now)
+    nice -n 10 qemu-system-x86_64 -accel tcg -smp 1 -cpu qemu64 -m 256M \
+        -display none -monitor none -no-reboot -nodefaults -serial "file:$serial" \
+        -kernel "$VMLINUZ" -initrd "$OUT/initramfs.cpio" \
+        -append "console=ttyS0 quiet panic=1 no_timer_check rdinit=/init xa.mode=bench xa.fs=$FS xa.runs=$RUNS xa.ns=$NS xa.ddmb=$DDMB" \
+        -drive "$drive" </dev/null >"$dir/qemu.out" 2>&1 &
+    QEMU_PID=$!
+    while kill -0 "$QEMU_PID" 2>/dev/null; do
+        if [[ -z $tup ]] && grep -qa '^XA-UP' "$serial" 2>/dev/null; then
+            tup=$(now)
+            log "$mode: guest up after $(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')s"
+        fi
+        if awk -v a="$t0" -v b="$(now)" -v l="$TIMEOUT" 'BEGIN{exit !(b-a > l)}'; then
+            tail -n 20 "$serial" >&2
+            die "$mode: guest not done after ${TIMEOUT}s"
+        fi
+        sleep 0.5
+    done
+    wait "$QEMU_PID" || true
+    QEMU_PID=
+    local tend
+    tend=$(now)
+    stop_tap
+    if grep -a '^XA-FAIL' "$serial" >&2 || ! grep -qa '^XA-DONE' "$serial"; then
+        tail -n 20 "$serial" "$dir/qemu.out" >&2
+        die "$mode: the guest failed"
+    fi
+    e2fsck -fn "$img" >"$dir/fsck.out" 2>&1 || { cat "$dir/fsck.out" >&2; die "$mode: e2fsck -fn is not clean"; }
+    local guest_up
+    guest_up=$(awk '/^XA-UP/ {sub(/\r$/, ""); print $4}' "$serial")
+    awk -v m="$mode" -v boot="$(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')" \
+        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" '
+        { sub(/\r$/, "") } # the serial console ends lines with CR LF
+        /^XA-FIG7 / { print m "\tfig7\t" $2 "\t" $3 "\t" $4 }
+        /^XA-DD /   { print m "\tdd\t" $2 "\t1\t" $3 }
+        END         { print m "\tboot\t" boot "\t" gup "\t" total }' "$serial" >>"$OUT/results.tsv"
+    if [[ $mode == tap-watch ]]; then
+        log "$mode: $(grep -c '^MKFILE: ' "$dir/tap.out" || true) MKFILE events printed"
+    fi
+    log "$mode: done in $(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')s"
+    rm -f "$img"
+}
+
+: >"$OUT/results.tsv"
+for m in $MODES; do
+    run_mode "$m"
+done
+
+# The table: per mode and N, the runs' mean, median, min, max and standard
+# deviation in ms, and the mean against plain's; then dd throughput against
+# qemu-nbd's; then boot times.
+echo "Figure 7: create N files in one folder and sync ($FS, $RUNS runs each, timed in the guest; ms)"
+awk -F'\t' '
+$2 == "fig7" { k = $1 SUBSEP $3; v[k, ++c[k]] = $5 / 1e6; if (!($3 in seenN)) { seenN[$3]; ns[++nn] = $3 }
+               if (!($1 in seenM)) { seenM[$1]; ms[++nm] = $1 } }
+$2 == "dd"   { dd[$1] = $3 / ($5 / 1e9); mib[$1] = $3; if (!($1 in seenM)) { seenM[$1]; ms[++nm] = $1 } }
+$2 == "boot" { boot[$1] = $3; gup[$1] = $4; total[$1] = $5 }
+function sortv(k, n,   i, j, t) { for (i = 1; i <= n; i++) s[i] = v[k, i]
+    for (i = 2; i <= n; i++) { t = s[i]; for (j = i - 1; j >= 1 && s[j] > t; j--) s[j + 1] = s[j]; s[j + 1] = t } }
+END {
+    printf "%-12s %6s %4s %10s %10s %10s %10s %8s %9s\n", "mode", "N", "runs", "mean", "median", "min", "max", "sd", "vs plain"
+    for (a = 1; a <= nn; a++) for (b = 1; b <= nm; b++) {
+        k = ms[b] SUBSEP ns[a]; n = c[k]; if (!n) continue
+        sum = 0; for (i = 1; i <= n; i++) sum += v[k, i]; mean = sum / n
+        sq = 0; for (i = 1; i <= n; i++) sq += (v[k, i] - mean) ^ 2; sd = n > 1 ? sqrt(sq / (n - 1)) : 0
+        sortv(k, n); med = n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+        p = "plain" SUBSEP ns[a]; rel = "-"
+        if (c[p]) { ps = 0; for (i = 1; i <= c[p]; i++) ps += v[p, i]; rel = sprintf("%.3fx", mean / (ps / c[p])) }
+        printf "%-12s %6d %4d %10.1f %10.1f %10.1f %10.1f %8.1f %9s\n", ms[b], ns[a], n, mean, med, s[1], s[n], sd, rel
+    }
+    print ""
+    print "Sequential write: dd oflag=direct, then sync (MiB/s)"
+    printf "%-12s %8s %10s %12s\n", "mode", "MiB", "MiB/s", "vs qemu-nbd"
+    for (b = 1; b <= nm; b++) if (ms[b] in dd) {
+        rel = ("qemu-nbd" in dd) ? sprintf("%.3fx", dd[ms[b]] / dd["qemu-nbd"]) : "-"
+        printf "%-12s %8d %10.1f %12s\n", ms[b], mib[ms[b]], dd[ms[b]], rel
+    }
+    print ""
+    print "Boot: host seconds from QEMU start to the disk mounted (guest uptime then), whole boot"
+    for (b = 1; b <= nm; b++) if (ms[b] in boot) printf "%-12s %6.1fs (%ss) %8.1fs\n", ms[b], boot[ms[b]], gup[ms[b]], total[ms[b]]
+}' "$OUT/results.tsv"
+log "raw results: $OUT/results.tsv${WORK:+ (removed at exit; set XA_FIG7_OUT to keep)}"
+exit
