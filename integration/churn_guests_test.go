@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,7 +22,7 @@ import (
 	"github.com/xascript/xascript/internal/liveguest"
 )
 
-// TestGuestLiveQEMUChurn runs long-lived monitors on one live guest whose
+// TestLiveQEMUChurn runs long-lived monitors on one live guest whose
 // state changes under them:
 //
 //   - root outlives its task: xascript attaches while a busy process is the
@@ -37,10 +38,11 @@ import (
 //     crash or hang; every unpaused error is one line the script handled;
 //     every --pause snapshot is consistent (its list walks end at the head);
 //     the unpaused monitor's RSS stays within 10% after the first minute.
-func TestGuestLiveQEMUChurn(t *testing.T) {
+func TestLiveQEMUChurn(t *testing.T) {
 	bin := xascriptBinary(t)
 	g := liveguest.Start(t, "../testdata/live-guest.sh")
 	cache := t.TempDir() // every run of this test shares one profile cache, and no other test's
+	t.Run("command port", func(t *testing.T) { testCommandPort(t, g) })
 	t.Run("root outlives its task", func(t *testing.T) { testRootOutlivesTask(t, bin, cache, g) })
 	t.Run("load and churn", func(t *testing.T) { testChurn(t, bin, cache, g) })
 }
@@ -93,6 +95,23 @@ func hexField(t *testing.T, what, s string) uint64 {
 		t.Fatalf("%s %q: %v", what, s, err)
 	}
 	return v
+}
+
+// testCommandPort: the guest's command port reads every line whole while
+// orphaned background processes (the churn, the busy process) end, as the
+// suites below need. Each command leaves a sleeper that pid 1 inherits and
+// that ends while the next, long line is being read.
+func testCommandPort(t *testing.T, g *liveguest.Guest) {
+	long := strings.Repeat("0123456789abcdef", 64)
+	for i := 0; i < 40; i++ {
+		out, err := g.Run(fmt.Sprintf("(sleep 0.0%d &); echo %d-%s", i%10, i, long), time.Minute)
+		if err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("%d-%s\n", i, long); out != want {
+			t.Fatalf("command %d printed %q, want %q", i, out, want)
+		}
+	}
 }
 
 func testRootOutlivesTask(t *testing.T, bin, cache string, g *liveguest.Guest) {
@@ -214,6 +233,26 @@ func testRootOutlivesTask(t *testing.T, bin, cache string, g *liveguest.Guest) {
 	owners := pgds[cr3]
 	if len(owners) != 1 || !strings.HasPrefix(owners[0], fmt.Sprint(busy)+" ") {
 		t.Errorf("the CPU's CR3 %#x was the page tables of %v, want the busy process %d", cr3, owners, busy)
+	}
+
+	// Attached afresh, whatever task runs, `info` reports the same root.
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		out, err := xascriptCmd(ctx, bin, cache, "info", "--json", "--qemu", g.Socket).Output()
+		cancel()
+		if err != nil {
+			t.Fatalf("xascript info: %v", err)
+		}
+		var info struct {
+			Root       string `json:"page_table_root"`
+			RootSource string `json:"root_source"`
+		}
+		if err := json.Unmarshal(out, &info); err != nil {
+			t.Fatalf("xascript info --json: %v\n%s", err, out)
+		}
+		if hexField(t, "page_table_root", info.Root) != wantRoot || !strings.HasPrefix(info.RootSource, "init_top_pgt (checked against the CPU's CR3 ") {
+			t.Errorf("xascript info: root %s from %s; init_top_pgt is at physical %#x", info.Root, info.RootSource, wantRoot)
+		}
 	}
 }
 

@@ -55,6 +55,12 @@ xa_section MODULES /proc/modules
 stty -F /dev/ttyS1 raw -echo clocal 2>/dev/null || echo "XA-STTY-FAIL"
 echo "@@XA-READY@@"
 exec 4<>/dev/ttyS1
+# The command loop is a child of pid 1: a background command's processes
+# are re-parented to pid 1 when their shell exits, and the SIGCHLD of their
+# end, delivered to a loop in `read`, made ash drop the part of the line it
+# had read. pid 1 ignores SIGCHLD (the kernel reaps those orphans) and
+# sleeps.
+(
 while :; do
     if read -r line <&4; then
         echo "@@XA-BEGIN-CMD@@" >&4
@@ -64,6 +70,10 @@ while :; do
         sleep 1 # no reader end yet, or a read error: try again
     fi
 done
+) &
+trap '' CHLD
+xa_idle_fd
+while :; do read -r _ <&3; done
 INIT
 }
 
