@@ -13,8 +13,10 @@ import (
 
 // Layout is where the kernel was found and how.
 type Layout struct {
-	Mode       paging.Mode
-	Root       uint64 // page-table root, as a CR3 value
+	Mode paging.Mode
+	// Root is the kernel's own page-table root (init_top_pgt, swapper_pg_dir)
+	// as a CR3 value; the CPU's CR3 only when Notes say why.
+	Root       uint64
 	RootSource string
 	// SymbolShift is added to every address in the symbol table: 0 for a
 	// /proc/kallsyms captured from this boot, the KASLR virtual slide for a
