@@ -96,13 +96,15 @@ e2e-xen: testdata-deps
 # in a temporary directory until the end, so that every QEMU is stopped by its
 # PID and its /dev/shm file removed even when a test fails, times out or is
 # interrupted; a guest that does not boot fails the run within minutes.
+# TestLiveQEMUChurn churns a guest for XA_CHURN_SECONDS under running monitors.
 E2E_QEMU_TIMEOUT ?= 20m
+XA_CHURN_SECONDS ?= 300
 e2e-qemu: testdata-deps build
 	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/xa-e2e-qemu.XXXXXX") || exit 1; \
 	cleanup() { for g in "$$dir"/*/; do [ -d "$$g" ] && bash testdata/live-guest.sh stop "$$g"; done; rm -rf "$$dir"; }; \
 	trap cleanup EXIT; trap 'exit 130' INT TERM; \
 	[ -f testdata/.cache/amd64.env ] || bash testdata/fetch.sh amd64 || exit 1; \
-	XA_LIVE_DIR="$$dir" XASCRIPT_BIN="$(CURDIR)/$(BIN)" $(GO) test -count=1 -p 1 -timeout $(E2E_QEMU_TIMEOUT) \
+	XA_LIVE_DIR="$$dir" XASCRIPT_BIN="$(CURDIR)/$(BIN)" XA_CHURN_SECONDS=$(XA_CHURN_SECONDS) $(GO) test -count=1 -p 1 -timeout $(E2E_QEMU_TIMEOUT) \
 		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/
 
 # The disk suites need, beyond testdata-deps: qemu-nbd and qemu-img (in

@@ -19,6 +19,8 @@
 # @@XA-READY@@ and then serves commands on its second serial port (ttyS1,
 # the unix socket DIR/cmd.sock): for each line it reads it prints
 # @@XA-BEGIN-CMD@@, the output of `sh -c LINE`, and @@XA-END-CMD rc=N@@.
+# /bin/xa-churn SECONDS (testdata/churn-guest.sh) is there for a command to
+# start: modules unloaded and reloaded, processes forked and killed.
 #
 # DIR receives: qemu.pid, qmp.path (the socket path), mem.path (the RAM
 # file, "-" for anon), serial.log, qemu.out, initramfs.cpio, init.
@@ -43,11 +45,22 @@ write_init() { # FILE
     cat >>"$1" <<'INIT'
 . /lib/xa-guest.sh
 xa_boot $HELD
+INIT
+    # The churn suite's load, as /bin/xa-churn (testdata/churn-guest.sh).
+    { echo "cat >/bin/xa-churn <<'XA_CHURN_EOF'"; cat "$HERE/churn-guest.sh"; echo "XA_CHURN_EOF"
+      echo "chmod 755 /bin/xa-churn"; } >>"$1"
+    cat >>"$1" <<'INIT'
 xa_section VERSION /proc/version
 xa_section MODULES /proc/modules
 stty -F /dev/ttyS1 raw -echo clocal 2>/dev/null || echo "XA-STTY-FAIL"
 echo "@@XA-READY@@"
 exec 4<>/dev/ttyS1
+# The command loop is a child of pid 1: a background command's processes
+# are re-parented to pid 1 when their shell exits, and the SIGCHLD of their
+# end, delivered to a loop in `read`, made ash drop the part of the line it
+# had read. pid 1 ignores SIGCHLD (the kernel reaps those orphans) and
+# sleeps.
+(
 while :; do
     if read -r line <&4; then
         echo "@@XA-BEGIN-CMD@@" >&4
@@ -57,6 +70,10 @@ while :; do
         sleep 1 # no reader end yet, or a read error: try again
     fi
 done
+) &
+trap '' CHLD
+xa_idle_fd
+while :; do read -r _ <&3; done
 INIT
 }
 

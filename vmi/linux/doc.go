@@ -3,9 +3,13 @@
 //
 // It owns locating the kernel (locate.go): the physical and virtual KASLR
 // slides and the kernel page-table root, found from memory and validated
-// against it. The CPU's CR3 is used when the target has CPU state and it maps
-// the kernel; otherwise the root is the profile's init_top_pgt (x86-64) or
-// swapper_pg_dir (i386) at the physical slide, so raw images work. The
+// against it. The root kept is the kernel's own, init_top_pgt (x86-64) or
+// swapper_pg_dir (i386), as LibVMI and Volatility do: a vCPU's CR3 belongs to
+// whichever task ran last, whose page tables a live guest frees when it
+// exits. With CPU state the CR3 finds the slides and the kernel's root through
+// them, and checks it (both must map the kernel alike); without, the kernel's
+// root is found at the physical slide, so raw images work. The CR3 stays
+// the root only when the kernel's own cannot be found (said in the notes). The
 // physical slide comes from the kernel banner (linux_banner), which the
 // kernel's 2 MiB load alignment places at an address congruent to its link
 // address modulo 2 MiB; the virtual slide is the 2 MiB-aligned kernel-map

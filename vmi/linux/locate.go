@@ -12,8 +12,10 @@ import (
 
 // Layout is where the kernel was found and how.
 type Layout struct {
-	Mode       paging.Mode
-	Root       uint64 // page-table root, as a CR3 value
+	Mode paging.Mode
+	// Root is the kernel's own page-table root (init_top_pgt, swapper_pg_dir)
+	// as a CR3 value; the CPU's CR3 only when Notes say why.
+	Root       uint64
 	RootSource string
 	// SymbolShift is added to every address in the symbol table: 0 for a
 	// /proc/kallsyms captured from this boot, the KASLR virtual slide for a
@@ -51,14 +53,22 @@ const (
 )
 
 type rootCandidate struct {
-	mode   paging.Mode
-	root   uint64
-	source string
+	mode    paging.Mode
+	root    uint64
+	source  string
+	fromCPU bool // a vCPU's CR3: used to find the kernel's own root
 }
 
 // Locate finds the kernel in t: the paging mode, the page-table root, and
 // the slides that turn the symbol table's addresses into run-time ones.
 // Every candidate root is validated by reading the kernel banner through it.
+//
+// The root kept is the kernel's own (init_top_pgt on x86-64, swapper_pg_dir
+// on i386), as LibVMI and Volatility use: a vCPU's CR3 belongs to whichever
+// task ran last, and on a live guest that task may exit and its page tables
+// be freed and reused while a monitor still walks them. The CPU's CR3 only
+// finds the slides and checks the kernel's root; it stays the root only when
+// the kernel's cannot be found or does not map the kernel (said in Notes).
 func Locate(t vmi.Target, syms *symbols.Table) (Layout, *paging.Space, error) {
 	return locate(t, syms, nil)
 }
@@ -170,7 +180,7 @@ func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *
 			return Layout{}, nil, fmt.Errorf("locate kernel: CPU state of %s: %w", t.Kind(), err)
 		}
 		modes = []paging.Mode{mode}
-		cands = append(cands, rootCandidate{mode, cpu.CR3, "CPU state (CR3)"})
+		cands = append(cands, rootCandidate{mode, cpu.CR3, "CPU state (CR3)", true})
 	} else if is64 {
 		modes = []paging.Mode{paging.IA32e, paging.LA57}
 	} else {
@@ -193,7 +203,7 @@ func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *
 			for _, tp := range textPAs {
 				for _, m := range modes {
 					out = append(out, rootCandidate{m, tp + (rootAddr - text),
-						fmt.Sprintf("%s (kernel found at physical %#x)", rootSym, tp)})
+						fmt.Sprintf("%s (kernel found at physical %#x)", rootSym, tp), false})
 				}
 			}
 		}
@@ -214,7 +224,20 @@ func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *
 			}
 			continue
 		}
-		l := Layout{Mode: c.mode, Root: c.root, RootSource: c.source, SymbolShift: shift, TextPhys: textPA}
+		root, source, ownNote := c.root, c.source, ""
+		if c.fromCPU {
+			// The CPU's CR3 found the kernel; keep the kernel's own root
+			// instead, which lives as long as the kernel does.
+			own, why := ownRoot(t, space, c.mode, rootSym, rootAddr, haveRootSym, anc, text, shift, textPA)
+			if own != nil {
+				space = own
+				root = own.Root()
+				source = fmt.Sprintf("%s (checked against the CPU's CR3 %#x)", rootSym, c.root)
+			} else {
+				ownNote = why
+			}
+		}
+		l := Layout{Mode: c.mode, Root: root, RootSource: source, SymbolShift: shift, TextPhys: textPA}
 		defText := uint64(defaultText32)
 		if is64 {
 			defText = defaultText64
@@ -229,6 +252,9 @@ func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *
 		}
 		for _, f := range failures {
 			l.Notes = append(l.Notes, "rejected "+f)
+		}
+		if ownNote != "" {
+			l.Notes = append(l.Notes, ownNote)
 		}
 		space.Flush()
 		return l, space, nil
@@ -245,6 +271,38 @@ func locate(t vmi.Target, syms *symbols.Table, vmci *vmcoreinfo.Info) (Layout, *
 	// Each root's rejection is a detail: joined, they ran to kilobytes.
 	return Layout{}, nil, vmi.Detailed(failures, nil, "locate kernel in %s: none of %d candidate page-table roots maps the kernel",
 		t.Kind(), len(failures))
+}
+
+// ownRoot returns the kernel's own page-table root, found through cpuSpace
+// (the CPU's CR3, which maps the kernel under symbol shift shift with _text
+// at textPA): the root symbol's physical address, accepted when it maps the
+// kernel as cpuSpace does (the anchor, _text, and the root symbol itself).
+// Otherwise it returns nil and why, for the notes.
+func ownRoot(t vmi.Target, cpuSpace *paging.Space, mode paging.Mode, rootSym string, rootAddr uint64, haveRootSym bool,
+	anc anchor, text uint64, shift int64, textPA uint64) (*paging.Space, string) {
+	keep := fmt.Sprintf("the CPU's CR3 %#x kept as the root (a task's page tables, which a live guest may free)", cpuSpace.Root())
+	if !haveRootSym {
+		return nil, fmt.Sprintf("%s: no %s symbol", keep, rootSym)
+	}
+	va := rootAddr + uint64(shift)
+	pa, err := cpuSpace.Translate(va)
+	if err != nil {
+		return nil, fmt.Sprintf("%s: %s %#x: %v", keep, rootSym, va, err)
+	}
+	if pa%4096 != 0 {
+		return nil, fmt.Sprintf("%s: %s %#x is at physical %#x, not a page boundary", keep, rootSym, va, pa)
+	}
+	own := paging.New(t, mode, pa)
+	if !anc.at(own, anc.va+uint64(shift)) {
+		return nil, fmt.Sprintf("%s: %s at physical %#x does not map %s", keep, rootSym, pa, anc.name)
+	}
+	for _, m := range []struct{ va, pa uint64 }{{text + uint64(shift), textPA}, {va, pa}} {
+		if got, err := own.Translate(m.va); err != nil || got != m.pa {
+			return nil, fmt.Sprintf("%s: %s at physical %#x maps %#x to %#x (%v), the CPU's CR3 to %#x",
+				keep, rootSym, pa, m.va, got, err, m.pa)
+		}
+	}
+	return own, ""
 }
 
 // scanBanner returns the physical addresses of _text for every place where
