@@ -48,6 +48,9 @@ func (t FileType) String() string {
 
 // Inode is a decoded on-disk inode. Blocks counts 512-byte sectors (as
 // stat's st_blocks) also for huge_file inodes that store filesystem blocks.
+// Links is i_links_count as stored: with dir_nlink a folder with more than
+// 64,998 subfolders stores 1. Times are UTC; Crtime is zero for inodes
+// without the extra fields (128-byte inodes).
 type Inode struct {
 	Ino                         uint32
 	Mode                        uint16

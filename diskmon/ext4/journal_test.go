@@ -152,6 +152,18 @@ func checkFixtureFiles(t *testing.T, f *FS) {
 	if _, err := f.Lookup("/old"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("/old (removed in the journal): %v", err)
 	}
+	// The kernel built /new/big as an htree: its dx root validates and all
+	// its leaves read.
+	big, err := f.Lookup("/new/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, err := f.Inode(big); err != nil || in.Flags&flagIndex == 0 {
+		t.Errorf("/new/big is not an htree: %v", err)
+	}
+	if ents, err := f.ReadDir(big); err != nil || len(ents) != 300 {
+		t.Errorf("/new/big: %d entries, %v", len(ents), err)
+	}
 	if f.sb.incompat&incompatInlineData != 0 {
 		ino, err := f.Lookup("/new/inl")
 		if err != nil {

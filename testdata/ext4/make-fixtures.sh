@@ -61,6 +61,10 @@ while [ $i -lt 40 ]; do echo "file $i" >"new/f$i"; i=$((i + 1)); done
 # the system.data xattr.
 mkdir new/inl
 for i in 1 2 3 4 5 6; do echo "$i" >"new/inl/a$i"; done
+# A folder the kernel turns into an htree (more than one block of names).
+mkdir new/big
+i=0
+while [ $i -lt 300 ]; do : >"new/big/entry-with-a-long-name-$i"; i=$((i + 1)); done
 # Three transactions: jbd2 (commit=1) commits each batch before the next
 # starts; sync would also commit, but we want the kernel's periodic path.
 read -r -t 2 _ <&3
@@ -73,7 +77,7 @@ rm old/gone.txt
 rmdir old
 read -r -t 3 _ <&3
 echo "@@XA-BEGIN-TRUTH@@"
-for d in / /keep /new /new/sub /new/inl; do
+for d in / /keep /new /new/sub /new/inl /new/big; do
     echo "DIR $d"
     ls -ai1 "/mnt$d" | while read -r ino name; do
         case $name in .|..) continue ;; esac
