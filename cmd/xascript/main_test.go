@@ -32,6 +32,9 @@ func TestCLI(t *testing.T) {
 		if cyclicPath != "" {
 			os.Remove(cyclicPath)
 		}
+		if sharedDumps != "" {
+			os.RemoveAll(sharedDumps)
+		}
 	})
 	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: setupCLI})
 }
@@ -66,12 +69,22 @@ func setupCLI(env *testscript.Env) error {
 	env.Setenv("IMAGE", img)
 	env.Setenv("KERNEL", kernel)
 	env.Setenv("SCRIPTS", abs(env.T().(testing.TB), filepath.Join("..", "..", "scripts")))
-	env.Setenv("XASCRIPT_CACHE_DIR", cacheDir())
 	work := env.WorkDir
+	dumpsOnce.Do(func() {
+		dumpsErr = decompressDumps(img, filepath.Join(filepath.Dir(img), "i386-pae"))
+	})
+	if dumpsErr != nil {
+		return dumpsErr
+	}
+	cache := filepath.Join(work, "cache")
+	if err := seedCache(cache); err != nil {
+		return err
+	}
+	env.Setenv("XASCRIPT_CACHE_DIR", cache)
 	if err := os.WriteFile(filepath.Join(work, "modules.want"), []byte(strings.Join(truth.Modules, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
-	elf, err := unpack.Open(filepath.Join(img, "mem.elf.zst"), unpack.Options{CacheDir: cacheDir()})
+	elf, err := unpack.Open(filepath.Join(img, "mem.elf.zst"), unpack.Options{CacheDir: sharedDumps})
 	if err != nil {
 		return err
 	}
@@ -98,29 +111,86 @@ var (
 	cyclicErr  error
 )
 
-// cacheDir shares decompressed images between test runs in this process
-// tree (the go test cache directory is per package and survives runs).
-func cacheDir() string {
-	if d := os.Getenv("XASCRIPT_CACHE_DIR"); d != "" {
-		return d
-	}
-	d, err := unpack.CacheDir(unpack.Options{})
+// Caches. Every transcript runs with its own XASCRIPT_CACHE_DIR
+// ($WORK/cache): profiles derived from memory, BTF extracted from vmlinuz
+// and decompressed symbol files start cold in each, as on a new machine,
+// and no transcript reads or writes the developer's ~/.cache/xascript. The
+// decompressed guest images are the one exception: decompressing 128 MiB
+// per transcript would cost seconds and disk each time, and an entry is a
+// pure function of a committed file (internal/unpack tests the cold path).
+// They are decompressed once per test process into sharedDumps and
+// hard-linked into each transcript's cache, where xascript finds them under
+// the same key; TestCLI removes sharedDumps when it ends.
+var (
+	dumpsOnce   sync.Once
+	sharedDumps string
+	dumpsErr    error
+)
+
+// decompressDumps fills sharedDumps with the decompressed dumps of the
+// image folders the transcripts use.
+func decompressDumps(dirs ...string) error {
+	d, err := os.MkdirTemp("", "xascript-cli-dumps-")
 	if err != nil {
-		return filepath.Join(os.TempDir(), "xascript-test-cache")
+		return err
 	}
-	return d
+	sharedDumps = d
+	for _, dir := range dirs {
+		for _, name := range []string{"mem.elf.zst", "mem.raw.zst"} {
+			f, err := unpack.Open(filepath.Join(dir, name), unpack.Options{CacheDir: sharedDumps})
+			if err != nil {
+				return err
+			}
+			f.Close()
+		}
+	}
+	return nil
+}
+
+// seedCache makes the cache folder dir holding links to the shared
+// decompressed dumps (not their lock files), and nothing else.
+func seedCache(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(sharedDumps)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".lock") {
+			continue
+		}
+		src, dst := filepath.Join(sharedDumps, e.Name()), filepath.Join(dir, e.Name())
+		if err := os.Link(src, dst); err != nil {
+			if err := os.Symlink(src, dst); err != nil {
+				return err
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no decompressed dumps in %s", sharedDumps)
+	}
+	return nil
 }
 
 // writeCorruptList copies the raw image with the second module's
 // list.next pointing back at the first module: a cycle that never returns
 // to the list head, as a rootkit or a torn read could leave it.
 func writeCorruptList(rawPath, syms, btf, out string) error {
-	t, err := dump.Open(rawPath, dump.Options{Options: unpack.Options{CacheDir: cacheDir()}})
+	t, err := dump.Open(rawPath, dump.Options{Options: unpack.Options{CacheDir: sharedDumps}})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	k, err := linux.Open(t, linux.Options{SymbolsPath: syms, BTFPath: btf, Unpack: unpack.Options{CacheDir: cacheDir()}})
+	profCache, err := os.MkdirTemp("", "xascript-cli-profile-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(profCache)
+	k, err := linux.Open(t, linux.Options{SymbolsPath: syms, BTFPath: btf, Unpack: unpack.Options{CacheDir: profCache}})
 	if err != nil {
 		return err
 	}
@@ -141,7 +211,7 @@ func writeCorruptList(rawPath, syms, btf, out string) error {
 	if err != nil {
 		return err
 	}
-	f, err := unpack.Open(rawPath, unpack.Options{CacheDir: cacheDir()})
+	f, err := unpack.Open(rawPath, unpack.Options{CacheDir: sharedDumps})
 	if err != nil {
 		return err
 	}
