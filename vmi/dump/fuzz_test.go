@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 )
 
@@ -60,9 +61,11 @@ func realHeader(variant string) []byte {
 
 // realLiME returns a LiME file with one range per RAM block of a real
 // guest, at the block's real address, holding the block's first 64 bytes,
-// or nil when the image is missing.
+// or nil when the image is missing. The image is decompressed into memory,
+// not a cache: every fuzz worker process runs this, and a worker that is
+// killed leaves no cache folder behind.
 func realLiME(variant string) []byte {
-	d, err := Open(realImagesDir+"/"+variant+"/mem.elf.zst", Options{})
+	d, err := Open(realImagesDir+"/"+variant+"/mem.elf.zst", Options{unpack.Options{NoCache: true}})
 	if err != nil {
 		return nil
 	}
