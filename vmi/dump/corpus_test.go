@@ -13,10 +13,11 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite the built seeds un
 
 // builtSeeds are the committed fuzz seeds that this package's builders
 // make: inputs at the edges the parser got wrong once (issue 8) or could,
-// so that `go test` replays them and the fuzzers start from them. The
-// files are in Go's corpus format, under testdata/fuzz/<target>/<name>;
-// TestBuiltSeeds keeps them equal to the builders' output.
-func builtSeeds() map[string][]any {
+// and the real guests' memory maps as LiME files (realLiME), so that
+// `go test` replays them and the fuzzers start from them. The files are in
+// Go's corpus format, under testdata/fuzz/<target>/<name>; TestBuiltSeeds
+// keeps them equal to the builders' output. A missing real image fails t.
+func builtSeeds(t *testing.T) map[string][]any {
 	const pa, n = uint64(0x1000), uint16(16)
 	// The synthetic core with its PT_NOTE cut to the end of the last
 	// note's descriptor: VMCOREINFO's 21-byte descriptor loses its 3 bytes
@@ -36,7 +37,7 @@ func builtSeeds() map[string][]any {
 	ph32 := elf32[ehdr32Size:]
 	le.PutUint32(ph32[16:], le.Uint32(ph32[16:])-3) // the QEMU note's descriptor loses its padding
 	headerCut := noteCore(append(rawNote(0, 1, 1, 0xaa, 0, 0, 0), 4, 0, 0, 0, 1))
-	return map[string][]any{
+	seeds := map[string][]any{
 		"FuzzOpenELF/issue8-note-13-bytes":       {craftedNoteCore(), uint64(0), n},
 		"FuzzOpenELF/note-unpadded-vmcoreinfo":   {unpadded, uint64(gib4), n},
 		"FuzzOpenELF/note-odd-sizes":             {odd, pa, n},
@@ -46,6 +47,14 @@ func builtSeeds() map[string][]any {
 		"FuzzOpenLiME/two-ranges-trailing-bytes": {append(buildLiME([]limeRange{{0, pattern(0, 0x20, 1)}, {0x1000, pattern(0x1000, 0x10, 1)}}), 1, 2, 3), uint64(0x1000), n},
 		"FuzzOpenLiME/one-byte-ranges":           {buildLiME([]limeRange{{0, []byte{1}}, {1, []byte{2}}, {3, []byte{3}}}), uint64(0), uint16(3)},
 	}
+	for _, v := range realSeedVariants {
+		l := realLiME(v)
+		if l == nil {
+			t.Fatalf("real image %s missing", v)
+		}
+		seeds["FuzzOpenLiME/real-"+v] = []any{l, uint64(0xfff0), n}
+	}
+	return seeds
 }
 
 // TestBuiltSeeds: every built seed is committed, byte for byte (run with
@@ -53,7 +62,7 @@ func builtSeeds() map[string][]any {
 // through the fuzz body. The crafted core of issue 8 is among them, so
 // FuzzOpenELF replays it on every `go test`.
 func TestBuiltSeeds(t *testing.T) {
-	for name, args := range builtSeeds() {
+	for name, args := range builtSeeds(t) {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join("testdata", "fuzz", name)
 			want := marshalCorpus(args...)
