@@ -37,8 +37,8 @@ func main() {
 }
 
 // run is main without the process: tests call it directly. Every stage
-// runs under the panic firewall (recoverPanic); stage says
-// which one is under way.
+// runs under the panic firewall (recoverPanic); stage says which one is
+// under way.
 func run(args []string, stdout, stderr io.Writer) (code int) {
 	stage := "reading the command line"
 	defer recoverPanic(&stage, stderr, &code)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +90,15 @@ func setupCLI(env *testscript.Env) error {
 		return err
 	}
 	defer elf.Close()
+	// The crafted core of issue 8, from vmi/dump's fuzz corpus, where
+	// TestBuiltSeeds keeps it equal to the bytes its builder writes.
+	crafted, err := corpusBytes(filepath.Join("..", "..", "vmi", "dump", "testdata", "fuzz", "FuzzOpenELF", "issue8-note-13-bytes"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(work, "crafted-note.core"), crafted, 0o644); err != nil {
+		return err
+	}
 	// A dump cut short: headers promise segments the file does not hold.
 	if err := os.WriteFile(filepath.Join(work, "truncated.elf"), elf.Data[:1<<20], 0o644); err != nil {
 		return err
@@ -222,4 +232,22 @@ func writeCorruptList(rawPath, syms, btf, out string) error {
 	}
 	binary.LittleEndian.PutUint64(img[pa:], first)
 	return os.WriteFile(out, img, 0o644)
+}
+
+// corpusBytes returns the first argument of a "go test fuzz v1" corpus
+// file, a []byte.
+func corpusBytes(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(string(raw), "\n")
+	if len(lines) < 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") || !strings.HasSuffix(lines[1], ")") {
+		return nil, fmt.Errorf("%s: not a corpus file whose first value is a []byte", path)
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return []byte(s), nil
 }
