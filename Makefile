@@ -5,7 +5,7 @@ BIN      := bin/xascript
 IMAGE    := testdata/images/x86_64-4level
 GUESTS_OUT ?= $(CURDIR)/.guests
 
-.PHONY: all build test vet fmt-check docs demo bench fuzz testdata testdata-deps test-guests test-kdump e2e-xen e2e-qemu disk-deps e2e-disk bench-disk clean
+.PHONY: all build test vet fmt-check docs demo bench fuzz fuzz-ci testdata testdata-deps test-guests test-kdump e2e-xen e2e-qemu disk-deps e2e-disk bench-disk clean
 
 all: build
 
@@ -40,6 +40,31 @@ fuzz:
 		pkg=$${spec%%:*}; fn=$${spec##*:}; \
 		echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$pkg || exit 1; \
 	done
+
+# CI's fuzzing: every fuzz target in the repo for FUZZ_CI_TIME each, one
+# after another (go test fuzzes one target at a time). Prints each target's
+# wall time (build included), fuzzing time and exec count; a target that
+# finds a failing input fails the run at the end, after the others ran, with
+# its log. Go saves that input under the package's testdata/fuzz/FuzzXxx/:
+# commit it with the fix, and every later `go test` replays it.
+FUZZ_CI_TIME ?= 30s
+FUZZ_CI_PKGS ?= ./...
+fuzz-ci:
+	@log=$$(mktemp) || exit 1; trap 'rm -f "$$log"' EXIT; \
+	specs=$$($(GO) test -list '^Fuzz' $(FUZZ_CI_PKGS) | awk '/^Fuzz/{n[++c]=$$0} /^ok/{for(i=1;i<=c;i++) print $$2":"n[i]; c=0}'); \
+	[ -n "$$specs" ] || { echo "fuzz-ci: no fuzz targets found"; exit 1; }; \
+	failed=; count=0; \
+	for spec in $$specs; do \
+		pkg=$${spec%%:*}; fn=$${spec##*:}; count=$$((count+1)); start=$$(date +%s); \
+		if $(GO) test -run "^$$fn$$" -fuzz "^$$fn$$" -fuzztime $(FUZZ_CI_TIME) -fuzzminimizetime 10s "$$pkg" >"$$log" 2>&1; \
+		then st=ok; else st=FAIL; failed="$$failed $$pkg.$$fn"; fi; \
+		last=$$(grep -o 'elapsed: [0-9a-z]*, execs: [0-9]*' "$$log" | tail -n 1); \
+		printf '%-4s %-32s %-22s %4ds wall  %s\n' "$$st" "$${pkg#github.com/xascript/xascript/}" "$$fn" \
+			$$(( $$(date +%s) - start )) "$${last:-no fuzzing status (see log)}"; \
+		if [ "$$st" = FAIL ]; then sed 's/^/    /' "$$log" | tail -n 60; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz-ci: failing inputs in:$$failed"; exit 1; fi; \
+	echo "fuzz-ci: $$count targets, no findings"
 
 # Rebuild every committed guest image from Debian packages (one command).
 testdata: testdata-deps

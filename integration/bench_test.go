@@ -27,7 +27,7 @@ func benchKernel(b *testing.B) *linux.Kernel {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t, k, err := img.OpenKernel("mem.elf.zst", unpack.Options{})
+	t, k, err := openKernel(b, img, "mem.elf.zst")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -149,8 +149,9 @@ func BenchmarkLKMInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cache := cacheOpts(b) // warm after the first run, as for a user
 	for b.Loop() {
-		t, k, err := img.OpenKernel("mem.elf.zst", unpack.Options{})
+		t, k, err := img.OpenKernel("mem.elf.zst", dumpOptions().Options, cache)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -191,11 +192,14 @@ func benchProcess(b *testing.B, img *Image, flags ...string) {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	args := append([]string{bin, lkm}, flags...)
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil { // warm the caches
+	env := cacheEnv(b) // the benchmark's own cache, warmed here
+	warm := exec.Command(args[0], args[1:]...)
+	warm.Env = env
+	if out, err := warm.CombinedOutput(); err != nil {
 		b.Fatalf("%v\n%s", err, out)
 	}
 	launcher := exec.Command(os.Args[0], append([]string{"-test.run=^$"}, args...)...)
-	launcher.Env = append(os.Environ(), launchEnv+"="+strconv.Itoa(b.N))
+	launcher.Env = append(env, launchEnv+"="+strconv.Itoa(b.N))
 	b.ResetTimer()
 	out, err := launcher.Output()
 	b.StopTimer()
@@ -215,7 +219,19 @@ func TestMain(m *testing.M) {
 	if n, err := strconv.Atoi(os.Getenv(launchEnv)); err == nil {
 		os.Exit(launch(n, flagArgs()))
 	}
-	os.Exit(m.Run())
+	check, err := setupCaches()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: caches:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := check(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // flagArgs drops the -test.* flags the launcher was given.
@@ -256,7 +272,7 @@ func BenchmarkProfileCold(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t, err := dump.Open(img.Path("mem.elf.zst"), dump.Options{})
+	t, err := dump.Open(img.Path("mem.elf.zst"), dumpOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -279,7 +295,7 @@ func BenchmarkProfileWarm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t, err := dump.Open(img.Path("mem.elf.zst"), dump.Options{})
+	t, err := dump.Open(img.Path("mem.elf.zst"), dumpOptions())
 	if err != nil {
 		b.Fatal(err)
 	}

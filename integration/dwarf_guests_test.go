@@ -26,11 +26,11 @@ func TestGuestI386DWARF(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range Dumps {
-		target, err := dump.Open(img.Path(d), dump.Options{Options: cacheOpts(t)})
+		target, err := dump.Open(img.Path(d), dumpOptions())
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, err := linux.Open(target, linux.Options{SymbolsPath: img.KernelFile("System.map.zst"), DWARFPath: vmlinux})
+		k, err := linux.Open(target, linux.Options{SymbolsPath: img.KernelFile("System.map.zst"), DWARFPath: vmlinux, Unpack: cacheOpts(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

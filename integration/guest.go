@@ -31,9 +31,10 @@ func (img *Image) ProfileFiles() (symbols, btf string) {
 	return img.Path("kallsyms.zst"), img.KernelFile("vmlinuz")
 }
 
-// OpenKernel opens one of the image's dumps and locates its kernel.
-func (img *Image) OpenKernel(dumpName string, cache unpack.Options) (vmi.Target, *linux.Kernel, error) {
-	t, err := dump.Open(img.Path(dumpName), dump.Options{Options: cache})
+// OpenKernel opens one of the image's dumps, decompressed through dumpCache,
+// and locates its kernel with cache for what that derives (profiles, BTF).
+func (img *Image) OpenKernel(dumpName string, dumpCache, cache unpack.Options) (vmi.Target, *linux.Kernel, error) {
+	t, err := dump.Open(img.Path(dumpName), dump.Options{Options: dumpCache})
 	if err != nil {
 		return nil, nil, err
 	}

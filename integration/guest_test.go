@@ -14,9 +14,6 @@ import (
 
 const lkm = "../scripts/examples/lkm.lua"
 
-// cacheOpts keeps decompressed images in one cache for the whole run.
-func cacheOpts(t *testing.T) unpack.Options { return unpack.Options{} }
-
 // TestGuestModules: lkm.lua prints exactly the guest's /proc/modules, in
 // order, for every paging mode and memory layout, from ELF and raw dumps.
 func TestGuestModules(t *testing.T) {
@@ -26,14 +23,9 @@ func TestGuestModules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ran := 0
-			for _, d := range Dumps {
-				if !img.Exists(d) {
-					continue
-				}
-				ran++
+			for _, d := range imageDumps(t, v, img) {
 				t.Run(d, func(t *testing.T) {
-					target, k, err := img.OpenKernel(d, cacheOpts(t))
+					target, k, err := openKernel(t, img, d)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -49,11 +41,27 @@ func TestGuestModules(t *testing.T) {
 					}
 				})
 			}
-			if ran == 0 {
-				t.Fatalf("%s has no dump (%v)", img.Dir, Dumps)
-			}
 		})
 	}
+}
+
+// imageDumps returns the dumps of img that the tests cover, and fails t
+// when one is missing: mem.elf.zst always, and mem.raw.zst for every guest
+// but highmem, whose RAM the PCI hole splits (build-guest.sh writes no raw
+// image for it).
+func imageDumps(t *testing.T, variant string, img *Image) []string {
+	t.Helper()
+	var out []string
+	for _, d := range Dumps {
+		if d == "mem.raw.zst" && variant == "x86_64-highmem" {
+			continue
+		}
+		if !img.Exists(d) {
+			t.Fatalf("%s: no %s", img.Dir, d)
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // TestGuestLayout: the located kernel matches what the guest reported: paging
@@ -67,12 +75,9 @@ func TestGuestLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, d := range Dumps {
-				if !img.Exists(d) {
-					continue
-				}
+			for _, d := range imageDumps(t, v, img) {
 				t.Run(d, func(t *testing.T) {
-					target, k, err := img.OpenKernel(d, cacheOpts(t))
+					target, k, err := openKernel(t, img, d)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -139,7 +144,7 @@ func TestGuestTasks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			target, k, err := img.OpenKernel("mem.elf.zst", cacheOpts(t))
+			target, k, err := openKernel(t, img, "mem.elf.zst")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +211,7 @@ func TestGuestHighmemAbove4G(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, k, err := img.OpenKernel("mem.elf.zst", cacheOpts(t))
+	target, k, err := openKernel(t, img, "mem.elf.zst")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,16 +249,13 @@ func TestGuestNoProfile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, d := range Dumps {
-				if !img.Exists(d) {
-					continue
-				}
+			for _, d := range imageDumps(t, v, img) {
 				// Cold: derive; warm: from the profile cache. (One cache per
 				// dump: the guests of one kernel rightly share a profile.)
 				cache := unpack.Options{CacheDir: t.TempDir()}
 				for _, pass := range []string{"cold", "warm"} {
 					t.Run(d+"/"+pass, func(t *testing.T) {
-						target, err := dump.Open(img.Path(d), dump.Options{Options: cacheOpts(t)})
+						target, err := dump.Open(img.Path(d), dumpOptions())
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -329,7 +331,7 @@ func TestGuestI386ISF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, k, err := img.OpenKernel("mem.elf.zst", cacheOpts(t))
+	target, k, err := openKernel(t, img, "mem.elf.zst")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,12 +346,12 @@ func TestGuestI386ISF(t *testing.T) {
 	f.Close()
 	target.Close()
 
-	raw, err := dump.Open(img.Path("mem.raw.zst"), dump.Options{Options: cacheOpts(t)})
+	raw, err := dump.Open(img.Path("mem.raw.zst"), dumpOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	k2, err := linux.Open(raw, linux.Options{ISFPath: isfPath})
+	k2, err := linux.Open(raw, linux.Options{ISFPath: isfPath, Unpack: cacheOpts(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ func testPaused(t *testing.T, g *liveguest.Guest, want []string) {
 	if err := target.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	k, err := linux.Open(target, linux.Options{})
+	k, err := linux.Open(target, linux.Options{Unpack: cacheOpts(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +150,7 @@ func testQuitMidScript(t *testing.T, bin string, g *liveguest.Guest) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, script, "--qemu", g.Socket)
+	cmd.Env = cacheEnv(t)
 	looping := make(chan struct{})
 	stderr := &markerWriter{marker: "XA-LOOPING", seen: looping}
 	var stdout bytes.Buffer
@@ -251,6 +252,7 @@ func runBinary(t *testing.T, bin string, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = cacheEnv(t)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	t0 := time.Now()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/xascript/xascript/bindings"
@@ -22,6 +23,9 @@ const (
 	exitScript = 1
 	exitUsage  = 2
 	exitTarget = 3
+	// exitInternal is a bug: a panic that escaped the layers below
+	// (sysexits.h's EX_SOFTWARE, "internal software error").
+	exitInternal = 70
 	// exitInterrupted and exitTerminated are the shell's 128+SIGINT and
 	// 128+SIGTERM.
 	exitInterrupted = 130
@@ -32,8 +36,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run is main without the process: tests call it directly.
-func run(args []string, stdout, stderr io.Writer) int {
+// run is main without the process: tests call it directly. Every stage
+// runs under the panic firewall (recoverPanic); stage says which one is
+// under way.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	stage := "reading the command line"
+	defer recoverPanic(&stage, stderr, &code)
 	var o options
 	fs := newFlagSet(&o)
 	fs.SetOutput(io.Discard)
@@ -59,12 +67,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if pos[0] == "info" && len(pos) == 1 {
+		enterStage(&stage, "the info command")
 		return runInfo(&o, stdout, stderr)
 	}
 	if pos[0] == "bench" && len(pos) == 1 {
+		enterStage(&stage, "the bench command")
 		return runBench(&o, stdout, stderr)
 	}
 	if pos[0] == "profile" && len(pos) == 1 {
+		enterStage(&stage, "the profile command")
 		return runProfile(&o, stdout, stderr)
 	}
 	script := pos[0]
@@ -97,6 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		env.Disk = diskWatcher{disk}
 	}
 	if o.targetGiven() {
+		enterStage(&stage, "opening the target")
 		g, err := openGuest(&o)
 		if err != nil {
 			printError(stderr, "xascript", err, o.verbose)
@@ -109,6 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
+	enterStage(&stage, "running the script")
 	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: searchPath(), Libs: scripts.Libs()})
 	defer rt.Close()
 	if err := rt.RunFile(script, scriptArgs); err != nil {
@@ -149,4 +162,73 @@ func oneLine(err error) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// enterStage records the stage run is entering, for the panic firewall's
+// message, and gives tests their hook.
+func enterStage(stage *string, name string) {
+	*stage = name
+	if testStageHook != nil {
+		testStageHook(name)
+	}
+}
+
+// testStageHook, when a test sets it, is called as each stage begins: a
+// test panics from it to stand in for a bug in the layers below.
+var testStageHook func(stage string)
+
+// modulePrefix is the import path prefix of this module's packages.
+const modulePrefix = "github.com/xascript/xascript/"
+
+// recoverPanic is the last line of defence: a panic that escaped every
+// layer below (a parser bug on hostile input, say) becomes one line naming
+// the stage, the layer whose code panicked and where, and exit status
+// exitInternal, instead of a Go stack trace. It is not a substitute for the
+// layers' own checks, and it sees only this goroutine: a goroutine of the
+// runtime or of a live target has to recover on its own.
+func recoverPanic(stage *string, stderr io.Writer, code *int) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	msg := strings.ReplaceAll(strings.TrimSpace(fmt.Sprint(p)), "\n", " ")
+	fmt.Fprintf(stderr, "xascript: internal error in %s (%s): %s; please report\n", *stage, panicLayer(), msg)
+	*code = exitInternal
+}
+
+// panicLayer names the code that panicked: the innermost frame of this
+// module below the panic, as its package path (vmi/dump) and file:line.
+// Called from recoverPanic, whose stack still holds the panicking frames.
+func panicLayer() string {
+	pcs := make([]uintptr, 64)
+	n := goruntime.Callers(2, pcs)
+	frames := goruntime.CallersFrames(pcs[:n])
+	inPanic := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			inPanic = true
+		case inPanic && (strings.HasPrefix(f.Function, modulePrefix) || strings.HasPrefix(f.Function, "main.")):
+			return packageOf(f.Function) + ", " + filepath.Base(f.File) + ":" + fmt.Sprint(f.Line)
+		}
+		if !more {
+			return "unknown layer"
+		}
+	}
+}
+
+// packageOf turns a function's full name into its package path within the
+// module: "github.com/xascript/xascript/vmi/dump.(*noteSet).parse" is
+// vmi/dump; package main is cmd/xascript.
+func packageOf(fn string) string {
+	if strings.HasPrefix(fn, "main.") {
+		return "cmd/xascript"
+	}
+	fn = strings.TrimPrefix(fn, modulePrefix)
+	slash := strings.LastIndexByte(fn, '/')
+	if dot := strings.IndexByte(fn[slash+1:], '.'); dot >= 0 {
+		return fn[:slash+1+dot]
+	}
+	return fn
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,9 @@ func TestCLI(t *testing.T) {
 		}
 		if noKallsymsPath != "" {
 			os.Remove(noKallsymsPath)
+		}
+		if sharedDumps != "" {
+			os.RemoveAll(sharedDumps)
 		}
 	})
 	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: setupCLI})
@@ -69,17 +73,36 @@ func setupCLI(env *testscript.Env) error {
 	env.Setenv("IMAGE", img)
 	env.Setenv("KERNEL", kernel)
 	env.Setenv("SCRIPTS", abs(env.T().(testing.TB), filepath.Join("..", "..", "scripts")))
-	env.Setenv("XASCRIPT_CACHE_DIR", cacheDir())
 	work := env.WorkDir
+	dumpsOnce.Do(func() {
+		dumpsErr = decompressDumps(img, filepath.Join(filepath.Dir(img), "i386-pae"))
+	})
+	if dumpsErr != nil {
+		return dumpsErr
+	}
+	cache := filepath.Join(work, "cache")
+	if err := seedCache(cache); err != nil {
+		return err
+	}
+	env.Setenv("XASCRIPT_CACHE_DIR", cache)
 	checkStderrLines(env)
 	if err := os.WriteFile(filepath.Join(work, "modules.want"), []byte(strings.Join(truth.Modules, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
-	elf, err := unpack.Open(filepath.Join(img, "mem.elf.zst"), unpack.Options{CacheDir: cacheDir()})
+	elf, err := unpack.Open(filepath.Join(img, "mem.elf.zst"), unpack.Options{CacheDir: sharedDumps})
 	if err != nil {
 		return err
 	}
 	defer elf.Close()
+	// The crafted core of issue 8, from vmi/dump's fuzz corpus, where
+	// TestBuiltSeeds keeps it equal to the bytes its builder writes.
+	crafted, err := corpusBytes(filepath.Join("..", "..", "vmi", "dump", "testdata", "fuzz", "FuzzOpenELF", "issue8-note-13-bytes"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(work, "crafted-note.core"), crafted, 0o644); err != nil {
+		return err
+	}
 	// A dump cut short: headers promise segments the file does not hold.
 	if err := os.WriteFile(filepath.Join(work, "truncated.elf"), elf.Data[:1<<20], 0o644); err != nil {
 		return err
@@ -112,29 +135,86 @@ var (
 	cyclicErr  error
 )
 
-// cacheDir shares decompressed images between test runs in this process
-// tree (the go test cache directory is per package and survives runs).
-func cacheDir() string {
-	if d := os.Getenv("XASCRIPT_CACHE_DIR"); d != "" {
-		return d
-	}
-	d, err := unpack.CacheDir(unpack.Options{})
+// Caches. Every transcript runs with its own XASCRIPT_CACHE_DIR
+// ($WORK/cache): profiles derived from memory, BTF extracted from vmlinuz
+// and decompressed symbol files start cold in each, as on a new machine,
+// and no transcript reads or writes the developer's ~/.cache/xascript. The
+// decompressed guest images are the one exception: decompressing 128 MiB
+// per transcript would cost seconds and disk each time, and an entry is a
+// pure function of a committed file (internal/unpack tests the cold path).
+// They are decompressed once per test process into sharedDumps and
+// hard-linked into each transcript's cache, where xascript finds them under
+// the same key; TestCLI removes sharedDumps when it ends.
+var (
+	dumpsOnce   sync.Once
+	sharedDumps string
+	dumpsErr    error
+)
+
+// decompressDumps fills sharedDumps with the decompressed dumps of the
+// image folders the transcripts use.
+func decompressDumps(dirs ...string) error {
+	d, err := os.MkdirTemp("", "xascript-cli-dumps-")
 	if err != nil {
-		return filepath.Join(os.TempDir(), "xascript-test-cache")
+		return err
 	}
-	return d
+	sharedDumps = d
+	for _, dir := range dirs {
+		for _, name := range []string{"mem.elf.zst", "mem.raw.zst"} {
+			f, err := unpack.Open(filepath.Join(dir, name), unpack.Options{CacheDir: sharedDumps})
+			if err != nil {
+				return err
+			}
+			f.Close()
+		}
+	}
+	return nil
+}
+
+// seedCache makes the cache folder dir holding links to the shared
+// decompressed dumps (not their lock files), and nothing else.
+func seedCache(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(sharedDumps)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".lock") {
+			continue
+		}
+		src, dst := filepath.Join(sharedDumps, e.Name()), filepath.Join(dir, e.Name())
+		if err := os.Link(src, dst); err != nil {
+			if err := os.Symlink(src, dst); err != nil {
+				return err
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no decompressed dumps in %s", sharedDumps)
+	}
+	return nil
 }
 
 // writeCorruptList copies the raw image with the second module's
 // list.next pointing back at the first module: a cycle that never returns
 // to the list head, as a rootkit or a torn read could leave it.
 func writeCorruptList(rawPath, syms, btf, out string) error {
-	t, err := dump.Open(rawPath, dump.Options{Options: unpack.Options{CacheDir: cacheDir()}})
+	t, err := dump.Open(rawPath, dump.Options{Options: unpack.Options{CacheDir: sharedDumps}})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	k, err := linux.Open(t, linux.Options{SymbolsPath: syms, BTFPath: btf, Unpack: unpack.Options{CacheDir: cacheDir()}})
+	profCache, err := os.MkdirTemp("", "xascript-cli-profile-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(profCache)
+	k, err := linux.Open(t, linux.Options{SymbolsPath: syms, BTFPath: btf, Unpack: unpack.Options{CacheDir: profCache}})
 	if err != nil {
 		return err
 	}
@@ -155,7 +235,7 @@ func writeCorruptList(rawPath, syms, btf, out string) error {
 	if err != nil {
 		return err
 	}
-	f, err := unpack.Open(rawPath, unpack.Options{CacheDir: cacheDir()})
+	f, err := unpack.Open(rawPath, unpack.Options{CacheDir: sharedDumps})
 	if err != nil {
 		return err
 	}
@@ -166,4 +246,22 @@ func writeCorruptList(rawPath, syms, btf, out string) error {
 	}
 	binary.LittleEndian.PutUint64(img[pa:], first)
 	return os.WriteFile(out, img, 0o644)
+}
+
+// corpusBytes returns the first argument of a "go test fuzz v1" corpus
+// file, a []byte.
+func corpusBytes(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(string(raw), "\n")
+	if len(lines) < 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") || !strings.HasSuffix(lines[1], ")") {
+		return nil, fmt.Errorf("%s: not a corpus file whose first value is a []byte", path)
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return []byte(s), nil
 }

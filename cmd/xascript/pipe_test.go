@@ -127,7 +127,7 @@ func TestModwatchThroughPipe(t *testing.T) {
 	}
 	cmd := exec.Command(bin, filepath.Join("..", "..", "scripts", "examples", "modwatch.lua"),
 		"--file", filepath.Join(img, "mem.elf.zst"), "-q", "--", "5")
-	cmd.Env = append(os.Environ(), "XASCRIPT_CACHE_DIR="+cacheDir())
+	cmd.Env = append(os.Environ(), "XASCRIPT_CACHE_DIR="+t.TempDir())
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -111,7 +111,7 @@ var (
 // kallsyms_names zeroed: every banner in memory then leads to tables that
 // do not decode, the case whose error used to run to kilobytes.
 func writeNoKallsyms(rawPath, out string) error {
-	t, err := dump.Open(rawPath, dump.Options{Options: unpack.Options{CacheDir: cacheDir()}})
+	t, err := dump.Open(rawPath, dump.Options{Options: unpack.Options{CacheDir: sharedDumps}})
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func writeNoKallsyms(rawPath, out string) error {
 	if err != nil {
 		return err
 	}
-	f, err := unpack.Open(rawPath, unpack.Options{CacheDir: cacheDir()})
+	f, err := unpack.Open(rawPath, unpack.Options{CacheDir: sharedDumps})
 	if err != nil {
 		return err
 	}

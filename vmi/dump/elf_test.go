@@ -290,6 +290,7 @@ func TestELFErrors(t *testing.T) {
 		{"load beyond file", func() []byte { b := good(); le.PutUint64(ph(b, 2)[8:], 1<<40); return b }(), vmi.ErrFormat, "program header 2 (PT_LOAD): offset 0x10000000000+0x2000 beyond file size"},
 		{"load offset overflow", func() []byte { b := good(); le.PutUint64(ph(b, 2)[8:], ^uint64(0)); return b }(), vmi.ErrFormat, "offset 0xffffffffffffffff+0x2000 beyond file size"},
 		{"note beyond file", func() []byte { b := good(); le.PutUint64(ph(b, 0)[32:], 1<<30); return b }(), vmi.ErrFormat, "program header 0 (PT_NOTE)"},
+		{"note offset overflow", func() []byte { b := good(); le.PutUint64(ph(b, 0)[8:], ^uint64(0)-3); return b }(), vmi.ErrFormat, "program header 0 (PT_NOTE): offset 0xfffffffffffffffc+"},
 		{"filesz > memsz", func() []byte { b := good(); le.PutUint64(ph(b, 1)[40:], 0x10); return b }(), vmi.ErrFormat, "p_filesz 0x3000 larger than p_memsz 0x10"},
 		{"paddr overflow", func() []byte { b := good(); le.PutUint64(ph(b, 1)[24:], ^uint64(0)-0x10); return b }(), vmi.ErrFormat, "overflows 64 bits"},
 		{"process core", buildELF(64, emX86_64, []elfSeg{{data: make([]byte, 16)}, {data: make([]byte, 16)}}, nil), vmi.ErrUnsupported, "process core dump"},

@@ -50,6 +50,8 @@ func TestLiMEErrors(t *testing.T) {
 		{"end before start", func(b []byte) []byte { le.PutUint64(b[second+16:], 0xfffff); return b }, vmi.ErrFormat, "bad range start 0x100000 end 0xfffff"},
 		{"end max", func(b []byte) []byte { le.PutUint64(b[16:], ^uint64(0)); return b }, vmi.ErrFormat, "bad range"},
 		{"range beyond file", func(b []byte) []byte { le.PutUint64(b[16:], 1<<40); return b }, vmi.ErrFormat, "truncated: range 0"},
+		{"range of 2^64-1 bytes", func(b []byte) []byte { le.PutUint64(b[8:], 0); le.PutUint64(b[16:], ^uint64(0)-1); return b }, vmi.ErrFormat, "needs 0xffffffffffffffff bytes"},
+		{"range 1 to the end of the address space", func(b []byte) []byte { le.PutUint64(b[second+16:], ^uint64(0)-1); return b }, vmi.ErrFormat, "truncated: range 1"},
 		{"trailing bytes", func(b []byte) []byte { return append(b, 1, 2, 3) }, vmi.ErrFormat, "needs 32 bytes, 3 left"},
 	}
 	for _, tt := range tests {

@@ -86,32 +86,40 @@ func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 // parse walks the notes of one PT_NOTE segment (program header ph). Linux
 // and QEMU pad names and descriptors to 4 bytes in ELF64 cores too (not the
 // 8 the gABI asks for ELF64), so 4 it is.
+//
+// The padding after a note's name or descriptor may be missing at the end
+// of the segment (a dumper that sized the segment without it): the note is
+// complete, so it is used, and the walk ends there. Alignment therefore
+// never steps past n, and off <= n holds at the top of every iteration, so
+// n-off cannot wrap. namesz and descsz are 32-bit and off <= n < 2^63, so
+// no sum below overflows.
 func (ns *noteSet) parse(name string, ph int, b []byte) error {
 	ns.bytes += uint64(len(b))
 	if ns.bytes > maxNoteBytes {
 		return formatErr(vmi.ErrLimit, "ELF core %s: more than %d bytes of notes", name, maxNoteBytes)
 	}
 	n := uint64(len(b))
-	for off := uint64(0); n-off >= 12; {
+	for off := uint64(0); off <= n && n-off >= 12; {
 		namesz, descsz, typ := uint64(le.Uint32(b[off:])), uint64(le.Uint32(b[off+4:])), le.Uint32(b[off+8:])
 		if namesz == 0 && descsz == 0 && typ == 0 {
 			break // kexec's per-CPU note buffers end in an empty note
 		}
 		nameOff := off + 12
-		descOff := align4(nameOff + namesz)
+		nameEnd := nameOff + namesz
+		descOff := min(align4(nameEnd), n) // an empty descriptor may lack the name's padding
 		descEnd := descOff + descsz
-		if nameOff+namesz > n || descEnd > n {
+		if nameEnd > n || descEnd > n {
 			return formatErr(vmi.ErrFormat, "ELF core %s: program header %d: note at offset %#x (namesz %d, descsz %d) overruns the %#x-byte note segment", name, ph, off, namesz, descsz, n)
 		}
 		if ns.count++; ns.count > maxNotes {
 			return formatErr(vmi.ErrLimit, "ELF core %s: more than %d notes", name, maxNotes)
 		}
-		nm := string(bytes.TrimRight(b[nameOff:nameOff+namesz], "\x00"))
+		nm := string(bytes.TrimRight(b[nameOff:nameEnd], "\x00"))
 		desc := b[descOff:descEnd]
 		if err := ns.add(name, ph, off, nm, typ, desc); err != nil {
 			return err
 		}
-		off = align4(descEnd)
+		off = min(align4(descEnd), n) // the last descriptor's padding may be cut off
 	}
 	return nil
 }

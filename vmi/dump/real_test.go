@@ -53,8 +53,7 @@ func openReal(t *testing.T, path string) vmi.Target {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("real image missing (the testdata scripts make it): %v", err)
 	}
-	// The default cache: decompression happens once per image, not per run.
-	tg, err := Open(path, Options{})
+	tg, err := Open(path, realOptions())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
