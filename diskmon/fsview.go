@@ -40,3 +40,22 @@ type Stat struct {
 	// seconds); zero for a live inode.
 	Dtime time.Time
 }
+
+// CommitView is implemented by views of journaled file systems (ext3,
+// ext4): the state right after each commit still in the journal can be
+// read, so a tracker that fell behind the guest sees every committed change,
+// one commit at a time, instead of only their sum.
+type CommitView interface {
+	// Newest is the newest committed transaction (false: none yet).
+	Newest() (seq uint32, ok bool)
+	// Commits lists the committed transactions newer than after, oldest
+	// first; at most max (the newest ones).
+	Commits(after uint32, max int) []uint32
+	// Pin makes reads show the state right after commit seq; Unpin goes
+	// back to the newest state.
+	Pin(seq uint32) error
+	Unpin()
+}
+
+// tidAfter compares jbd2 transaction ids, which wrap around.
+func tidAfter(a, b uint32) bool { return int32(a-b) > 0 }

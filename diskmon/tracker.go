@@ -49,7 +49,15 @@ type Tracker struct {
 	refreshErr string
 	rescans    atomic.Uint64
 	finished   bool
+	// lastSeq is the newest journal commit the watches have seen (with a
+	// CommitView).
+	lastSeq uint32
+	haveSeq bool
 }
+
+// maxCommitSteps bounds the commits one rescan steps through; more are
+// merged into the last step (and a LOST event says so).
+const maxCommitSteps = 256
 
 // NewTracker tracks view; taps report to Feed().
 func NewTracker(view FSView, feed *Feed, opts TrackerOptions) *Tracker {
@@ -72,6 +80,7 @@ type Watch struct {
 	opts   WatchOptions
 	fn     func(Event)
 	snap   *snapshot
+	seq    uint32 // the newest commit its snapshot includes (with a CommitView)
 	ended  bool
 	closed atomic.Bool
 	done   chan struct{} // closed once the watch can report no more
@@ -124,6 +133,10 @@ func (t *Tracker) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch,
 	defer t.mu.Unlock()
 	if err := t.view.Refresh(); err != nil {
 		t.refreshErr = err.Error()
+	}
+	if cv, ok := t.view.(CommitView); ok {
+		w.seq, _ = cv.Newest()
+		t.noteSeq(w.seq)
 	}
 	w.snap = takeSnapshot(t.view, p, w.opts, nil)
 	if msg, ok := w.snap.failed[p]; ok && !w.snap.exists {
@@ -202,38 +215,85 @@ func (t *Tracker) Rescan(at time.Time) {
 		t.refreshErr = ""
 	}
 	lost := t.feed.takeDropped()
+	// The states to diff: each journal commit since the last rescan (but
+	// the newest), then the disk as it is now.
+	var steps []uint32
+	cv, journaled := t.view.(CommitView)
+	if journaled && t.haveSeq {
+		commits := cv.Commits(t.lastSeq, maxCommitSteps+1)
+		if len(commits) > maxCommitSteps {
+			lost += uint64(len(commits) - maxCommitSteps)
+			commits = commits[len(commits)-maxCommitSteps:]
+		}
+		if len(commits) > 0 {
+			steps = commits[:len(commits)-1]
+		}
+	}
+	if journaled {
+		if seq, ok := cv.Newest(); ok {
+			t.noteSeq(seq)
+		}
+	}
 	statNow := func(ino uint32) (Stat, bool) {
 		st, err := t.view.Stat(ino)
 		return st, err == nil
 	}
-	for _, w := range append([]*Watch(nil), t.watches...) {
+	evs := map[*Watch][]Event{}
+	var order []*Watch
+	for _, w := range t.watches {
 		if w.closed.Load() || w.ended {
 			continue
 		}
-		var evs []Event
+		order = append(order, w)
 		if lost > 0 {
-			evs = append(evs, Event{Op: OpLost, Path: w.path, Err: fmt.Sprintf("lost %d change records, rescanning", lost)})
+			evs[w] = append(evs[w], Event{Op: OpLost, Path: w.path, Err: fmt.Sprintf("lost %d change records, rescanning", lost)})
 		}
 		if refreshEv != nil {
 			e := *refreshEv
 			e.Path = w.path
-			evs = append(evs, e)
+			evs[w] = append(evs[w], e)
 		}
-		cur := takeSnapshot(t.view, w.path, w.opts, w.snap)
-		evs = append(evs, failures(w.snap, cur)...)
-		changes, ended := diff(w.snap, cur, diffInput{root: w.path, opts: w.opts, statNow: statNow})
-		evs = append(evs, changes...)
-		w.snap = cur
-		if ended {
-			w.ended = true
+	}
+	step := func(seq uint32, pinned bool) {
+		for _, w := range order {
+			if w.ended || (pinned && !tidAfter(seq, w.seq)) {
+				continue // the watch was set after this commit
+			}
+			cur := takeSnapshot(t.view, w.path, w.opts, w.snap)
+			evs[w] = append(evs[w], failures(w.snap, cur)...)
+			changes, ended := diff(w.snap, cur, diffInput{root: w.path, opts: w.opts, statNow: statNow})
+			evs[w] = append(evs[w], changes...)
+			w.snap = cur
+			if pinned {
+				w.seq = seq
+			}
+			if ended {
+				w.ended = true
+			}
 		}
-		for i := range evs {
-			evs[i].Watch = w.path
-			evs[i].Time = at
+	}
+	for _, seq := range steps {
+		if err := cv.Pin(seq); err != nil {
+			break // the commit left the window: the newest state still comes
 		}
-		if len(evs) > 0 {
-			out = append(out, batch{w, evs})
+		step(seq, true)
+	}
+	if journaled {
+		cv.Unpin()
+	}
+	step(0, false)
+	for _, w := range order {
+		if journaled && t.haveSeq {
+			w.seq = t.lastSeq
 		}
+		if len(evs[w]) == 0 {
+			continue
+		}
+		for i := range evs[w] {
+			evs[w][i].Watch = w.path
+			evs[w][i].Time = at
+		}
+		out = append(out, batch{w, evs[w]})
 	}
 	kept := t.watches[:0]
 	for _, w := range t.watches {
@@ -316,4 +376,11 @@ func Compare(before, after FSView, paths []string, opts WatchOptions) ([]Event, 
 		out = append(out, evs...)
 	}
 	return out, nil
+}
+
+// noteSeq records the newest commit seen.
+func (t *Tracker) noteSeq(seq uint32) {
+	if !t.haveSeq || tidAfter(seq, t.lastSeq) {
+		t.lastSeq, t.haveSeq = seq, true
+	}
 }

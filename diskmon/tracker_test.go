@@ -327,3 +327,90 @@ func TestFinishEndsWatches(t *testing.T) {
 }
 
 func newTrackerFor(f FSView) *Tracker { return NewTracker(f, nil, TrackerOptions{}) }
+
+// commitFS is a fake journaled file system: every commit() keeps a copy of
+// the tree, and Pin shows one of them, as diskmon/ext4's per-commit views do.
+type commitFS struct {
+	*fakeFS
+	live    *fakeFS
+	commits []uint32
+	states  map[uint32]map[uint32]*fakeInode
+	pinned  bool
+}
+
+func newCommitFS(f *fakeFS, first uint32) *commitFS {
+	return &commitFS{fakeFS: f, live: f, states: map[uint32]map[uint32]*fakeInode{}, commits: []uint32{first}}
+}
+
+func cloneInodes(m map[uint32]*fakeInode) map[uint32]*fakeInode {
+	out := map[uint32]*fakeInode{}
+	for k, v := range m {
+		c := *v
+		c.entries = append([]DirEntry(nil), v.entries...)
+		out[k] = &c
+	}
+	return out
+}
+
+func (c *commitFS) commit() {
+	seq := c.commits[len(c.commits)-1] + 1
+	c.commits = append(c.commits, seq)
+	c.states[seq] = cloneInodes(c.live.inodes)
+}
+
+func (c *commitFS) Newest() (uint32, bool) { return c.commits[len(c.commits)-1], true }
+
+func (c *commitFS) Commits(after uint32, max int) []uint32 {
+	var out []uint32
+	for _, s := range c.commits {
+		if tidAfter(s, after) {
+			out = append(out, s)
+		}
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return out
+}
+
+func (c *commitFS) Pin(seq uint32) error {
+	st, ok := c.states[seq]
+	if !ok {
+		return fmt.Errorf("commit %d not in the journal", seq)
+	}
+	view := *c.live
+	view.inodes = st
+	c.fakeFS = &view
+	return nil
+}
+
+func (c *commitFS) Unpin() { c.fakeFS = c.live }
+
+// A file made in one commit and removed in the next, with the tracker
+// rescanning only after both (it fell behind), is still reported: the
+// tracker steps through the commits. Tids wrap around.
+func TestCommitSteps(t *testing.T) {
+	f := newFakeFS()
+	f.mkdir("/w")
+	c := newCommitFS(f, 0xFFFFFFFE)
+	tr := NewTracker(c, nil, TrackerOptions{})
+	_, r := mustWatch(t, tr, "/w", WatchOptions{})
+	f.touch("/w/brief")
+	c.commit() // 0xFFFFFFFF
+	f.rm("/w/brief")
+	f.mkdir("/w/d")
+	c.commit() // 0
+	f.rename("/w/d", "/w/e")
+	c.commit() // 1
+	tr.Rescan(time.Now())
+	expect(t, r, "MKFILE: /w/brief", "RMFILE: /w/brief", "MKDIR: /w/d", "RENAME: /w/d -> /w/e")
+	tr.Rescan(time.Now())
+	expect(t, r)
+	// A watch set now starts from the newest commit: no replay of the past.
+	_, r2 := mustWatch(t, tr, "/w", WatchOptions{})
+	f.touch("/w/x")
+	c.commit()
+	tr.Rescan(time.Now())
+	expect(t, r, "MKFILE: /w/x")
+	expect(t, r2, "MKFILE: /w/x")
+}
