@@ -231,7 +231,7 @@ func TestFrameCacheLRU(t *testing.T) {
 		le.PutUint64(mem[f][:], f)
 	}
 	hv := &fakeHV{domain: 1, mem: mem, ranges: mem.ranges()}
-	fc := newFrameCache(hv, 1, 2)
+	fc := newFrameCache(hv, 1, 2, new(vmi.Generation))
 	read := func(f uint64) error {
 		b, err := fc.frame(f)
 		if err == nil && le.Uint64(b) != f {
@@ -269,7 +269,7 @@ func TestFrameCacheLRU(t *testing.T) {
 
 func TestDomctlBatchFailure(t *testing.T) {
 	hv := &failingHV{fakeHV{domain: 1, mem: pageMem{}, ranges: []vmi.Range{{Start: 0, End: pageSize}}}}
-	fc := newFrameCache(hv, 1, 0)
+	fc := newFrameCache(hv, 1, 0, new(vmi.Generation))
 	if _, err := fc.frame(0); !errors.Is(err, unix.EFAULT) {
 		t.Fatalf("err = %v, want the batch's error", err)
 	}
