@@ -297,3 +297,34 @@ func TestCachesFollowGeneration(t *testing.T) {
 		}
 	})
 }
+
+// The CPU state is read once per pause: kept while the generation stands,
+// read again once it moves (the guest ran, by our cont or an operator's),
+// and read afresh on every call while the guest runs.
+func TestCPUCacheFollowsGeneration(t *testing.T) {
+	f, _ := pagedGuest(t, true)
+	tg := openFake(t, f)
+	cr3 := func() uint64 {
+		t.Helper()
+		c, err := tg.ReadCPU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CR3
+	}
+	if a, b := cr3(), cr3(); a == b {
+		t.Errorf("CR3 %#x read twice from a running guest: cached", a)
+	}
+	tg.Pause()
+	paused := cr3()
+	if again := cr3(); again != paused {
+		t.Errorf("CR3 %#x then %#x while paused: not cached", paused, again)
+	}
+	g := tg.Generation().Load()
+	f.Cont()
+	f.Stop()
+	waitFor(t, "RESUME and STOP", func() bool { return tg.Generation().Load() >= g+2 && tg.Paused() })
+	if after := cr3(); after == paused {
+		t.Errorf("CR3 %#x cached across an operator's cont and stop", after)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -35,6 +36,7 @@ type fakeQEMU struct {
 	hva     map[string]uintptr // region name -> host address of its offset 0
 	noGPA   bool               // answer gpa2hva as a QEMU without it
 	ramblk  string             // info ramblock
+	regs    atomic.Int64       // info registers calls; CR3 is 0x1000 times this
 }
 
 func (f *fakeQEMU) start(t *testing.T) {
@@ -72,6 +74,9 @@ func (f *fakeQEMU) hmp(line string, regs []Region) string {
 		return f.mtree
 	case line == "info ramblock":
 		return f.ramblk
+	case line == "info registers":
+		n := f.regs.Add(1)
+		return fmt.Sprintf("CPU#0\r\nCR0=80050033 CR2=0 CR3=%016x CR4=000006f0\r\nEFER=0000000000000d01\r\n", n*0x1000)
 	case strings.HasPrefix(line, "gpa2hva "):
 		if f.noGPA {
 			return "unknown command: 'gpa2hva'\r\n"
