@@ -243,7 +243,11 @@ func (t *Target) syncP2M() error {
 		t.p2mErr = fmt.Errorf("domain %d: read the p2m again: %w", t.domain, err)
 		return t.p2mErr
 	}
-	t.p2m, t.m2p, t.p2mGen, t.p2mErr = p2m, invertP2M(p2m), g, nil
+	t.p2mGen, t.p2mErr = g, nil
+	if slices.Equal(p2m, t.p2m) {
+		return nil // most rounds: no balloon, and no sort of the inverse
+	}
+	t.p2m, t.m2p = p2m, invertP2M(p2m)
 	t.ranges = framesToRanges(validFrames(p2m))
 	return nil
 }
