@@ -5,7 +5,7 @@ BIN      := bin/xascript
 IMAGE    := testdata/images/x86_64-4level
 GUESTS_OUT ?= $(CURDIR)/.guests
 
-.PHONY: all build test vet fmt-check docs demo bench fuzz fuzz-ci testdata testdata-deps test-guests test-kdump e2e-xen e2e-qemu disk-deps e2e-disk bench-disk clean
+.PHONY: all build test test-race vet fmt-check docs demo bench fuzz fuzz-ci testdata testdata-deps test-guests test-kdump e2e-xen e2e-qemu disk-deps e2e-disk bench-disk clean
 
 all: build
 
@@ -16,6 +16,14 @@ build:
 # real-image tests on the committed guest images.
 test: vet fmt-check
 	$(GO) test ./...
+
+# The race detector over the packages where goroutines meet: live targets
+# (QMP events arrive on their own goroutine), page walkers over them, the
+# runtime's event loop and the bindings.
+RACE_PKGS := ./vmi/qemu/ ./vmi/xen/ ./vmi/paging/ ./runtime/ ./bindings/
+test-race:
+	@command -v gcc >/dev/null || { apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev; }
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(RACE_PKGS)
 
 vet:
 	$(GO) vet ./...

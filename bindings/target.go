@@ -29,15 +29,11 @@ type guestInfoView struct {
 	Notes         lua.LValue `luar:"notes"` // a plain table, so # and ipairs work
 }
 
-// Pauser is implemented by guests that run (live targets). Dumps are not
-// Pausers: for them pause() and resume() do nothing.
-type Pauser interface {
-	Pause() error
-	// Resume lets the guest run again and drops cached translations.
-	Resume() error
-}
+// Guests that run are vmi.Pausers (pause, resume, with_paused); for the
+// others, dumps, those bindings do nothing.
 
-// Flusher is implemented by guests with a translation cache.
+// Flusher is implemented by guests with caches: Flush drops what was read
+// through them (on a live target, by moving its vmi.Generation).
 type Flusher interface {
 	Flush()
 }
@@ -77,10 +73,12 @@ func targetArea(env *Env) Area {
 					return 1
 				}},
 			{Name: "pause", Signature: "pause() -> true | nil, err",
-				Doc: "Pauses a live guest so that memory holds still while the script reads it. A dump never changes: " +
-					"there it does nothing and returns true.",
+				Doc: "Pauses a live guest so that memory holds still while the script reads it, and drops what was " +
+					"cached while it ran. A guest that is already paused (by the script, by `--pause` or by an operator) " +
+					"stays paused; xascript resumes at exit only what it paused itself. A dump never changes: there it " +
+					"does nothing and returns true.",
 				Fn: func(L *lua.LState) int {
-					if p, ok := needGuest(L, env).(Pauser); ok {
+					if p, ok := needGuest(L, env).(vmi.Pauser); ok {
 						env.BlockingPoint() // a live guest's pause waits for the hypervisor
 						if err := p.Pause(); err != nil {
 							return fault(L, err)
@@ -90,10 +88,11 @@ func targetArea(env *Env) Area {
 					return 1
 				}},
 			{Name: "resume", Signature: "resume() -> true | nil, err",
-				Doc: "Lets a paused live guest run again and drops cached translations (its page tables may change). " +
-					"Does nothing on a dump.",
+				Doc: "Lets a live guest that xascript paused (`pause()`, `--pause`) run again, and drops what was cached " +
+					"while it was paused (its page tables may change). A pause that xascript did not take, such as an " +
+					"operator's, is left alone. Does nothing on a dump.",
 				Fn: func(L *lua.LState) int {
-					if p, ok := needGuest(L, env).(Pauser); ok {
+					if p, ok := needGuest(L, env).(vmi.Pauser); ok {
 						env.BlockingPoint()
 						if err := p.Resume(); err != nil {
 							return fault(L, err)
@@ -107,8 +106,11 @@ func targetArea(env *Env) Area {
 					"(which is then raised again). A guest that was already paused stays paused.",
 				Fn: withPaused(env)},
 			{Name: "flush_cache", Signature: "flush_cache()",
-				Doc: "Drops every cached virtual-to-physical translation, so the next reads walk the guest's page " +
-					"tables again. Needed only when the guest may have changed them (a live guest that ran); a dump never changes.",
+				Doc: "Drops everything cached from the guest, so that the next reads see it afresh: virtual-to-physical " +
+					"translations (the kernel's and every process's), and on a live target its mapped pages, pages that " +
+					"failed to map and a Xen PV guest's frame table. xascript does this by itself whenever it sees the " +
+					"guest stop or resume (its own `pause()`/`resume()`, or an operator's on QEMU); call it when the guest " +
+					"may have changed otherwise, such as a running guest polled in a loop. A dump never changes.",
 				Fn: func(L *lua.LState) int {
 					if f, ok := needGuest(L, env).(Flusher); ok {
 						f.Flush()
@@ -127,11 +129,8 @@ func withPaused(env *Env) lua.LGFunction {
 		for i := 2; i <= L.GetTop(); i++ {
 			args = append(args, L.Get(i))
 		}
-		p, live := g.(Pauser)
-		wasPaused := false
-		if w, ok := g.(interface{ Paused() bool }); ok {
-			wasPaused = w.Paused()
-		}
+		p, live := g.(vmi.Pauser)
+		wasPaused := live && p.Paused()
 		if live && !wasPaused {
 			env.BlockingPoint()
 			if err := p.Pause(); err != nil {

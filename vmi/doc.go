@@ -3,6 +3,13 @@
 // physical memory map, and the sentinel errors that callers test with
 // errors.Is.
 //
+// What a target may or may not do is one optional interface each, checked
+// with a type assertion: PageMapper (guest pages in host memory),
+// FrameTranslator (page tables of machine frames), Pauser (a guest that
+// runs), Generationer (a guest that changes under us). A Generationer's
+// Generation is the one "the target ran" signal: every cache over a target
+// checks it instead of being flushed by hand from each place that resumes.
+//
 // Sub-packages do the work:
 //   - vmi/dump: targets backed by memory-dump files (raw, ELF core, LiME;
 //     zstd/xz/gzip-compressed transparently).

@@ -73,8 +73,11 @@ const PageSize = 4096
 type PageMapper interface {
 	// PhysPage returns the 4 KiB guest-physical page that contains pa, or
 	// nil when that page is not wholly backed by host memory (a hole, a
-	// zero-filled tail): callers then use ReadPhys. The page stays valid
-	// until the target is closed; its contents follow the guest's.
+	// zero-filled tail) or the target will not hand it out now: callers
+	// then use ReadPhys. Its contents follow the guest's. The page may be
+	// used until the target's generation moves (see Generationer; for a
+	// target that is not one, until it is closed), and no longer: reads
+	// through it bypass the checks of ReadPhys.
 	PhysPage(pa uint64) *[PageSize]byte
 }
 

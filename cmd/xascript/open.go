@@ -18,14 +18,18 @@ type guest struct {
 	kernel *linux.Kernel
 }
 
-// Close resumes a guest that --pause held (or that a script left paused
-// on QEMU), then releases the target. A Xen target resumes its own pause
-// when closed and never undoes an operator's `xl pause`.
+// Close resumes a guest that --pause or a script paused, then releases the
+// target. Only what xascript paused is resumed (vmi.Pauser): a guest found
+// paused, or paused by an operator meanwhile, stays paused.
 func (g *guest) Close() error {
-	if live, ok := g.target.(*qemu.Target); ok && live.Paused() {
-		live.Resume()
+	var err error
+	if p, ok := g.target.(vmi.Pauser); ok {
+		err = p.Resume()
 	}
-	return g.target.Close()
+	if cerr := g.target.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func unpackOptions(o *options) unpack.Options {
@@ -74,7 +78,7 @@ func openGuestWith(o *options, isfIn string) (*guest, error) {
 		}
 	}
 	if o.pause {
-		if live, ok := t.(interface{ Pause() error }); ok {
+		if live, ok := t.(vmi.Pauser); ok {
 			if err := live.Pause(); err != nil {
 				t.Close()
 				return nil, err

@@ -227,37 +227,53 @@ func (k *Kernel) Symbol(name string) (uint64, error) {
 	return 0, k.missingSymbol(name)
 }
 
-// Flush drops cached translations (after the guest ran).
-func (k *Kernel) Flush() { k.Space.Flush() }
-
-// livePauser is what a live target (vmi/qemu) offers.
-type livePauser interface {
-	Pause() error
-	Resume() error
-	Paused() bool
+// Flush drops everything cached from the guest: on a live target by moving
+// its generation (every cache over it, process spaces and mapped frames
+// included, checks it), else the kernel's translations.
+func (k *Kernel) Flush() {
+	if g, ok := k.Target.(vmi.Generationer); ok {
+		g.Generation().Bump()
+		return
+	}
+	k.Space.Flush()
 }
 
-// Pause pauses a live guest; a dump has nothing to pause.
+// Pause pauses a live guest; a dump has nothing to pause. What was cached
+// while the guest ran is dropped (a live target moves its generation when
+// it stops), so the pause reads one consistent state.
 func (k *Kernel) Pause() error {
-	if p, ok := k.Target.(livePauser); ok {
-		return p.Pause()
+	p, ok := k.Target.(vmi.Pauser)
+	if !ok {
+		return nil
 	}
-	return nil
+	err := p.Pause()
+	k.flushUnlessGenerations()
+	return err
 }
 
-// Resume lets a live guest run again and drops cached translations, since
-// its page tables may change while it runs.
+// Resume lets a live guest that we paused run again; what was cached while
+// it was paused is dropped, since its page tables may change while it runs.
 func (k *Kernel) Resume() error {
-	if p, ok := k.Target.(livePauser); ok {
-		k.Space.Flush()
-		return p.Resume()
+	p, ok := k.Target.(vmi.Pauser)
+	if !ok {
+		return nil
 	}
-	return nil
+	err := p.Resume()
+	k.flushUnlessGenerations()
+	return err
+}
+
+// flushUnlessGenerations flushes the kernel's translations for a Pauser
+// that keeps no generation (the caches over one that does follow it).
+func (k *Kernel) flushUnlessGenerations() {
+	if _, ok := k.Target.(vmi.Generationer); !ok {
+		k.Space.Flush()
+	}
 }
 
 // Paused tells whether a live guest is paused (a dump always is).
 func (k *Kernel) Paused() bool {
-	if p, ok := k.Target.(livePauser); ok {
+	if p, ok := k.Target.(vmi.Pauser); ok {
 		return p.Paused()
 	}
 	return true

@@ -19,8 +19,17 @@ type Space struct {
 	frameMask uint64 // table and 4 KiB frame address bits of an entry
 	scratch   [8]byte
 	stats     CacheStats
-	cache     [cacheSize]cacheEntry
+	// gen is the target's generation (vmi.Generationer), or a counter that
+	// never moves for targets that never change; seen is the generation
+	// the cache was filled under. A hit needs gen.Load() == seen.
+	gen   *vmi.Generation
+	seen  uint64
+	cache [cacheSize]cacheEntry
 }
+
+// frozen is the generation of targets that are not vmi.Generationers: it is
+// never bumped.
+var frozen vmi.Generation
 
 // New returns the address space whose page tables start at root, a CR3
 // value. The bits of root that are not the table base are dropped as the
@@ -32,6 +41,11 @@ type Space struct {
 func New(phys vmi.PhysReader, mode Mode, root uint64) *Space {
 	s := &Space{phys: phys, mode: mode, entrySize: 8, frameMask: frame64}
 	s.mapper, _ = phys.(vmi.PageMapper)
+	s.gen = &frozen
+	if g, ok := phys.(vmi.Generationer); ok {
+		s.gen = g.Generation()
+	}
+	s.seen = s.gen.Load()
 	if ft, ok := phys.(vmi.FrameTranslator); ok && ft.MachineFrames() {
 		s.machine = ft
 	}
@@ -74,7 +88,7 @@ func (s *Space) Read(buf []byte, va uint64) error {
 		// Translate's hit path, written out: Read is the hottest caller.
 		vpn := va >> pageShift
 		e := &s.cache[vpn&cacheMask]
-		if e.tag == vpn+1 {
+		if e.tag == vpn+1 && s.gen.Load() == s.seen {
 			s.stats.Hits++
 		} else if _, err := s.translateMiss(va); err != nil {
 			return err
@@ -101,7 +115,9 @@ func (s *Space) ReadUint(va uint64, size int) (uint64, error) {
 	vpn := va >> pageShift
 	e := &s.cache[vpn&cacheMask]
 	off := int(va & pageMask)
-	if e.tag == vpn+1 && e.host != nil && off+size <= pageSize {
+	// The generation first: checked last, the compiler materialises the
+	// whole condition in a register and the hit path gets slower.
+	if s.gen.Load() == s.seen && e.tag == vpn+1 && e.host != nil && off+size <= pageSize {
 		s.stats.Hits++
 		p := e.host[off:]
 		switch size {

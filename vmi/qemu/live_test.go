@@ -321,3 +321,84 @@ func killAndCheck(t *testing.T, tg *Target, pid int) {
 		t.Errorf("Pause after kill: %v, want ErrGone", err)
 	}
 }
+
+// TestLiveQEMUPauseOwnership: a guest found paused stays paused when we
+// close, an operator's stop (on the second QMP socket) is seen through its
+// event and survives our Close, and our own pause is undone by Close.
+func TestLiveQEMUPauseOwnership(t *testing.T) {
+	g := startGuest(t, liveguest.FileRAM)
+	op, err := Dial(g.CtlSocket, 20*time.Second, nil) // the operator's monitor
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	running := func() bool {
+		t.Helper()
+		raw, err := op.Execute("query-status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Contains(raw, []byte(`"running": true`)) || bytes.Contains(raw, []byte(`"running":true`))
+	}
+	if !running() {
+		t.Fatal("the guest does not run at the start")
+	}
+
+	// Our pause, undone by Close.
+	tg := openLive(t, g.Socket, RAMAuto)
+	if err := tg.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if running() {
+		t.Fatal("Pause did not stop the guest")
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !running() {
+		t.Fatal("Close left our own pause held")
+	}
+
+	// The operator stops the guest while we are attached.
+	tg = openLive(t, g.Socket, RAMAuto)
+	gen := tg.Generation().Load()
+	if _, err := op.Execute("stop", nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !tg.Paused() || tg.Generation().Load() == gen {
+		if time.Now().After(deadline) {
+			t.Fatal("the operator's stop was not seen within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := tg.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if running() {
+		t.Error("Resume undid the operator's stop")
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if running() {
+		t.Error("Close undid the operator's stop")
+	}
+
+	// Found paused: stays paused.
+	tg = openLive(t, g.Socket, RAMAuto)
+	if !tg.Paused() {
+		t.Error("Paused() false for a guest found paused")
+	}
+	tg.Pause()
+	tg.Close()
+	if running() {
+		t.Error("Close resumed a guest found paused")
+	}
+	if _, err := op.Execute("cont", nil); err != nil {
+		t.Fatal(err)
+	}
+}

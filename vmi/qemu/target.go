@@ -51,13 +51,18 @@ type Target struct {
 	nFile   int      // regions read from a shared file
 	nProc   int      // regions read from QEMU's process memory
 
-	paused  atomic.Bool   // from query-status, stop/cont and STOP/RESUME events
-	resumes atomic.Uint64 // bumped on every RESUME: invalidates the CPU cache
-	cpu     vmi.CPUState
-	cpuGen  uint64
-	cpuOK   bool
-	cpuErr  error
-	closed  bool
+	paused   atomic.Bool // from query-status, stop/cont and STOP/RESUME events
+	pausedBy atomic.Bool // we hold a pause: Pause stopped a running guest
+	// gen moves whenever the guest may have changed under what was read:
+	// our stop and cont, STOP and RESUME events (an operator's too), the
+	// connection's end and Close. It guards the CPU cache here and every
+	// cache built over the target (vmi.Generationer).
+	gen    vmi.Generation
+	cpu    vmi.CPUState
+	cpuGen uint64
+	cpuOK  bool
+	cpuErr error
+	closed bool
 }
 
 // mapped is a guest-physical range of one RAM block: held in a mapped
@@ -70,8 +75,10 @@ type mapped struct {
 }
 
 var (
-	_ vmi.Target     = (*Target)(nil)
-	_ vmi.PageMapper = (*Target)(nil)
+	_ vmi.Target       = (*Target)(nil)
+	_ vmi.PageMapper   = (*Target)(nil)
+	_ vmi.Pauser       = (*Target)(nil)
+	_ vmi.Generationer = (*Target)(nil)
 )
 
 // Open connects to the QMP socket of a running QEMU and finds its RAM. A
@@ -89,6 +96,13 @@ func Open(qmpSocket string, opt Options) (*Target, error) {
 		return nil, err
 	}
 	t.qmp = q
+	go func() {
+		// Once QEMU is gone nothing may be read through a page handed out
+		// before (PhysPage): move the generation so that caches let go.
+		// The reader marks the client gone before it closes done.
+		<-q.done
+		t.gen.Bump()
+	}()
 	if err := t.init(); err != nil {
 		t.Close()
 		return nil, err
@@ -96,13 +110,20 @@ func Open(qmpSocket string, opt Options) (*Target, error) {
 	return t, nil
 }
 
+// event follows the run state through QMP's events, which QEMU sends for
+// every stop and cont, whoever asked (our commands, an operator on another
+// monitor, a guest panic).
 func (t *Target) event(e Event) {
 	switch e.Name {
 	case "STOP":
+		// What was read while the guest ran is not part of the
+		// consistent state the pause holds.
 		t.paused.Store(true)
+		t.gen.Bump()
 	case "RESUME":
 		t.paused.Store(false)
-		t.resumes.Add(1)
+		t.pausedBy.Store(false) // whoever resumed it, our pause is over
+		t.gen.Bump()
 	}
 }
 
@@ -110,17 +131,11 @@ func (t *Target) init() error {
 	if pid, err := t.qmp.PeerPID(); err == nil {
 		t.pid = pid
 	}
-	raw, err := t.qmp.Execute("query-status", nil)
+	running, err := t.running()
 	if err != nil {
 		return err
 	}
-	var st struct {
-		Running bool `json:"running"`
-	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return fmt.Errorf("qemu %s: query-status: %w", t.sock, err)
-	}
-	t.paused.Store(!st.Running)
+	t.paused.Store(!running)
 
 	files, err := t.backendFiles()
 	if err != nil {
@@ -173,6 +188,24 @@ func (t *Target) init() error {
 		}
 	}
 	return nil
+}
+
+// running asks QEMU whether the guest runs (query-status).
+func (t *Target) running() (bool, error) {
+	raw, err := t.qmp.Execute("query-status", nil)
+	if err != nil {
+		return false, err
+	}
+	var st struct {
+		Running *bool `json:"running"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return false, fmt.Errorf("qemu %s: query-status: %w", t.sock, err)
+	}
+	if st.Running == nil {
+		return false, fmt.Errorf("qemu %s: query-status: no \"running\" in %s: %w", t.sock, raw, vmi.ErrFormat)
+	}
+	return *st.Running, nil
 }
 
 // guestRAM picks the guest's RAM out of a flat view: the "ram" ranges, and
@@ -355,7 +388,9 @@ func (t *Target) procErr(err error, hva uint64) error {
 // PhysPage implements vmi.PageMapper for RAM in a shared file, while the
 // guest is paused. A page handed out is read with no call into the Target,
 // so nothing could tell its reader that QEMU has gone away: while the
-// guest runs every read goes through ReadPhys, which checks.
+// guest runs every read goes through ReadPhys, which checks, and the
+// generation moves when the guest resumes, when QEMU goes away and at
+// Close, so that no cache keeps the page past the pause.
 func (t *Target) PhysPage(pa uint64) *[vmi.PageSize]byte {
 	if t.live() != nil || !t.paused.Load() {
 		return nil
@@ -386,7 +421,7 @@ func (t *Target) Err() error { return t.cpuErr }
 
 // ReadCPU is CPU with the error.
 func (t *Target) ReadCPU() (vmi.CPUState, error) {
-	gen := t.resumes.Load()
+	gen := t.gen.Load()
 	if t.cpuOK && t.paused.Load() && gen == t.cpuGen && t.live() == nil {
 		return t.cpu, nil
 	}
@@ -407,24 +442,50 @@ func (t *Target) ReadCPU() (vmi.CPUState, error) {
 	return vmi.CPUState{}, t.cpuErr
 }
 
-// Pause stops the guest's vCPUs (QMP stop).
+// Pause stops the guest's vCPUs (QMP stop) and moves the generation. A
+// guest that is already stopped (an operator's `stop`, started with -S, or
+// stopped by our own Pause) is left as it is, and Resume will not undo a
+// pause that is not ours. QEMU cannot stop a guest and say whether it ran in
+// one command: an operator's stop between our query-status and our stop
+// would be taken for ours.
 func (t *Target) Pause() error {
+	if t.pausedBy.Load() {
+		return nil
+	}
+	running, err := t.running()
+	if err != nil {
+		return fmt.Errorf("qemu %s: pause: %w", t.sock, err)
+	}
+	if !running {
+		t.paused.Store(true)
+		return nil
+	}
 	if _, err := t.qmp.Execute("stop", nil); err != nil {
 		return fmt.Errorf("qemu %s: pause: %w", t.sock, err)
 	}
 	t.paused.Store(true)
+	t.pausedBy.Store(true)
+	t.gen.Bump()
 	return nil
 }
 
-// Resume lets the guest run again (QMP cont).
+// Resume lets the guest run again (QMP cont) if our Pause stopped it, and
+// moves the generation; a pause that is not ours is left alone.
 func (t *Target) Resume() error {
+	if !t.pausedBy.Load() {
+		return nil
+	}
 	if _, err := t.qmp.Execute("cont", nil); err != nil {
 		return fmt.Errorf("qemu %s: resume: %w", t.sock, err)
 	}
 	t.paused.Store(false)
-	t.resumes.Add(1)
+	t.pausedBy.Store(false)
+	t.gen.Bump()
 	return nil
 }
+
+// Generation implements vmi.Generationer.
+func (t *Target) Generation() *vmi.Generation { return &t.gen }
 
 // Paused reports whether the guest is stopped, as far as QMP has told us.
 func (t *Target) Paused() bool { return t.paused.Load() }
@@ -443,16 +504,24 @@ func (t *Target) Kind() string {
 	return "live QEMU (shared RAM file and process memory)"
 }
 
-// Close drops the QMP connection and the mappings; the guest keeps running
-// as it was. Close is idempotent.
+// Close resumes the guest if our Pause holds it, and drops the QMP
+// connection and the mappings; a guest that was paused by anyone else stays
+// paused. Close is idempotent.
 func (t *Target) Close() error {
 	if t.closed {
 		return nil
 	}
-	t.closed = true
 	var err error
+	if t.qmp != nil && !t.qmp.Gone() {
+		err = t.Resume()
+	}
+	t.closed = true
+	// Pages handed out by PhysPage are about to be unmapped.
+	t.gen.Bump()
 	if t.qmp != nil {
-		err = t.qmp.Close()
+		if cerr := t.qmp.Close(); err == nil {
+			err = cerr
+		}
 	}
 	for _, f := range t.files {
 		if e := unix.Munmap(f); e != nil && err == nil {

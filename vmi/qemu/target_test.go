@@ -1,17 +1,15 @@
 package qemu
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -26,19 +24,19 @@ func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }
 
 // fakeQEMU is a QMP server whose "guest RAM" is memory of this very test
 // process, so that the process-memory path runs for real (the socket's
-// peer is this process) with no guest.
+// peer is this process) with no guest. Its run state, stop, cont and
+// events are socktest.QMP's.
 type fakeQEMU struct {
+	socktest.QMP
 	sock    string
-	running bool
+	running bool   // the state at the start
 	memdevs string // query-memdev's answer
 	file    string // mem-path of memdev "mem", "" for none
 	mtree   string
 	hva     map[string]uintptr // region name -> host address of its offset 0
 	noGPA   bool               // answer gpa2hva as a QEMU without it
 	ramblk  string             // info ramblock
-
-	mu   sync.Mutex
-	conn net.Conn
+	regs    atomic.Int64       // info registers calls; CR3 is 0x1000 times this
 }
 
 func (f *fakeQEMU) start(t *testing.T) {
@@ -47,49 +45,28 @@ func (f *fakeQEMU) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(f.quit)
-	f.sock = socktest.Serve(t, "qmp.sock", func(c net.Conn) {
-		f.mu.Lock()
-		f.conn = c
-		f.mu.Unlock()
-		w := bufio.NewWriter(c)
-		w.WriteString(greeting + "\n")
-		w.Flush()
-		r := bufio.NewScanner(c)
-		for r.Scan() {
-			var cmd map[string]any
-			if json.Unmarshal(r.Bytes(), &cmd) != nil {
-				return
+	f.Paused = !f.running
+	f.Handle = func(cmd string, args map[string]any) (string, bool) {
+		switch cmd {
+		case "query-memdev":
+			return f.memdevs, true
+		case "qom-get":
+			if args["path"] == "/objects/mem" && f.file != "" {
+				b, _ := json.Marshal(f.file)
+				return string(b), true
 			}
-			args, _ := cmd["arguments"].(map[string]any)
-			switch cmd["execute"] {
-			case "qmp_capabilities":
-				w.WriteString(reply(cmd, `{}`))
-			case "query-status":
-				w.WriteString(reply(cmd, fmt.Sprintf(`{"running": %v, "status": "x"}`, f.running)))
-			case "query-memdev":
-				w.WriteString(reply(cmd, f.memdevs))
-			case "qom-get":
-				if args["path"] == "/objects/mem" && f.file != "" {
-					b, _ := json.Marshal(f.file)
-					w.WriteString(reply(cmd, string(b)))
-				} else {
-					id, _ := json.Marshal(cmd["id"])
-					w.WriteString(`{"error": {"class": "GenericError", "desc": "Property not found"}, "id": ` + string(id) + "}\n")
-				}
-			case "stop":
-				w.WriteString(`{"event": "STOP", "data": {}}` + "\n")
-				w.WriteString(reply(cmd, `{}`))
-			case "human-monitor-command":
-				b, _ := json.Marshal(f.hmp(args["command-line"].(string), regs))
-				w.WriteString(reply(cmd, string(b)))
-			default:
-				return
-			}
-			w.Flush()
+			return "", false // QEMU answers GenericError; any error will do
+		case "human-monitor-command":
+			b, _ := json.Marshal(f.hmp(args["command-line"].(string), regs))
+			return string(b), true
 		}
-	})
+		return "", false
+	}
+	f.sock = f.Serve(t)
 }
+
+// quit drops the connection, as QEMU does when it exits.
+func (f *fakeQEMU) quit() { f.Quit() }
 
 func (f *fakeQEMU) hmp(line string, regs []Region) string {
 	switch {
@@ -97,6 +74,9 @@ func (f *fakeQEMU) hmp(line string, regs []Region) string {
 		return f.mtree
 	case line == "info ramblock":
 		return f.ramblk
+	case line == "info registers":
+		n := f.regs.Add(1)
+		return fmt.Sprintf("CPU#0\r\nCR0=80050033 CR2=0 CR3=%016x CR4=000006f0\r\nEFER=0000000000000d01\r\n", n*0x1000)
 	case strings.HasPrefix(line, "gpa2hva "):
 		if f.noGPA {
 			return "unknown command: 'gpa2hva'\r\n"
@@ -112,15 +92,6 @@ func (f *fakeQEMU) hmp(line string, regs []Region) string {
 		return fmt.Sprintf("No memory is mapped at address %#x\r\n", pa)
 	}
 	return "unknown command\r\n"
-}
-
-// quit drops the connection, as QEMU does when it exits.
-func (f *fakeQEMU) quit() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.conn != nil {
-		f.conn.Close()
-	}
 }
 
 // A q35-like layout, shrunk: a 3-page RAM block "pc.ram" split by a hole

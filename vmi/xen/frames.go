@@ -44,10 +44,16 @@ func (s FrameStats) HitRate() float64 {
 	return float64(s.Hits) / float64(s.Hits+s.Misses)
 }
 
-// frameCache maps a domain's frames on demand.
+// frameCache maps a domain's frames on demand. A mapping outlives the
+// frame's place in the domain (after a balloon it holds a page the domain
+// gave back), and a frame Xen refused may be the domain's later: so every
+// chunk, mapped frames and refused ones alike, is dropped when the target's
+// generation moves.
 type frameCache struct {
 	hv        hypervisor
 	domain    uint16
+	gen       *vmi.Generation
+	seen      uint64 // the generation the cached chunks were mapped under
 	maxChunks int
 	chunks    map[uint64]*chunk // by first frame
 	head      *chunk
@@ -56,16 +62,21 @@ type frameCache struct {
 	stats     FrameStats
 }
 
-func newFrameCache(hv hypervisor, domain uint16, maxChunks int) *frameCache {
+func newFrameCache(hv hypervisor, domain uint16, maxChunks int, gen *vmi.Generation) *frameCache {
 	if maxChunks <= 0 {
 		maxChunks = defaultMaxChunks
 	}
-	return &frameCache{hv: hv, domain: domain, maxChunks: maxChunks, chunks: make(map[uint64]*chunk)}
+	return &frameCache{hv: hv, domain: domain, maxChunks: maxChunks, chunks: make(map[uint64]*chunk),
+		gen: gen, seen: gen.Load()}
 }
 
 // frame returns the bytes of frame fn, or an error naming the frame when
-// Xen would not map it.
+// Xen would not map it. The bytes are valid until the next call.
 func (c *frameCache) frame(fn uint64) ([]byte, error) {
+	if g := c.gen.Load(); g != c.seen {
+		c.flush()
+		c.seen = g
+	}
 	first := fn &^ (chunkFrames - 1)
 	ch := c.last
 	if ch == nil || ch.first != first {

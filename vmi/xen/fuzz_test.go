@@ -2,6 +2,8 @@ package xen
 
 import (
 	"testing"
+
+	"github.com/xascript/xascript/vmi"
 )
 
 // FuzzPVP2M feeds hostile machine memory to the p2m reader: frame 0 is
@@ -31,7 +33,7 @@ func FuzzPVP2M(f *testing.F) {
 			return
 		}
 		hv := &fakeHV{domain: 1, mem: mem, ranges: mem.ranges()}
-		fc := newFrameCache(hv, 1, 4)
+		fc := newFrameCache(hv, 1, 4, new(vmi.Generation))
 		p2m, err := readP2M(fc, abis[4<<16|17], 0, uint64(maxPages))
 		if err == nil && uint64(len(p2m)) > uint64(maxPages)+maxPFNHeadroom {
 			t.Fatalf("%d entries in a p2m bounded by %d pages", len(p2m), maxPages)

@@ -38,15 +38,25 @@ type Target struct {
 	pv       bool
 	p2m      []uint64   // PV: guest frame -> machine frame
 	m2p      []m2pEntry // PV: machine frame -> guest frame, sorted
+	p2mGen   uint64     // the generation p2m and m2p were read under
+	p2mErr   error      // why the p2m could not be read again, until it can
 	pausedBy bool       // we hold a pause (Pause without Resume)
 	closed   bool
 	reads    uint64 // ReadPhys calls, to pace the liveness check
 	gone     error  // set once the domain is found dying or destroyed
+	// gen moves when the domain may have changed under what was read from
+	// it: our pause and unpause, a change of its page count seen by the
+	// liveness check (a balloon), the domain's end, Close, or on demand.
+	// The frame cache (mapped frames and refused ones) and the PV p2m
+	// follow it, as do the page walkers over the target.
+	gen vmi.Generation
 }
 
 var (
 	_ vmi.Target          = (*Target)(nil)
 	_ vmi.FrameTranslator = (*Target)(nil)
+	_ vmi.Pauser          = (*Target)(nil)
+	_ vmi.Generationer    = (*Target)(nil)
 )
 
 // Open attaches to the domain named by spec: a numeric id, or a name that
@@ -117,7 +127,7 @@ func open(hv hypervisor, domain uint16, opt Options) (*Target, error) {
 		return nil, fmt.Errorf("domain %d has shut down", domain)
 	}
 	t.pv = !t.info.hvm()
-	t.frames = newFrameCache(hv, domain, opt.MaxMappedChunks)
+	t.frames = newFrameCache(hv, domain, opt.MaxMappedChunks, &t.gen)
 	if err := t.buildMemoryMap(); err != nil {
 		t.frames.flush()
 		return nil, err
@@ -219,6 +229,32 @@ func (t *Target) buildMemoryMap() error {
 	return nil
 }
 
+// syncP2M reads a PV guest's p2m again when the generation has moved since
+// it was read: the guest rewrites it as it balloons. A p2m that cannot be
+// read leaves the old one in place and its error in p2mErr, and is tried
+// again on the next call.
+func (t *Target) syncP2M() error {
+	g := t.gen.Load()
+	if !t.pv || g == t.p2mGen {
+		return nil
+	}
+	p2m, err := readP2M(t.frames, t.abi, t.info.SharedInfoFrame, max(t.info.MaxPages, t.info.TotPages))
+	if err != nil {
+		t.p2mErr = fmt.Errorf("domain %d: read the p2m again: %w", t.domain, err)
+		return t.p2mErr
+	}
+	t.p2mGen, t.p2mErr = g, nil
+	if slices.Equal(p2m, t.p2m) {
+		return nil // most rounds: no balloon, and no sort of the inverse
+	}
+	t.p2m, t.m2p = p2m, invertP2M(p2m)
+	t.ranges = framesToRanges(validFrames(p2m))
+	return nil
+}
+
+// Generation implements vmi.Generationer.
+func (t *Target) Generation() *vmi.Generation { return &t.gen }
+
 // ReadPhys reads guest-physical memory (for a PV guest: its
 // pseudo-physical frames, each read from the machine frame its p2m names).
 func (t *Target) ReadPhys(buf []byte, pa uint64) error {
@@ -230,6 +266,9 @@ func (t *Target) ReadPhys(buf []byte, pa uint64) error {
 	}
 	if !t.pv {
 		return t.orGone(t.frames.read(buf, pa), pa)
+	}
+	if err := t.syncP2M(); err != nil {
+		return t.orGone(&vmi.PhysError{Addr: pa, Err: err}, pa)
 	}
 	for len(buf) > 0 {
 		pfn := pa / pageSize
@@ -290,6 +329,19 @@ func (t *Target) goneOr(err error) error {
 
 func (t *Target) checkAlive() error {
 	info, err := t.domainInfo()
+	if err == nil && info.TotPages != t.info.TotPages {
+		// The balloon moved: frames came and went, and a PV guest
+		// rewrote its p2m.
+		t.info.TotPages, t.info.MaxPages = info.TotPages, info.MaxPages
+		t.gen.Bump()
+	}
+	if t.gone == nil {
+		defer func() {
+			if t.gone != nil {
+				t.gen.Bump() // nothing cached from a gone domain is read again
+			}
+		}()
+	}
 	switch {
 	case errors.Is(err, ErrNoDomain):
 		t.gone = fmt.Errorf("domain %d: %w (destroyed)", t.domain, ErrGone)
@@ -314,6 +366,9 @@ func (t *Target) PhysFrame(mfn uint64) (uint64, bool) {
 	if !t.pv {
 		return mfn, true
 	}
+	if t.syncP2M() != nil {
+		return 0, false
+	}
 	i, ok := slices.BinarySearchFunc(t.m2p, mfn, func(e m2pEntry, mfn uint64) int { return cmp.Compare(e.mfn, mfn) })
 	if !ok {
 		return 0, false
@@ -327,14 +382,21 @@ func (t *Target) MachineFrame(pfn uint64) (uint64, bool) {
 	if !t.pv {
 		return pfn, true
 	}
+	if t.syncP2M() != nil {
+		return 0, false
+	}
 	if pfn >= uint64(len(t.p2m)) || t.p2m[pfn] == p2mInvalid {
 		return 0, false
 	}
 	return t.p2m[pfn], true
 }
 
-// MemoryMap lists the ranges the domain owns.
-func (t *Target) MemoryMap() []vmi.Range { return t.ranges }
+// MemoryMap lists the ranges the domain owns (for a PV guest, as of its
+// p2m's last reading).
+func (t *Target) MemoryMap() []vmi.Range {
+	t.syncP2M()
+	return t.ranges
+}
 
 // CPU returns the vCPU state read at Open.
 func (t *Target) CPU() vmi.CPUState { return t.cpu }
@@ -365,8 +427,9 @@ func (t *Target) CPUSource() string { return t.cpuNote }
 func (t *Target) Stats() FrameStats { return t.frames.stats }
 
 // Pause pauses the domain (a domctl pause, counted separately from `xl
-// pause`, so it never undoes an operator's pause). Pausing twice is one
-// pause.
+// pause`, so it never undoes an operator's pause) and moves the generation:
+// what was read while it ran is not part of the state the pause holds.
+// Pausing twice is one pause.
 func (t *Target) Pause() error {
 	if t.pausedBy {
 		return nil
@@ -380,10 +443,11 @@ func (t *Target) Pause() error {
 		return fmt.Errorf("pause domain %d: %w", t.domain, t.goneOr(err))
 	}
 	t.pausedBy = true
+	t.gen.Bump()
 	return nil
 }
 
-// Resume undoes Pause.
+// Resume undoes Pause, and moves the generation.
 func (t *Target) Resume() error {
 	if !t.pausedBy {
 		return nil
@@ -392,6 +456,7 @@ func (t *Target) Resume() error {
 		return fmt.Errorf("unpause domain %d: %w", t.domain, t.goneOr(err))
 	}
 	t.pausedBy = false
+	t.gen.Bump()
 	return nil
 }
 
@@ -415,6 +480,7 @@ func (t *Target) Close() error {
 	if t.pausedBy {
 		err = t.Resume()
 	}
+	t.gen.Bump()
 	t.frames.flush()
 	if cerr := t.hv.Close(); err == nil {
 		err = cerr

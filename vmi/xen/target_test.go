@@ -14,7 +14,7 @@ import (
 // pvGuest builds a PV domain's machine memory: a shared_info page whose
 // p2m (frame list list -> frame list -> p2m pages) lists the frames in
 // p2m order, with holes where an entry is invalid.
-func pvGuest(t *testing.T, p2m []uint64) (pageMem, uint64) {
+func pvGuest(t testing.TB, p2m []uint64) (pageMem, uint64) {
 	t.Helper()
 	mem := pageMem{}
 	next := uint64(0x90000) // machine frames for the bookkeeping pages
@@ -52,7 +52,7 @@ func pvGuest(t *testing.T, p2m []uint64) (pageMem, uint64) {
 	return mem, siMFN
 }
 
-func newPVFake(t *testing.T, p2m []uint64) (*fakeHV, pageMem) {
+func newPVFake(t testing.TB, p2m []uint64) (*fakeHV, pageMem) {
 	mem, si := pvGuest(t, p2m)
 	cr3 := uint64(0)
 	for _, m := range p2m {
@@ -231,7 +231,7 @@ func TestFrameCacheLRU(t *testing.T) {
 		le.PutUint64(mem[f][:], f)
 	}
 	hv := &fakeHV{domain: 1, mem: mem, ranges: mem.ranges()}
-	fc := newFrameCache(hv, 1, 2)
+	fc := newFrameCache(hv, 1, 2, new(vmi.Generation))
 	read := func(f uint64) error {
 		b, err := fc.frame(f)
 		if err == nil && le.Uint64(b) != f {
@@ -269,7 +269,7 @@ func TestFrameCacheLRU(t *testing.T) {
 
 func TestDomctlBatchFailure(t *testing.T) {
 	hv := &failingHV{fakeHV{domain: 1, mem: pageMem{}, ranges: []vmi.Range{{Start: 0, End: pageSize}}}}
-	fc := newFrameCache(hv, 1, 0)
+	fc := newFrameCache(hv, 1, 0, new(vmi.Generation))
 	if _, err := fc.frame(0); !errors.Is(err, unix.EFAULT) {
 		t.Fatalf("err = %v, want the batch's error", err)
 	}
