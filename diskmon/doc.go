@@ -29,6 +29,9 @@
 //     overlays the committed transactions of the journal on the home blocks,
 //     as e2fsck's recovery would, so an event is reported when the guest
 //     writes the transaction's commit block, not at the later checkpoint.
+//     A rescan steps through every commit since the last one (the state
+//     right after each, CommitView), so a tracker that fell behind still
+//     reports a file made in one commit and removed in the next.
 //   - ext2 writes directory and inode blocks in place. A rescan runs after
 //     the guest's FLUSH (fsync, sync) or, without one, after the disk has
 //     been quiet for a short period, so that a half-written update (a new
@@ -37,6 +40,15 @@
 // The Time of an event is the host time at which the last write of the batch
 // that revealed it reached the tap (the commit block, the flush); Ctime is the
 // guest's own timestamp on the inode, which the guest controls.
+//
+// # Sources
+//
+// The NBD server (diskmon/nbd) is our own: go-nbd v0.3.2, the one Go
+// library that served QEMU here, has no FLUSH, FUA, TRIM or WRITE_ZEROES,
+// and a disk that drops a FLUSH loses data the guest was told was durable.
+// The protocol is short (github.com/NetworkBlockDevice/nbd doc/proto.md).
+// XenAccess's tapfifo records (diskmon/tapfifo) and a before/after pair of
+// images (Compare) feed the same tracker.
 //
 // # Order
 //
