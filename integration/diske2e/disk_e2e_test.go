@@ -210,9 +210,8 @@ func runKill(t *testing.T, fs string, delay time.Duration) (r killResult) {
 	r.ioerr = len(gl.IOErr) > 0
 	r.synced = len(gl.Synced)
 	// What the next mount does: replay the journal's committed transactions
-	// (ext3/4), nothing more. The files are read then, before any repair:
-	// e2fsck -fy on a crashed ext2 can rewrite a synced file's blocks (a
-	// stale inode of a truncated file still claims them as indirect blocks).
+	// (ext3/4), nothing more. The files are read then, before any repair,
+	// which may rewrite blocks (doc.go).
 	if rc, out := fsck(t, img, "-E", "journal_only", "-y"); rc > 1 {
 		t.Fatalf("e2fsck -E journal_only -y (journal replay): status %d:\n%s", rc, out)
 	}
