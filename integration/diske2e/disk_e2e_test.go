@@ -200,7 +200,7 @@ func runKill(t *testing.T, fs string, delay time.Duration) (r killResult) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gl, err := ParseGuest(string(data))
+	gl, err := ParseGuest(completeLines(data))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -287,7 +287,7 @@ func (g *guest) waitFor(what string, limit time.Duration, cond func(*GuestLog) b
 	for {
 		exited := g.exited() // before reading: a log read after exit is complete
 		data, _ := os.ReadFile(g.serial)
-		l, err := ParseGuest(string(data))
+		l, err := ParseGuest(completeLines(data))
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -366,4 +366,13 @@ func workDir(t *testing.T) string {
 	}
 	t.Logf("work dir kept: %s", dir)
 	return dir
+}
+
+// completeLines is the log up to its last newline: the line after it is
+// still being printed (or was cut off by a kill) and is not parsed.
+func completeLines(data []byte) string {
+	if i := strings.LastIndexByte(string(data), '\n'); i >= 0 {
+		return string(data[:i+1])
+	}
+	return ""
 }
