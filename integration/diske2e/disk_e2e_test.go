@@ -56,6 +56,7 @@ func runEvents(t *testing.T, fs string) {
 		fs, upAt.Sub(g.started).Seconds(), up.UpTime, doneAt.Sub(upAt).Seconds(), len(gl.Ops), gl.Ops[len(gl.Ops)-1].Step)
 	// The tap flushes and closes on SIGTERM; only xascript is held to a
 	// clean exit here (qemu-nbd's status on a signal is its own business).
+	t.Logf("%s: tap peak RSS %s", tapKind, tp.peakRSS())
 	clean := tp.stop(30 * time.Second)
 	if tapKind == "xascript" && (!clean || tp.err != nil) {
 		t.Errorf("xascript did not exit cleanly on SIGTERM (ended by itself: %v, status %v); stderr:\n%s", clean, tp.err, tail(tp.stderr, 20))

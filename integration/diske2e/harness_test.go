@@ -376,3 +376,18 @@ func completeLines(data []byte) string {
 	}
 	return ""
 }
+
+// peakRSS is the process's VmHWM line from /proc (its peak resident set),
+// or why it is not known.
+func (p *proc) peakRSS() string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return err.Error()
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "no VmHWM"
+}
