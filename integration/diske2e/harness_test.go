@@ -368,15 +368,6 @@ func workDir(t *testing.T) string {
 	return dir
 }
 
-// completeLines is the log up to its last newline: the line after it is
-// still being printed (or was cut off by a kill) and is not parsed.
-func completeLines(data []byte) string {
-	if i := strings.LastIndexByte(string(data), '\n'); i >= 0 {
-		return string(data[:i+1])
-	}
-	return ""
-}
-
 // peakRSS is the process's VmHWM line from /proc (its peak resident set),
 // or why it is not known.
 func (p *proc) peakRSS() string {
