@@ -118,7 +118,8 @@ type killResult struct {
 	repairBroke    int // synced files intact before e2fsck -fy and not after
 }
 
-// TestDiskKill: XA_KILL_TRIALS times (default 21), the filesystems in turn:
+// TestDiskKill: XA_KILL_TRIALS times (default 21), the filesystems in turn
+// (XA_KILL_FS, default ext4,ext2,ext3):
 // the kill scenario, SIGKILL of the tap after a random XA_KILL_MIN_MS ..
 // XA_KILL_MAX_MS (default 2000..12000) of writing, then SIGKILL of QEMU; every
 // file the guest reported synced must be on the image, intact.
@@ -139,9 +140,18 @@ func TestDiskKill(t *testing.T) {
 	}
 	t.Logf("seed %d (XA_KILL_SEED), %d trials, kill after %d..%d ms of writing", seed, trials, lo, hi)
 	rng := rand.New(rand.NewPCG(seed, 0x58415354))
+	fss := []string{"ext4", "ext2", "ext3"}
+	if v := os.Getenv("XA_KILL_FS"); v != "" {
+		fss = strings.Split(v, ",")
+		for _, fs := range fss {
+			if fs != "ext2" && fs != "ext3" && fs != "ext4" {
+				t.Fatalf("XA_KILL_FS=%q: want a comma-separated list of ext2, ext3, ext4", v)
+			}
+		}
+	}
 	var results []killResult
 	for i := range trials {
-		fs := filesystems[(i+2)%len(filesystems)] // ext4 first
+		fs := fss[i%len(fss)]
 		delay := time.Duration(lo+rng.IntN(hi-lo+1)) * time.Millisecond
 		t.Run(fmt.Sprintf("trial%02d-%s", i+1, fs), func(t *testing.T) {
 			r := runKill(t, fs, delay)
