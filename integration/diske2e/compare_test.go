@@ -37,6 +37,14 @@ func TestParseGuestRealLog(t *testing.T) {
 	}
 }
 
+func TestCompleteLines(t *testing.T) {
+	for in, want := range map[string]string{"": "", "XA-SYNC": "", "a\nXA-SYNCED w1 4096": "a\n", "a\nb\n": "a\nb\n"} {
+		if got := completeLines([]byte(in)); got != want {
+			t.Errorf("completeLines(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestParseGuestRejects(t *testing.T) {
 	for _, bad := range []string{
 		"XA-DID 1 MKDIR foo",

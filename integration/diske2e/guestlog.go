@@ -187,3 +187,12 @@ func parseDid(f []string) (Op, error) {
 	}
 	return op, nil
 }
+
+// completeLines is the log up to its last newline: the line after it is
+// still being printed (or was cut off by a kill) and is not parsed.
+func completeLines(data []byte) string {
+	if i := strings.LastIndexByte(string(data), '\n'); i >= 0 {
+		return string(data[:i+1])
+	}
+	return ""
+}

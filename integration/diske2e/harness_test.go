@@ -287,7 +287,7 @@ func (g *guest) waitFor(what string, limit time.Duration, cond func(*GuestLog) b
 	for {
 		exited := g.exited() // before reading: a log read after exit is complete
 		data, _ := os.ReadFile(g.serial)
-		l, err := ParseGuest(string(data))
+		l, err := ParseGuest(completeLines(data))
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -366,4 +366,19 @@ func workDir(t *testing.T) string {
 	}
 	t.Logf("work dir kept: %s", dir)
 	return dir
+}
+
+// peakRSS is the process's VmHWM line from /proc (its peak resident set),
+// or why it is not known.
+func (p *proc) peakRSS() string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return err.Error()
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "no VmHWM"
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fig7.sh — the paper's Figure 7 (file creation under the disk monitor) and
+# fig7.sh [table RESULTS.tsv] — the paper's Figure 7 (file creation under the disk monitor) and
 # sequential write throughput, as a table.
 #
 # One boot of the disk guest (guest-init.sh, xa.mode=bench) per mode, each on
@@ -53,16 +53,6 @@ die() { printf '[fig7] ERROR: %s\n' "$*" >&2; exit 1; }
 [[ $NS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "XA_FIG7_NS must be like 100,1000,10000"
 [[ $DDMB =~ ^[0-9]+$ ]] || die "XA_FIG7_DDMB must be a number"
 
-MODES=${XA_FIG7_MODES:-}
-if [[ -z $MODES ]]; then
-    MODES="plain qemu-nbd"
-    if [[ -x $XASCRIPT_BIN && -f $SCRIPT ]]; then
-        MODES+=" tap-nowatch tap-watch"
-    else
-        log "no $XASCRIPT_BIN or $SCRIPT: the tap modes are left out"
-    fi
-fi
-
 # shellcheck source=../host-lib.sh
 source "$ROOT/testdata/host-lib.sh"
 TAP_PID=
@@ -87,25 +77,27 @@ cleanup() {
     (exit "$rc")
     xa_cleanup
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup() {
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
 
-[[ -f $CACHE/amd64.env ]] || die "no $CACHE/amd64.env: run bash testdata/fetch.sh amd64"
-# shellcheck disable=SC1091
-source "$CACHE/amd64.env"
-VMLINUZ=$KROOT/boot/vmlinuz-$KVER
-[[ -f $VMLINUZ && -f $BUSYBOX ]] || die "fetch.sh output incomplete; rerun testdata/fetch.sh amd64"
+    [[ -f $CACHE/amd64.env ]] || die "no $CACHE/amd64.env: run bash testdata/fetch.sh amd64"
+    # shellcheck disable=SC1091
+    source "$CACHE/amd64.env"
+    VMLINUZ=$KROOT/boot/vmlinuz-$KVER
+    [[ -f $VMLINUZ && -f $BUSYBOX ]] || die "fetch.sh output incomplete; rerun testdata/fetch.sh amd64"
 
-if [[ -n ${XA_FIG7_OUT:-} ]]; then
-    OUT=$XA_FIG7_OUT
-    mkdir -p "$OUT"
-else
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/xa-fig7.XXXXXX")
-    OUT=$WORK
-fi
-python3 "$ROOT/testdata/guesttool.py" initramfs "$OUT/initramfs.cpio" \
-    --busybox "$BUSYBOX" --init "$HERE/guest-init.sh" \
-    --kroot "$KROOT" --kver "$KVER" virtio_pci virtio_blk 2>/dev/null
+    if [[ -n ${XA_FIG7_OUT:-} ]]; then
+        OUT=$XA_FIG7_OUT
+        mkdir -p "$OUT"
+    else
+        WORK=$(mktemp -d "${TMPDIR:-/tmp}/xa-fig7.XXXXXX")
+        OUT=$WORK
+    fi
+    python3 "$ROOT/testdata/guesttool.py" initramfs "$OUT/initramfs.cpio" \
+        --busybox "$BUSYBOX" --init "$HERE/guest-init.sh" \
+        --kroot "$KROOT" --kver "$KVER" virtio_pci virtio_blk 2>/dev/null
+}
 
 now() { date +%s.%N; }
 
@@ -162,8 +154,12 @@ run_mode() {
     done
     wait "$QEMU_PID" || true
     QEMU_PID=
-    local tend
+    local tend rss=-
     tend=$(now)
+    if [[ -n $TAP_PID ]]; then
+        rss=$(awk '/^VmHWM:/ {print $2 / 1024 " MiB"}' "/proc/$TAP_PID/status" 2>/dev/null || echo "?")
+        log "$mode: tap peak RSS $rss"
+    fi
     stop_tap
     if grep -a '^XA-FAIL' "$serial" >&2 || ! grep -qa '^XA-DONE' "$serial"; then
         tail -n 20 "$serial" "$dir/qemu.out" >&2
@@ -185,43 +181,74 @@ run_mode() {
     rm -f "$img"
 }
 
-: >"$OUT/results.tsv"
-for m in $MODES; do
-    run_mode "$m"
-done
-
 # The table: per mode and N, the runs' mean, median, min, max and standard
 # deviation in ms, and the mean against plain's; then dd throughput against
 # qemu-nbd's; then boot times.
-echo "Figure 7: create N files in one folder and sync ($FS, $RUNS runs each, timed in the guest; ms)"
-awk -F'\t' '
-$2 == "fig7" { k = $1 SUBSEP $3; v[k, ++c[k]] = $5 / 1e6; if (!($3 in seenN)) { seenN[$3]; ns[++nn] = $3 }
-               if (!($1 in seenM)) { seenM[$1]; ms[++nm] = $1 } }
-$2 == "dd"   { dd[$1] = $3 / ($5 / 1e9); mib[$1] = $3; if (!($1 in seenM)) { seenM[$1]; ms[++nm] = $1 } }
-$2 == "boot" { boot[$1] = $3; gup[$1] = $4; total[$1] = $5 }
-function sortv(k, n,   i, j, t) { for (i = 1; i <= n; i++) s[i] = v[k, i]
-    for (i = 2; i <= n; i++) { t = s[i]; for (j = i - 1; j >= 1 && s[j] > t; j--) s[j + 1] = s[j]; s[j + 1] = t } }
-END {
-    printf "%-12s %6s %4s %10s %10s %10s %10s %8s %9s\n", "mode", "N", "runs", "mean", "median", "min", "max", "sd", "vs plain"
-    for (a = 1; a <= nn; a++) for (b = 1; b <= nm; b++) {
-        k = ms[b] SUBSEP ns[a]; n = c[k]; if (!n) continue
-        sum = 0; for (i = 1; i <= n; i++) sum += v[k, i]; mean = sum / n
-        sq = 0; for (i = 1; i <= n; i++) sq += (v[k, i] - mean) ^ 2; sd = n > 1 ? sqrt(sq / (n - 1)) : 0
-        sortv(k, n); med = n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
-        p = "plain" SUBSEP ns[a]; rel = "-"
-        if (c[p]) { ps = 0; for (i = 1; i <= c[p]; i++) ps += v[p, i]; rel = sprintf("%.3fx", mean / (ps / c[p])) }
-        printf "%-12s %6d %4d %10.1f %10.1f %10.1f %10.1f %8.1f %9s\n", ms[b], ns[a], n, mean, med, s[1], s[n], sd, rel
-    }
-    print ""
-    print "Sequential write: dd oflag=direct, then sync (MiB/s)"
-    printf "%-12s %8s %10s %12s\n", "mode", "MiB", "MiB/s", "vs qemu-nbd"
-    for (b = 1; b <= nm; b++) if (ms[b] in dd) {
-        rel = ("qemu-nbd" in dd) ? sprintf("%.3fx", dd[ms[b]] / dd["qemu-nbd"]) : "-"
-        printf "%-12s %8d %10.1f %12s\n", ms[b], mib[ms[b]], dd[ms[b]], rel
-    }
-    print ""
-    print "Boot: host seconds from QEMU start to the disk mounted (guest uptime then), whole boot"
-    for (b = 1; b <= nm; b++) if (ms[b] in boot) printf "%-12s %6.1fs (%ss) %8.1fs\n", ms[b], boot[ms[b]], gup[ms[b]], total[ms[b]]
-}' "$OUT/results.tsv"
-log "raw results: $OUT/results.tsv${WORK:+ (removed at exit; set XA_FIG7_OUT to keep)}"
+table() { # RESULTS.tsv
+    echo "Figure 7: create N files in one folder and sync, timed in the guest (ms)"
+    awk -F'\t' '
+    $2 == "fig7" { k = $1 SUBSEP $3; v[k, ++c[k]] = $5 / 1e6; if (!($3 in seenN)) { seenN[$3]; ns[++nn] = $3 }
+                   if (!($1 in seenM)) { seenM[$1]; ms[++nm] = $1 } }
+    $2 == "dd"   { dd[$1] = $3 / ($5 / 1e9); mib[$1] = $3; if (!($1 in seenM)) { seenM[$1]; ms[++nm] = $1 } }
+    $2 == "boot" { boot[$1] = $3; gup[$1] = $4; total[$1] = $5 }
+    function sortv(k, n,   i, j, t) { for (i = 1; i <= n; i++) s[i] = v[k, i]
+        for (i = 2; i <= n; i++) { t = s[i]; for (j = i - 1; j >= 1 && s[j] > t; j--) s[j + 1] = s[j]; s[j + 1] = t } }
+    END {
+        printf "%-12s %6s %4s %10s %10s %10s %10s %8s %9s\n", "mode", "N", "runs", "mean", "median", "min", "max", "sd", "vs plain"
+        for (a = 1; a <= nn; a++) for (b = 1; b <= nm; b++) {
+            k = ms[b] SUBSEP ns[a]; n = c[k]; if (!n) continue
+            sum = 0; for (i = 1; i <= n; i++) sum += v[k, i]; mean = sum / n
+            sq = 0; for (i = 1; i <= n; i++) sq += (v[k, i] - mean) ^ 2; sd = n > 1 ? sqrt(sq / (n - 1)) : 0
+            sortv(k, n); med = n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+            p = "plain" SUBSEP ns[a]; rel = "-"
+            if (c[p]) { ps = 0; for (i = 1; i <= c[p]; i++) ps += v[p, i]; rel = sprintf("%.3fx", mean / (ps / c[p])) }
+            printf "%-12s %6d %4d %10.1f %10.1f %10.1f %10.1f %8.1f %9s\n", ms[b], ns[a], n, mean, med, s[1], s[n], sd, rel
+        }
+        print ""
+        print "Sequential write: dd oflag=direct, then sync (MiB/s)"
+        printf "%-12s %8s %10s %12s\n", "mode", "MiB", "MiB/s", "vs qemu-nbd"
+        for (b = 1; b <= nm; b++) if (ms[b] in dd) {
+            rel = ("qemu-nbd" in dd) ? sprintf("%.3fx", dd[ms[b]] / dd["qemu-nbd"]) : "-"
+            printf "%-12s %8d %10.1f %12s\n", ms[b], mib[ms[b]], dd[ms[b]], rel
+        }
+        print ""
+        print "Boot: host seconds from QEMU start to the disk mounted (guest uptime then), whole boot"
+        for (b = 1; b <= nm; b++) if (ms[b] in boot) printf "%-12s %6.1fs (%ss) %8.1fs\n", ms[b], boot[ms[b]], gup[ms[b]], total[ms[b]]
+    }' "$1"
+}
+
+# pick_modes: XA_FIG7_MODES, or what can run here.
+pick_modes() {
+    MODES=${XA_FIG7_MODES:-}
+    [[ -n $MODES ]] && return 0
+    MODES="plain qemu-nbd"
+    if [[ -x $XASCRIPT_BIN && -f $SCRIPT ]]; then
+        MODES+=" tap-nowatch tap-watch"
+    else
+        log "no $XASCRIPT_BIN or $SCRIPT: the tap modes are left out"
+    fi
+}
+
+main() {
+    if [[ ${1:-} == table ]]; then
+        [[ $# -eq 2 ]] || die "usage: $0 table RESULTS.tsv"
+        table "$2"
+        return
+    fi
+    [[ $# -eq 0 ]] || die "usage: $0 [table RESULTS.tsv]"
+    pick_modes
+    log "modes: $MODES; $FS, $RUNS runs of N = $NS, dd $DDMB MiB"
+    setup
+    : >"$OUT/results.tsv"
+    local m
+    for m in $MODES; do
+        run_mode "$m"
+    done
+    table "$OUT/results.tsv"
+    log "raw results: $OUT/results.tsv${WORK:+ (removed at exit; set XA_FIG7_OUT to keep)}"
+}
+
+# `exit` right after main: bash reads scripts lazily, so an edit to this file
+# during a (long) run must not be able to run as part of it.
+main "$@"
 exit
