@@ -16,7 +16,7 @@
 # Default: plain and qemu-nbd, and the tap modes when $XASCRIPT_BIN and
 # scripts/examples/diskwatch.lua exist. The tap command lines are templates
 # ({IMG}, {SOCK} replaced), so another script or option set can be timed:
-#   XA_FIG7_NOWATCH  default: $XASCRIPT_BIN scripts/examples/diskwatch.lua --disk {IMG} --nbd {SOCK}
+#   XA_FIG7_NOWATCH  default: $XASCRIPT_BIN testdata/disk/nowatch.lua --disk {IMG} --nbd {SOCK}
 #   XA_FIG7_WATCH    default: ... --disk {IMG} --nbd {SOCK} -- -r /root/fig7
 #   XA_FIG7_QEMUNBD  default: qemu-nbd -f raw -t -k {SOCK} {IMG}
 # Other knobs: XA_FIG7_FS (ext4), XA_FIG7_SIZE (1G), XA_FIG7_TIMEOUT seconds
@@ -39,7 +39,7 @@ SIZE=${XA_FIG7_SIZE:-1G}
 TIMEOUT=${XA_FIG7_TIMEOUT:-3600}
 XASCRIPT_BIN=${XASCRIPT_BIN:-$ROOT/bin/xascript}
 SCRIPT=$ROOT/scripts/examples/diskwatch.lua
-NOWATCH="$XASCRIPT_BIN $SCRIPT --disk {IMG} --nbd {SOCK}"
+NOWATCH="$XASCRIPT_BIN $HERE/nowatch.lua --disk {IMG} --nbd {SOCK}"
 WATCH="$XASCRIPT_BIN $SCRIPT --disk {IMG} --nbd {SOCK} -- -r /root/fig7"
 QEMUNBD="qemu-nbd -f raw -t -k {SOCK} {IMG}"
 NOWATCH=${XA_FIG7_NOWATCH:-$NOWATCH}

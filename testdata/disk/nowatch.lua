@@ -1,0 +1,2 @@
+-- nowatch.lua: sets no watch. With --disk IMG --nbd SOCK, xascript then only serves the
+-- disk (until interrupted): the Figure 7 benchmark's "through the tap, no watch" mode.
