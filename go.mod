@@ -14,6 +14,7 @@ require (
 )
 
 require (
+	github.com/therootcompany/xz v1.0.1 // indirect
 	golang.org/x/tools v0.40.1-0.20260108161641-ca281cf95054 // indirect
 	layeh.com/gopher-luar v1.0.11 // indirect
 )
