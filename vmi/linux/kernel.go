@@ -66,6 +66,10 @@ type Kernel struct {
 	mods      *moduleTypes
 	modsErr   error
 
+	// cachedBTF: btfPath is a cached profile's blob, used only if the
+	// guest's BTF is the same (loadBTFFile).
+	cachedBTF *cachedBTFCheck
+
 	vmci  vmcoreinfoState
 	notes []string // findings of Open, besides the locator's
 	// For symbols without linux_banner: where a cached profile saw the
@@ -334,7 +338,7 @@ func (k *Kernel) Types() (TypeSource, error) {
 	k.typesOnce.Do(func() {
 		switch {
 		case k.btfPath != "":
-			k.types, k.typesErr = loadTypes(btfsrc.Load(k.btfPath, k.unpackOpt))
+			k.types, k.typesErr = k.loadBTFFile()
 		case k.dwarfPath != "":
 			t, err := dwarfsrc.Load(k.dwarfPath, k.unpackOpt)
 			if err != nil {
