@@ -24,7 +24,8 @@
 #                kernel: XZ with the x86 BCJ filter (the cloud kernel is
 #                LZ4), for vmi/linux/kernelimage's BCJ test. No guest is
 #                built from it.
-# The amd64 targets share one private apt state and the busybox package.
+# The amd64 targets share one private apt state (amd64 and amd64-6.12 also
+# the busybox package).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
