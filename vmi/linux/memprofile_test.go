@@ -339,3 +339,36 @@ func TestProfileCachePermissions(t *testing.T) {
 		t.Errorf("a group-writable entry was used: %s", k.SymbolsFrom)
 	}
 }
+
+// TestPerCPUSymbolAcrossBoots: a profile cached from one boot answers a
+// per-cpu symbol of another boot (other KASLR slide) with its offset, not
+// offset + slide difference. Masking kallsyms_relative_base out of the
+// evidence relies on it: a forged relative_base is then no worse than a
+// KASLR slide.
+func TestPerCPUSymbolAcrossBoots(t *testing.T) {
+	cache := unpack.Options{CacheDir: t.TempDir()}
+	for i, variant := range []string{"x86_64-4level", "x86_64-5level"} {
+		tg, _, _ := openImage(t, variant, "mem.elf.zst")
+		k, err := Open(tg, Options{Unpack: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 && (k.Layout.SymbolShift == 0 || !strings.HasPrefix(k.SymbolsFrom, "profile cache")) {
+			t.Fatalf("%s: shift %#x, symbols from %s: the test needs a cached profile of another boot", variant, k.Layout.SymbolShift, k.SymbolsFrom)
+		}
+		// Both guests' /proc/kallsyms: "000000000001fb80 A current_task".
+		if a, err := k.Symbol("current_task"); err != nil || a != 0x1fb80 {
+			t.Errorf("%s: current_task at %#x, %v; the guest says 0x1fb80", variant, a, err)
+		}
+	}
+	// Likewise from System.map (link-time addresses, shifted by the slide;
+	// "000000000001fb80 D current_task").
+	tg, _, _ := openImage(t, "x86_64-4level", "mem.elf.zst")
+	k, err := Open(tg, Options{SymbolsPath: "../../testdata/kernels/6.1.0-56-cloud-amd64/System.map.zst", Unpack: unpack.Options{CacheDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := k.Symbol("current_task"); err != nil || a != 0x1fb80 || k.Layout.SymbolShift == 0 {
+		t.Errorf("System.map: current_task at %#x, %v (shift %#x); the guest says 0x1fb80", a, err, k.Layout.SymbolShift)
+	}
+}
