@@ -26,12 +26,15 @@ import (
 // therefore used only for a guest whose memory holds, at the same physical
 // distance from _text, byte for byte the tables it was derived from:
 //
-//   - the kallsyms tables (kallsyms_offsets ... kallsyms_token_index, one
-//     contiguous span of .rodata, ~1.7 MB on 6.1) are compared on every
+//   - the kallsyms tables (every table kallsyms.Find located: one
+//     contiguous span of .rodata, kallsyms_offsets ... kallsyms_token_index
+//     and ~1.7 MB on Debian's 6.1) are compared on every
 //     open, before the cached symbols are used. The one field KASLR
 //     relocates, kallsyms_relative_base (_text's run-time address), is left
-//     out: it moves every symbol by the same amount, which locating the
-//     kernel measures and checks anyway; everything else in the span is the
+//     out: it moves every kernel symbol by the same amount, which locating
+//     the kernel measures and checks anyway (per-cpu symbols do not depend
+//     on it, and Kernel.Symbol does not shift them: a forged value is no
+//     worse than a KASLR slide); everything else in the span is the
 //     same on every boot of one kernel, so the cache still works across
 //     boots (TestProfileEvidenceAcrossBoots).
 //   - the BTF (~4 MB) is compared when the types are first used (Types),
