@@ -8,12 +8,11 @@ require (
 	github.com/pierrec/lz4/v4 v4.1.33
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/spf13/pflag v1.1.0
+	github.com/therootcompany/xz v1.0.1
 	github.com/ulikunitz/xz v0.5.17
 	github.com/yuin/gopher-lua v1.1.2
 	golang.org/x/sys v0.50.0
+	layeh.com/gopher-luar v1.0.11
 )
 
-require (
-	golang.org/x/tools v0.40.1-0.20260108161641-ca281cf95054 // indirect
-	layeh.com/gopher-luar v1.0.11 // indirect
-)
+require golang.org/x/tools v0.40.1-0.20260108161641-ca281cf95054 // indirect

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fetch.sh [amd64|amd64-6.12|i386|i386-686|all|xen] — download the Debian packages the test guests are
+# fetch.sh [amd64|amd64-6.12|amd64-generic|i386|i386-686|all|xen] — download the Debian packages the test guests are
 # built from, without installing anything system-wide.
 #
 # Packages are fetched with `apt-get download` against a private apt state
@@ -18,7 +18,14 @@
 #   amd64-6.12   the 6.12 series that bookworm carries as a security-suite
 #                backport (linux-image-6.12-cloud-amd64 names an ABI such as
 #                6.12.117+deb12-cloud-amd64); refused unless it is 6.12.*.
-# Both amd64 targets share one private apt state and the busybox package.
+#   amd64-generic
+#                only the vmlinuz (and config) of Debian's generic
+#                linux-image-6.1.0-N-amd64 with the same ABI as the cloud
+#                kernel: XZ with the x86 BCJ filter (the cloud kernel is
+#                LZ4), for vmi/linux/kernelimage's BCJ test. No guest is
+#                built from it.
+# The amd64 targets share one private apt state (amd64 and amd64-6.12 also
+# the busybox package).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -182,6 +189,53 @@ fetch_amd64_612() {
         cloud-amd64 '6\.12\.[0-9]*+deb[0-9]*')}"
 }
 
+# The generic 6.1 kernel matching the cloud one (6.1.0-N-cloud-amd64 ->
+# 6.1.0-N-amd64). Its .deb is 70 MB, nearly all modules: keep vmlinuz and
+# config only, and the SHA-256 of the vmlinux that XZ Utils' own decoder
+# (x86 BCJ + LZMA2) gets out of the bzImage payload, as the reference the
+# kernelimage test compares its decoder with. Copy the three files to
+# testdata/kernels/$KVER/ to update the committed kernel.
+fetch_amd64_generic() {
+    apt_setup amd64
+    local cloud kver dir deb
+    cloud=${AMD64_KVER:-$(kernel_abi amd64 linux-image-cloud-amd64 cloud-amd64)}
+    kver=${cloud%-cloud-amd64}-amd64
+    log "amd64-generic kernel: $kver (cloud: $cloud)"
+    command -v xz >/dev/null && command -v python3 >/dev/null ||
+        die "amd64-generic needs xz (xz-utils) and python3 for the reference decompression"
+    dir=$CACHE/x/amd64/generic-linux-image-$kver
+    if [[ ! -f $dir/.done ]]; then
+        deb=$(download amd64 "linux-image-$kver")
+        rm -rf "$dir"; mkdir -p "$dir"
+        log "extract vmlinuz and config from $(basename "$deb")"
+        dpkg-deb --fsys-tarfile "$deb" |
+            tar -x -C "$dir" --wildcards --no-anchored "boot/vmlinuz-$kver" "boot/config-$kver"
+        mv "$dir/boot/vmlinuz-$kver" "$dir/vmlinuz"
+        mv "$dir/boot/config-$kver" "$dir/config"
+        rm -rf "$dir/boot" "$deb"
+        # The payload (boot protocol 2.08+: setup_sects at 0x1f1,
+        # payload_offset/length at 0x248/0x24c) is an .xz stream followed by
+        # the 4-byte size trailer, which --single-stream ignores.
+        python3 - "$dir/vmlinuz" >"$dir/payload.xz" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+setup = b[0x1f1] or 4
+off, n = struct.unpack_from("<II", b, 0x248)
+start = (setup + 1) * 512 + off
+sys.stdout.buffer.write(b[start:start + n])
+PY
+        xz -dc --single-stream "$dir/payload.xz" | sha256sum | cut -d' ' -f1 >"$dir/vmlinux.sha256"
+        rm -f "$dir/payload.xz"
+        touch "$dir/.done"
+    fi
+    cat >"$CACHE/amd64-generic.env" <<EOT
+GENERIC_KVER=$kver
+GENERIC_VMLINUZ=$dir/vmlinuz
+GENERIC_CONFIG=$dir/config
+GENERIC_VMLINUX_SHA256=$dir/vmlinux.sha256
+EOT
+}
+
 # pahole: host tool to turn the PAE kernel's DWARF into BTF.  Run from the
 # extracted package with its libraries, so nothing gets installed.
 fetch_pahole() {
@@ -300,11 +354,12 @@ main() {
     case $what in
     amd64) fetch_amd64 ;;
     amd64-6.12) fetch_amd64_612 ;;
+    amd64-generic) fetch_amd64_generic ;;
     i386) fetch_i386 i386 686-pae "$I386_KVER" ;;
     i386-686) fetch_i386 i386-686 686 "$I386_686_KVER" ;;
     xen) fetch_xen ;;
     all) fetch_amd64; fetch_amd64_612; fetch_i386 i386 686-pae "$I386_KVER"; fetch_i386 i386-686 686 "$I386_686_KVER" ;;
-    *) die "usage: $0 [amd64|amd64-6.12|i386|i386-686|all|xen]" ;;
+    *) die "usage: $0 [amd64|amd64-6.12|amd64-generic|i386|i386-686|all|xen]" ;;
     esac
 }
 

@@ -19,9 +19,12 @@
 // place of the banner, swapper_pg_dir as the root), and VMCOREINFO's
 // SYMBOL() entries answer the data symbols it names (kernel_vmcoreinfo.go).
 //
-// Profiles derived from memory (memprofile.go) are cached on disk, keyed by
-// the kernel's banner and the build id from its VMCOREINFO; an entry is
-// used only when its build id is the guest's.
+// Profiles derived from memory (memprofile.go) are cached on disk (0700
+// folders, 0600 files), found by the kernel's banner and the build id from
+// its VMCOREINFO, both of which the guest writes and may forge; an entry is
+// used only when its build id is the guest's and the guest holds, byte for
+// byte and at the same distance from _text, the kallsyms tables and BTF the
+// entry was derived from (memprofile_evidence.go).
 //
 // Sub-packages read profile sources: symbols (System.map, /proc/kallsyms),
 // btfsrc (struct layouts from BTF in a vmlinuz, a vmlinux or a raw blob),

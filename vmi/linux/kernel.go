@@ -69,6 +69,10 @@ type Kernel struct {
 	mods      *moduleTypes
 	modsErr   error
 
+	// cachedBTF: btfPath is a cached profile's blob, used only if the
+	// guest's BTF is the same (loadBTFFile).
+	cachedBTF *cachedBTFCheck
+
 	vmci  vmcoreinfoState
 	notes []string // findings of Open, besides the locator's
 	// For symbols without linux_banner: where a cached profile saw the
@@ -217,14 +221,27 @@ func (k *Kernel) PointerSize() int { return k.Layout.Mode.PointerSize() }
 // kallsyms of text symbols only lacks).
 func (k *Kernel) Symbol(name string) (uint64, error) {
 	if a, ok := k.Syms.Lookup(name); ok {
-		return a + uint64(k.Layout.SymbolShift), nil
+		return k.shifted(a), nil
 	}
 	if f, _ := k.Vmcoreinfo(); f != nil {
 		if a, ok := vmcoreinfoLookup(k.Syms, f.Info, name); ok {
-			return a + uint64(k.Layout.SymbolShift), nil
+			return k.shifted(a), nil
 		}
 	}
 	return 0, k.missingSymbol(name)
+}
+
+// shifted moves a symbol-table address by the KASLR shift. x86-64's
+// per-cpu symbols are offsets into a CPU's per-cpu area (current_task is
+// 0x1fb80: "A" in kallsyms, "D" in System.map) and do not move with the
+// kernel: on a 64-bit kernel only addresses above 4 GiB are shifted.
+// (Shifting them broke a System.map on a KASLR guest and a cached profile
+// from another boot.)
+func (k *Kernel) shifted(a uint64) uint64 {
+	if a < 1<<32 && (k.Layout.Mode == paging.IA32e || k.Layout.Mode == paging.LA57) {
+		return a
+	}
+	return a + uint64(k.Layout.SymbolShift)
 }
 
 // Flush drops everything cached from the guest: on a live target by moving
@@ -353,7 +370,7 @@ func (k *Kernel) Types() (TypeSource, error) {
 	k.typesOnce.Do(func() {
 		switch {
 		case k.btfPath != "":
-			k.types, k.typesErr = loadTypes(btfsrc.Load(k.btfPath, k.unpackOpt))
+			k.types, k.typesErr = k.loadBTFFile()
 		case k.dwarfPath != "":
 			t, err := dwarfsrc.Load(k.dwarfPath, k.unpackOpt)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/xascript/xascript/internal/unpack"
@@ -28,6 +29,14 @@ type memProfile struct {
 	btfRaw  []byte // the BTF when it was not (yet) written to the cache
 	meta    profileMeta
 	dir     string // cache entry
+
+	// Evidence of a derived profile (memprofile_evidence.go): the masked
+	// kallsyms span and where it and the BTF were found, turned into
+	// offsets from _text once the kernel is located.
+	tablesRaw                    []byte
+	tablesPA                     uint64
+	tablesMaskOff, tablesMaskLen uint64
+	btfPA                        uint64
 }
 
 // profileMeta records where a cached profile came from, for `xascript info`.
@@ -65,11 +74,17 @@ type profileMeta struct {
 	// whose symbols do not name vmcoreinfo_data: a later run reads it
 	// there first instead of scanning RAM.
 	VmcoreinfoPA uint64 `json:"vmcoreinfo_pa,omitempty"`
+	// KallsymsEvidence and BTFEvidence bind the entry to the bytes it was
+	// derived from: an entry is used only for a guest that holds the same
+	// bytes at the same place (memprofile_evidence.go).
+	KallsymsEvidence *evidence `json:"kallsyms_evidence"`
+	BTFEvidence      *evidence `json:"btf_evidence,omitempty"`
 }
 
-// profileVersion changes whenever what is cached changes meaning (v3: the
-// shorter text of BTF errors, which the cache keeps).
-const profileVersion = "profile-v3"
+// profileVersion changes whenever what is cached changes meaning.
+// v4: entries carry evidence (v2 and v3 entries, trusted on banner and build
+// id alone, are ignored), and BTF errors are kept in their short form.
+const profileVersion = "profile-v4"
 
 // profileFromMemory derives symbols and types from the kernel found in t,
 // or takes them from the on-disk profile cache (unless told not to),
@@ -156,8 +171,26 @@ func (k *Kernel) openFromMemory(opt Options) (*Kernel, error) {
 			skip[prof.dir] = true
 			continue
 		}
+		if prof.meta.FromCache {
+			// The banner and build id are the guest's to forge: use the
+			// entry only if this guest holds the tables it came from.
+			if err := k.checkKallsymsEvidence(prof); err != nil {
+				k.notes = append(k.notes, fmt.Sprintf("profile cache %s: %v: not used", prof.dir, err))
+				skip[prof.dir] = true
+				continue
+			}
+		}
 		k.finishProfile(prof, opt)
 		k.useTypes(prof, wantTypes)
+		if prof.meta.FromCache && prof.btfPath != "" && k.btfPath == prof.btfPath {
+			e := prof.meta.BTFEvidence
+			if e == nil {
+				k.btfPath, k.TypesFrom = "", ""
+				k.noTypes = fmt.Errorf("profile cache %s has BTF but no BTF evidence; run with the profile cache off", prof.dir)
+			} else {
+				k.cachedBTF = &cachedBTFCheck{pa: k.Layout.TextPhys + e.Off, len: e.Len, note: prof.dir}
+			}
+		}
 		return k, nil
 	}
 }
@@ -199,6 +232,10 @@ func (k *Kernel) finishProfile(p *memProfile, opt Options) {
 	if opt.Unpack.NoCache {
 		return
 	}
+	if err := p.setEvidence(k.Layout.TextPhys); err != nil {
+		m.DerivedIn += " (not cached: " + err.Error() + ")"
+		return
+	}
 	if err := saveProfile(opt.Unpack, p); err != nil {
 		m.DerivedIn += " (not cached: " + err.Error() + ")"
 	}
@@ -225,6 +262,13 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 	if off, ok := res.Tables["kallsyms_names"]; ok {
 		p.meta.KallsymsPA = fmt.Sprintf("%#x", r.Start+uint64(off))
 	}
+	// The evidence for the cache: the tables' bytes as found here. A
+	// profile without them is used, but not cached.
+	if lo, hi, mo, ml, err := kallsymsSpan(img, res); err == nil {
+		if raw, err := readMasked(t, r.Start+lo, hi-lo, mo, ml); err == nil {
+			p.tablesRaw, p.tablesPA, p.tablesMaskOff, p.tablesMaskLen = raw, r.Start+lo, mo, ml
+		}
+	}
 	p.meta.TextOnly = textSymbolsOnly(p.syms)
 	raw, off, err := btfmem.Find(img, int64(r.Size))
 	if errors.Is(err, vmi.ErrNotFound) {
@@ -241,23 +285,35 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 		p.meta.BTFBytes = len(raw)
 		p.meta.BTFChecked = n
 		p.btfRaw = raw // written to the cache by saveProfile
+		p.btfPA = r.Start + uint64(off)
 	}
 	p.meta.DerivedIn = time.Since(start).Round(time.Millisecond).String()
 	return p, nil
 }
 
 // profileKey names a kernel: the first banner found in its image, its
-// build id, and how the image was found (a page-table region starts at
-// _text, a scanned one at some banner, which may be another copy). An entry
+// build id, how the image was found (a page-table region starts at
+// _text, a scanned one at some banner, which may be another copy), and the
+// SHA-256 of the kallsyms tables and BTF it was derived from. An entry
 // is looked up by banner (the build id is only known once the kernel is
-// located) and used only if its build id is the guest's; a wrong hit is
-// also caught when the profile is validated against memory (Locate).
+// located) and used only if its build id is the guest's and the guest
+// holds the same tables (checkKallsymsEvidence, loadBTFFile); a wrong hit
+// is also caught when the profile is validated against memory (Locate).
+// The hashes keep two guests that share a banner but not their tables
+// from overwriting each other's entry.
 func profileKey(m profileMeta) string {
 	kind := "scan"
 	if m.FromPageTables {
 		kind = "pagetables"
 	}
-	h := sha256.Sum256([]byte(profileVersion + "\x00" + kind + "\x00" + m.Banner + "\x00" + m.BuildID))
+	var ks, bs string
+	if e := m.KallsymsEvidence; e != nil {
+		ks = e.SHA256
+	}
+	if e := m.BTFEvidence; e != nil {
+		bs = e.SHA256
+	}
+	h := sha256.Sum256([]byte(profileVersion + "\x00" + kind + "\x00" + m.Banner + "\x00" + m.BuildID + "\x00" + ks + "\x00" + bs))
 	return hex.EncodeToString(h[:16])
 }
 
@@ -267,6 +323,23 @@ func profilesDir(u unpack.Options) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, "profiles"), nil
+}
+
+// privateEntry reports whether a cache entry is a directory of ours that
+// no one else can write (0700 as saveProfile makes it): an entry another
+// local user could have planted is not read.
+func privateEntry(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() || st.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("profile cache %s: mode %v, want a 0700 directory", dir, st.Mode())
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
+		return fmt.Errorf("profile cache %s: owned by uid %d, not %d", dir, sys.Uid, os.Getuid())
+	}
+	return nil
 }
 
 // maxProfiles bounds how many cached profiles are checked against a
@@ -314,7 +387,7 @@ func findCachedProfile(u unpack.Options, skip map[string]bool, match func(profil
 			break
 		}
 		dir := filepath.Join(root, e.Name())
-		if skip[dir] {
+		if skip[dir] || privateEntry(dir) != nil {
 			continue
 		}
 		if m, err := readMeta(dir); err == nil && match(m) {
@@ -337,6 +410,9 @@ func readMeta(dir string) (profileMeta, error) {
 	}
 	if m.Version != profileVersion {
 		return m, fmt.Errorf("profile cache %s: version %q, not %q", dir, m.Version, profileVersion)
+	}
+	if m.KallsymsEvidence == nil || (m.BTFError == "" && m.BTFEvidence == nil) {
+		return m, fmt.Errorf("profile cache %s: no evidence", dir)
 	}
 	return m, nil
 }
@@ -366,11 +442,19 @@ func saveProfile(u unpack.Options, p *memProfile) error {
 	if err != nil {
 		return err
 	}
+	if p.meta.KallsymsEvidence == nil || (p.btfRaw != nil && p.meta.BTFEvidence == nil) {
+		return errors.New("no evidence to bind the profile to")
+	}
 	dir := filepath.Join(root, profileKey(p.meta))
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-")
+	// MkdirAll leaves an existing folder as it is: an older xascript made
+	// it 0755.
+	if err := os.Chmod(root, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(root, ".tmp-") // 0700
 	if err != nil {
 		return err
 	}
@@ -380,11 +464,14 @@ func saveProfile(u unpack.Options, p *memProfile) error {
 		fmt.Fprintf(&lines, "%016x %c %s\n", s.Addr, s.Type, s.Name)
 		return true
 	})
-	if err := os.WriteFile(filepath.Join(tmp, "kallsyms"), []byte(lines.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "kallsyms"), []byte(lines.String()), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, kallsymsTables), p.tablesRaw, 0o600); err != nil {
 		return err
 	}
 	if p.btfRaw != nil {
-		if err := os.WriteFile(filepath.Join(tmp, "vmlinux.btf"), p.btfRaw, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, "vmlinux.btf"), p.btfRaw, 0o600); err != nil {
 			return err
 		}
 	}
@@ -393,7 +480,7 @@ func saveProfile(u unpack.Options, p *memProfile) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), meta, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), meta, 0o600); err != nil {
 		return err
 	}
 	os.RemoveAll(dir) // a stale entry that failed validation
@@ -459,7 +546,7 @@ func writeMeta(p *memProfile) {
 		return
 	}
 	tmp := filepath.Join(p.dir, ".meta.json.tmp")
-	if os.WriteFile(tmp, raw, 0o644) == nil {
+	if os.WriteFile(tmp, raw, 0o600) == nil {
 		os.Rename(tmp, filepath.Join(p.dir, "meta.json"))
 	}
 }

@@ -23,11 +23,30 @@ import (
 //
 // Module BTF is decoded with cilium/ebpf's split-BTF support: it is read
 // only when a lookup misses vmlinux's BTF, so its cost (tens of ms) is paid
-// only by scripts that need it. Everything read from the list is bounded.
+// only by scripts that need it. Everything read from the list is bounded:
+// each entry, the entries, and their sum, since the list is the guest's to
+// forge (4096 nodes pointing at one 16 MiB blob would otherwise be 64 GiB
+// read and 4096 specs parsed). Two entries with the same data pointer are
+// one blob: the second is skipped, not parsed again.
 const (
 	maxBTFModules     = 4096
 	maxModuleBTFBytes = 16 << 20
+	// maxModuleBTFTotal bounds the bytes read over the whole list. Module
+	// BTF is split BTF (only what vmlinux's lacks) and small: 135 KiB for
+	// the 29 modules of the x86_64-4level guest (TestModuleBTFSameBlob
+	// logs it), so even thousands of modules stay far below this.
+	maxModuleBTFTotal = 64 << 20
 )
+
+// moduleBTFBudget is what the entries of one btf_modules list have used.
+type moduleBTFBudget struct {
+	bytes uint64            // declared sizes of the blobs read (or tried)
+	data  map[uint64]string // data pointer -> the module whose BTF it was
+}
+
+// errModuleBTFTotal ends the walk of a list whose blobs add up to more
+// than maxModuleBTFTotal.
+var errModuleBTFTotal = errors.New("module BTF total exceeded")
 
 type moduleTypes struct {
 	mods    []moduleSpec
@@ -91,6 +110,7 @@ func (k *Kernel) loadModuleTypes() (*moduleTypes, error) {
 		return nil, fmt.Errorf("module BTF: vmlinux BTF as base: %w", err)
 	}
 	m := &moduleTypes{}
+	budget := &moduleBTFBudget{data: map[uint64]string{}}
 	seen := map[uint64]bool{head: true}
 	node, err := k.ReadUintVirt(head, l.ptr)
 	for n := 0; ; n++ {
@@ -107,7 +127,11 @@ func (k *Kernel) loadModuleTypes() (*moduleTypes, error) {
 			return nil, fmt.Errorf("module BTF: btf_modules list at %#x: more than %d entries: %w", head, maxBTFModules, vmi.ErrLimit)
 		}
 		seen[node] = true
-		name, spec, rerr := k.readModuleBTF(node-l.list, l, baseSpec)
+		name, spec, rerr := k.readModuleBTF(node-l.list, l, baseSpec, budget)
+		if errors.Is(rerr, errModuleBTFTotal) {
+			return nil, fmt.Errorf("module BTF: btf_modules list at %#x: entry %d (%s) would take the BTF read past %d bytes (%d so far): %w",
+				head, n, orNone(name), uint64(maxModuleBTFTotal), budget.bytes, vmi.ErrLimit)
+		}
 		if rerr != nil {
 			m.skipped = append(m.skipped, fmt.Sprintf("%s: %v", orNone(name), rerr))
 		} else {
@@ -124,8 +148,9 @@ type moduleBTFLayout struct {
 	ptr                                  int
 }
 
-// readModuleBTF reads one btf_module's BTF and decodes it over base.
-func (k *Kernel) readModuleBTF(bm uint64, l moduleBTFLayout, base *btf.Spec) (string, *btf.Spec, error) {
+// readModuleBTF reads one btf_module's BTF and decodes it over base,
+// charging its size to budget first.
+func (k *Kernel) readModuleBTF(bm uint64, l moduleBTFLayout, base *btf.Spec, budget *moduleBTFBudget) (string, *btf.Spec, error) {
 	b, err := k.ReadUintVirt(bm+l.btf, l.ptr)
 	if err != nil {
 		return "", nil, err
@@ -146,6 +171,15 @@ func (k *Kernel) readModuleBTF(bm uint64, l moduleBTFLayout, base *btf.Spec) (st
 	if size == 0 || size > maxModuleBTFBytes {
 		return string(name), nil, fmt.Errorf("BTF of %d bytes at %#x: %w", size, data, vmi.ErrLimit)
 	}
+	if prev, dup := budget.data[data]; dup {
+		return string(name), nil, fmt.Errorf("BTF at %#x is the blob of module %s again: %w", data, orNone(prev), vmi.ErrFormat)
+	}
+	if size > maxModuleBTFTotal-budget.bytes {
+		return string(name), nil, errModuleBTFTotal
+	}
+	// Charged before the read: a blob that fails to read still cost it.
+	budget.bytes += size
+	budget.data[data] = string(name)
 	raw := make([]byte, size)
 	if err := k.ReadVirt(raw, data); err != nil {
 		return string(name), nil, err

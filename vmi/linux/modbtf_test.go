@@ -3,6 +3,7 @@ package linux
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,5 +132,170 @@ func TestModuleBTFCyclicList(t *testing.T) {
 func le64(b []byte, v uint64) {
 	for i := range 8 {
 		b[i] = byte(v >> (8 * i))
+	}
+}
+
+// patchedMany overrides guest-physical bytes at several places.
+type patchedMany struct {
+	vmi.Target
+	at map[uint64]byte
+}
+
+func (p patchedMany) ReadPhys(buf []byte, pa uint64) error {
+	if err := p.Target.ReadPhys(buf, pa); err != nil {
+		return err
+	}
+	for i := range buf {
+		if v, ok := p.at[pa+uint64(i)]; ok {
+			buf[i] = v
+		}
+	}
+	return nil
+}
+
+// setVirt patches n bytes (little-endian v) at kernel address va.
+func (p patchedMany) setVirt(t *testing.T, k *Kernel, va, v uint64, n int) {
+	t.Helper()
+	for i := range n {
+		pa, err := k.Space.Translate(va + uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.at[pa] = byte(v >> (8 * i))
+	}
+}
+
+// moduleBTFs returns, for each btf_modules entry of the guest, the address
+// of its struct btf, with the offsets of data and data_size in it.
+func moduleBTFs(t *testing.T, k *Kernel) (btfs []uint64, dataOff, sizeOff uint64) {
+	t.Helper()
+	ty, err := k.Types()
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := func(s, m string) uint64 {
+		o, err := ty.Offsetof(s, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	listOff, btfOff := off("btf_module", "list"), off("btf_module", "btf")
+	dataOff, sizeOff = off("btf", "data"), off("btf", "data_size")
+	head, err := k.Symbol("btf_modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for node, n := head, 0; n < 1000; n++ {
+		if node, err = k.ReadUintVirt(node, 8); err != nil {
+			t.Fatal(err)
+		}
+		if node == head {
+			return btfs, dataOff, sizeOff
+		}
+		b, err := k.ReadUintVirt(node-listOff+btfOff, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		btfs = append(btfs, b)
+	}
+	t.Fatal("btf_modules list does not end")
+	return
+}
+
+// Every btf_modules entry made to point at the first one's blob: it is
+// parsed once, the others are skipped as the same blob (before, every
+// entry was read and parsed again, 4096 times for a list that long).
+func TestModuleBTFSameBlob(t *testing.T) {
+	tg, _, _ := openImage(t, "x86_64-4level", "mem.elf.zst")
+	k, err := Open(tg, Options{Unpack: unpack.Options{CacheDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	btfs, dataOff, sizeOff := moduleBTFs(t, k)
+	if len(btfs) < 5 {
+		t.Fatalf("%d modules with BTF, want at least 5", len(btfs))
+	}
+	data, err := k.ReadUintVirt(btfs[0]+dataOff, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := k.ReadUintVirt(btfs[0]+sizeOff, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := patchedMany{tg, map[uint64]byte{}}
+	var total uint64
+	for _, b := range btfs[1:] {
+		n, err := k.ReadUintVirt(b+sizeOff, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		p.setVirt(t, k, b+dataOff, data, 8)
+		p.setVirt(t, k, b+sizeOff, size, 4)
+	}
+	t.Logf("%d modules, %d bytes of module BTF in the guest besides the first's %d", len(btfs), total, size)
+	k2, err := Open(p, Options{Unpack: unpack.Options{CacheDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, skipped, err := k2.ModuleBTF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded) != 1 || len(skipped) != len(btfs)-1 {
+		t.Fatalf("loaded %v, skipped %d; want the first module only, %d skipped", loaded, len(skipped), len(btfs)-1)
+	}
+	for _, s := range skipped {
+		if !strings.Contains(s, "is the blob of module "+loaded[0]+" again") {
+			t.Errorf("skipped %q", s)
+		}
+	}
+}
+
+// Entries whose blobs each stay under the per-module cap but add up to
+// more than maxModuleBTFTotal end the walk with a limit error before
+// the excess is read (before, 16 MiB was read for every entry).
+func TestModuleBTFTotalBound(t *testing.T) {
+	tg, _, _ := openImage(t, "x86_64-4level", "mem.elf.zst")
+	k, err := Open(tg, Options{Unpack: unpack.Options{CacheDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	btfs, dataOff, sizeOff := moduleBTFs(t, k)
+	perEntry := uint64(maxModuleBTFBytes)
+	fit := int(maxModuleBTFTotal / perEntry)
+	if len(btfs) <= fit {
+		t.Fatalf("%d modules with BTF; the test needs more than %d", len(btfs), fit)
+	}
+	// Distinct pointers into the direct map (the guest has 128 MiB of RAM,
+	// so [pa, pa+16 MiB) is readable): each blob is read, none parses.
+	pob, err := k.Symbol("page_offset_base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	directMap, err := k.ReadUintVirt(pob, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := patchedMany{tg, map[uint64]byte{}}
+	for i, b := range btfs {
+		p.setVirt(t, k, b+dataOff, directMap+uint64(i)<<12, 8)
+		p.setVirt(t, k, b+sizeOff, perEntry, 4)
+	}
+	k2, err := Open(p, Options{Unpack: unpack.Options{CacheDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = k2.ModuleBTF()
+	if !errors.Is(err, vmi.ErrLimit) || !strings.Contains(err.Error(), fmt.Sprintf("entry %d ", fit)) {
+		t.Fatalf("ModuleBTF over %d entries of %d bytes: %v; want a limit error at entry %d", len(btfs), perEntry, err, fit)
+	}
+	if _, err := k2.Sizeof("isofs_sb_info"); !errors.Is(err, vmi.ErrNotFound) || !strings.Contains(err.Error(), "past") {
+		t.Errorf("type lookup: %v, want not found naming the bound", err)
+	}
+	if off, err := k2.Offsetof("module", "name"); err != nil || off != 24 {
+		t.Errorf("vmlinux types after a bad module list: %d, %v", off, err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	xzbcj "github.com/therootcompany/xz"
 	"github.com/ulikunitz/xz/lzma"
 
 	"github.com/xascript/xascript/vmi"
@@ -140,10 +140,15 @@ func decompress(c Compression, payload []byte, w io.Writer) error {
 		g.Multistream(false) // the payload ends with padding, not another member
 		rd = g
 	case XZ:
-		x, err := xz.ReaderConfig{DictCap: dictCap, SingleStream: true}.NewReader(src)
+		// XZ Embedded's decoder: it has the BCJ filters that the kernel's
+		// xz_wrap.sh puts before LZMA2 (x86 on x86), and checks the
+		// stream's CRC32 of the decoded bytes, so a wrong BCJ decode is
+		// an error, not a subtly corrupted vmlinux.
+		x, err := xzbcj.NewReader(src, uint32(dictCap))
 		if err != nil {
 			return err
 		}
+		x.Multistream(false) // the size trailer follows the stream
 		rd = x
 	case LZMA:
 		l, err := lzma.ReaderConfig{DictCap: dictCap}.NewReader(src)

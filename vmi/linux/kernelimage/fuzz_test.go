@@ -16,6 +16,7 @@ func FuzzSniffExtract(f *testing.F) {
 		compressAll(&testing.T{}, raw)[LZ4],
 		compressAll(&testing.T{}, raw)[Zstd],
 		{0x02, 0x21, 0x4c, 0x18, 0xff, 0xff, 0xff, 0x7f},
+		x86BCJPayload(f),
 	} {
 		f.Add(bzImage(p, 4))
 	}
