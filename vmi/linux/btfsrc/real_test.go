@@ -44,9 +44,17 @@ func cacheOpt(tb testing.TB) unpack.Options {
 }
 
 func TestMain(m *testing.M) {
+	// Anything that still uses the default cache gets a folder of its own.
+	dir, err := os.MkdirTemp("", "xascript-test-cache-")
+	if err == nil {
+		os.Setenv("XASCRIPT_CACHE_DIR", dir)
+	}
 	code := m.Run()
 	if sharedCache != "" {
 		os.RemoveAll(sharedCache)
+	}
+	if dir != "" {
+		os.RemoveAll(dir)
 	}
 	os.Exit(code)
 }
