@@ -33,7 +33,8 @@ const (
 	jFastCommitDflt = 256 // JBD2_DEFAULT_FAST_COMMIT_BLOCKS
 )
 
-// Stats describes the journal overlay.
+// Stats describes the journal overlay's newest state (a Pin does not
+// change it).
 type Stats struct {
 	Transactions   uint64    // distinct committed transactions read since Open
 	Active         int       // committed transactions in the overlay window now
