@@ -18,6 +18,12 @@ func (v ext4View) ReadLink(ino uint32) (string, error) {
 	return v.fs.ReadLink(ino)
 }
 
+// Commits, Pin and Unpin let the tracker step through the journal's
+// transactions one commit at a time (see ext4.FS.Pin).
+func (v ext4View) Commits(after uint32, max int) []uint32 { return v.fs.Commits(after, max) }
+func (v ext4View) Pin(seq uint32) error                   { return v.fs.Pin(seq) }
+func (v ext4View) Unpin()                                 { v.fs.Unpin() }
+
 func (v ext4View) ReadDir(ino uint32) ([]DirEntry, error) {
 	list, err := v.fs.ReadDir(ino)
 	if err != nil {

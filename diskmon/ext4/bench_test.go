@@ -86,6 +86,50 @@ func BenchmarkInode(b *testing.B) {
 	}
 }
 
+// BenchmarkInodePinned reads the same inode with the view pinned at the
+// fixture's oldest commit (the history lookups of pin.go).
+func BenchmarkInodePinned(b *testing.B) {
+	img := unzstd(b, filepath.Join(fixtureDir, "ext4-journal.img.zst"))
+	f := openImage(b, img, Options{})
+	ino, err := f.Lookup("/new/a.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	seqs := f.Commits(f.jnl.sbSeq-1, 100)
+	if len(seqs) < 2 {
+		b.Fatalf("fixture window %v", seqs)
+	}
+	if err := f.Pin(seqs[len(seqs)-2]); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := f.Inode(ino); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPinStep is one step of the tracker's walk: Pin the next
+// commit (re-reading the superblock through it), then Unpin.
+func BenchmarkPinStep(b *testing.B) {
+	img := unzstd(b, filepath.Join(fixtureDir, "ext4-journal.img.zst"))
+	f := openImage(b, img, Options{})
+	seqs := f.Commits(f.jnl.sbSeq-1, 100)
+	if len(seqs) == 0 {
+		b.Fatal("fixture journal is empty")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := f.Pin(seqs[i%len(seqs)]); err != nil {
+			b.Fatal(err)
+		}
+		f.Unpin()
+	}
+}
+
 func itoa(i int) string {
 	s := []byte{'0', '0', '0', '0', '0'}
 	for k := 4; k >= 0 && i > 0; k-- {

@@ -40,6 +40,25 @@
 // home block -> journal block only (no data), so its memory is bounded by
 // the journal's length.
 //
+// # Per-commit views
+//
+// A tracker that falls behind a burst of syncs would see only the newest
+// state and miss a file that one transaction created and the next removed.
+// Commits lists the committed transactions in the window and Pin(seq)
+// shows the filesystem as e2fsck's replay up to seq would leave it: per
+// home block the newest copy with sequence <= seq, cancelled by a revoke
+// with a sequence from that copy's up to seq (jbd2_journal_test_revoke).
+// For this the overlay also keeps, per home block journaled more than
+// once, the superseded copies and revoke sequences still in the window,
+// oldest first; they leave with their transaction at a checkpoint, so the
+// bound above holds (one entry per journal tag or revoke record at most).
+// A pinned view is exact for what was journaled; blocks never journaled in
+// the window (file data in ordered mode, home blocks the kernel already
+// wrote and checkpointed) read from home in every view. In ordered mode,
+// the default, everything the tracker reads to walk the tree is journaled
+// metadata: directory blocks, inodes, extent and index blocks, block maps,
+// bitmaps, group descriptors, the superblock.
+//
 // # Specifications
 //
 //   - Superblock: https://docs.kernel.org/filesystems/ext4/super.html

@@ -21,6 +21,11 @@ var ErrUnsupported = errors.New("unsupported filesystem feature")
 // per directory, bytes per file, extents per file).
 var ErrTooLarge = errors.New("exceeds limit")
 
+// ErrNoCommit reports a Pin of a transaction that is not a committed one
+// in the journal's overlay window (never committed, already checkpointed,
+// or no journal at all).
+var ErrNoCommit = errors.New("no such committed transaction in the journal window")
+
 // CorruptError reports metadata that does not parse. Block is the
 // filesystem block (or, for the journal, the journal's own block number
 // as named in What) that held it.

@@ -15,14 +15,20 @@ type Options struct {
 
 // FS is a read-only view of an ext2/3/4 filesystem on dev: the home
 // locations overlaid with what jbd2 recovery would replay from the journal
-// as of the last Open or Refresh. An FS is not safe for concurrent use.
+// as of the last Open or Refresh, or, after Pin, up to one transaction of
+// it. An FS is not safe for concurrent use.
 type FS struct {
 	dev  io.ReaderAt
 	size int64
 	opts Options
 	sb   *super
-	gdt  map[uint64][]byte // descriptor blocks read since the last Refresh
+	gdt  map[uint64][]byte // descriptor blocks read since the last Refresh or Pin
 	jnl  *journal          // nil without a journal or with NoJournal
+
+	// While pinned, sb and gdt are the pinned view's; these hold the
+	// newest state's, which Unpin puts back without reading anything.
+	unpinnedSB  *super
+	unpinnedGDT map[uint64][]byte
 }
 
 // Open reads the superblock (and, for ext3/4 without opts.NoJournal, scans
@@ -75,8 +81,10 @@ func (f *FS) readSuper() error {
 // Refresh re-reads the superblock and group descriptors and brings the
 // journal overlay up to date: only journal blocks written after the last
 // valid commit are read, unless the journal's tail moved (a checkpoint),
-// in which case transactions before the new tail leave the overlay.
+// in which case transactions before the new tail leave the overlay. It
+// unpins (see Pin).
 func (f *FS) Refresh() error {
+	f.Unpin()
 	if f.jnl != nil {
 		if err := f.jnl.refresh(); err != nil {
 			return err

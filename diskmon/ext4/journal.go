@@ -33,7 +33,8 @@ const (
 	jFastCommitDflt = 256 // JBD2_DEFAULT_FAST_COMMIT_BLOCKS
 )
 
-// Stats describes the journal overlay.
+// Stats describes the journal overlay's newest state (a Pin does not
+// change it).
 type Stats struct {
 	Transactions   uint64    // distinct committed transactions read since Open
 	Active         int       // committed transactions in the overlay window now
@@ -78,7 +79,16 @@ type journal struct {
 	trans          []jtrans
 	copies         map[uint64]jcopy
 	revoked        map[uint64]uint32 // newest revoke sequence per home block
-	st             Stats
+	// The history a pinned view needs (pin.go): per home block the
+	// copies, and the revoke sequences, that a newer one superseded but
+	// whose transaction is still in the window, oldest first. Blocks
+	// journaled once have no entry, so this costs nothing on the common
+	// path and at most one entry per journal tag in the window.
+	older    map[uint64][]jcopy
+	olderRev map[uint64][]uint32
+	pinned   bool
+	pinSeq   uint32
+	st       Stats
 }
 
 func tidGT(a, b uint32) bool { return int32(a-b) > 0 }
@@ -213,6 +223,8 @@ func (j *journal) reset() error {
 	j.trans = nil
 	j.copies = map[uint64]jcopy{}
 	j.revoked = map[uint64]uint32{}
+	j.older = map[uint64][]jcopy{}
+	j.olderRev = map[uint64][]uint32{}
 	j.st.Rescans++
 	if s.start == 0 { // clean journal: nothing to replay
 		return nil
@@ -260,14 +272,43 @@ func (j *journal) dropBefore(start, seq uint32) bool {
 		k = len(j.trans)
 	}
 	for _, t := range j.trans[:k] {
+		// The window drops its oldest transactions first, so a dropped
+		// copy or revoke is the newest of its block or at the front of
+		// the block's history.
 		for _, h := range t.homes {
 			if c, ok := j.copies[h]; ok && c.seq == t.seq {
 				delete(j.copies, h)
+				delete(j.older, h)
+				continue
+			}
+			if o := j.older[h]; len(o) > 0 {
+				i := 0
+				for i < len(o) && o[i].seq == t.seq {
+					i++
+				}
+				if i == len(o) {
+					delete(j.older, h)
+				} else if i > 0 {
+					j.older[h] = o[i:]
+				}
 			}
 		}
 		for _, r := range t.revokes {
 			if s, ok := j.revoked[r]; ok && s == t.seq {
 				delete(j.revoked, r)
+				delete(j.olderRev, r)
+				continue
+			}
+			if o := j.olderRev[r]; len(o) > 0 {
+				i := 0
+				for i < len(o) && o[i] == t.seq {
+					i++
+				}
+				if i == len(o) {
+					delete(j.olderRev, r)
+				} else if i > 0 {
+					j.olderRev[r] = o[i:]
+				}
 			}
 		}
 	}
@@ -475,15 +516,23 @@ func (j *journal) dataOK(t jtag, seq uint32) bool {
 func (j *journal) commit(seq uint32, tags []jtag, revs []uint64) {
 	t := jtrans{seq: seq, start: j.next}
 	for _, r := range revs {
-		if old, ok := j.revoked[r]; !ok || tidGT(seq, old) {
-			j.revoked[r] = seq
+		old, ok := j.revoked[r]
+		if ok && !tidGT(seq, old) {
+			continue // listed twice in one transaction
 		}
+		if ok {
+			j.olderRev[r] = append(j.olderRev[r], old)
+		}
+		j.revoked[r] = seq
 		t.revokes = append(t.revokes, r)
 	}
 	for _, tg := range tags {
 		if tg.home >= j.f.sb.blocksCount || !j.dataOK(tg, seq) {
 			j.st.BadDataBlocks++
 			continue
+		}
+		if old, ok := j.copies[tg.home]; ok {
+			j.older[tg.home] = append(j.older[tg.home], old)
 		}
 		j.copies[tg.home] = jcopy{log: tg.log, seq: seq, escaped: tg.escaped}
 		t.homes = append(t.homes, tg.home)
@@ -504,7 +553,11 @@ func (j *journal) lookup(blk uint64) ([]byte, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	if r, ok := j.revoked[blk]; ok && !tidGT(c.seq, r) {
+	if j.pinned {
+		if c, ok = j.pinnedCopy(blk, c); !ok {
+			return nil, false, nil
+		}
+	} else if r, ok := j.revoked[blk]; ok && !tidGT(c.seq, r) {
 		return nil, false, nil
 	}
 	b, err := j.readLog(c.log)

@@ -46,7 +46,7 @@ func (s *synJournal) csum() bool { return s.incompat&(jIncompatCsumV2|jIncompatC
 // writeSynJournal replaces the journal of img (made by mkfs.ext3/4) with
 // s's log and sets the filesystem's needs_recovery flag. It returns the
 // log block after the last one written.
-func writeSynJournal(t *testing.T, img string, s *synJournal) uint32 {
+func writeSynJournal(t testing.TB, img string, s *synJournal) uint32 {
 	t.Helper()
 	f := openImage(t, img, Options{NoJournal: true})
 	jin, err := f.Inode(f.sb.journalInum)
