@@ -23,6 +23,7 @@ func (v ext4View) ReadLink(ino uint32) (string, error) {
 func (v ext4View) Commits(after uint32, max int) []uint32 { return v.fs.Commits(after, max) }
 func (v ext4View) Pin(seq uint32) error                   { return v.fs.Pin(seq) }
 func (v ext4View) Unpin()                                 { v.fs.Unpin() }
+func (v ext4View) Newest() (uint32, bool)                 { return v.fs.LastCommitted() }
 
 func (v ext4View) ReadDir(ino uint32) ([]DirEntry, error) {
 	list, err := v.fs.ReadDir(ino)

@@ -140,3 +140,17 @@ func (j *journal) pinnedCopy(blk uint64, c jcopy) (jcopy, bool) {
 	}
 	return c, true
 }
+
+// LastCommitted is the sequence of the newest committed transaction seen,
+// or, when the window is empty, the one before the transaction the journal
+// expects next (so that every later commit is newer). False without a
+// journal.
+func (f *FS) LastCommitted() (uint32, bool) {
+	if f.jnl == nil {
+		return 0, false
+	}
+	if n := len(f.jnl.trans); n > 0 {
+		return f.jnl.trans[n-1].seq, true
+	}
+	return f.jnl.nextSeq - 1, true
+}
