@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xascript/xascript/diskmon/ext4"
@@ -46,6 +47,7 @@ type Monitor struct {
 
 	files    []*os.File
 	backend  *nbd.FileBackend
+	snap     *flushSnapshot // ext2 behind the NBD server: the state at the last FLUSH
 	server   *nbd.Server
 	listener net.Listener
 	cancel   context.CancelFunc
@@ -55,7 +57,11 @@ type Monitor struct {
 	after FSView // compare mode
 
 	shutdown sync.Once
+	stopping atomic.Bool
 }
+
+// Stopping tells whether Shutdown has begun.
+func (m *Monitor) Stopping() bool { return m.stopping.Load() }
 
 // OpenMonitor opens the image, finds its file system and starts the tap.
 func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) {
@@ -81,11 +87,31 @@ func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) 
 		}
 		m.backend = b
 	}
-	view, part, kind, err := m.openView(o.Image, o.Partition)
+	view, part, kind, err := m.openView(o.Image, o.Partition, nil)
 	if err != nil {
 		return nil, err
 	}
+	if m.backend != nil {
+		if cv, ok := view.(CommitView); ok {
+			if _, journaled := cv.Newest(); !journaled {
+				// ext2: read the disk as it was at the guest's last FLUSH.
+				m.snap = newFlushSnapshot(m.backend)
+				if view, part, kind, err = m.openView(o.Image, o.Partition, snapshotView{m.snap}); err != nil {
+					return nil, err
+				}
+				o.Tracker.AfterRead = func() int {
+					if m.snap.release() {
+						return 1
+					}
+					return 0
+				}
+			}
+		}
+	}
 	m.view, m.part, m.kind = view, part, kind
+	if o.Tracker.Logf == nil {
+		o.Tracker.Logf = o.Logf
+	}
 	m.tracker = NewTracker(view, NewFeed(0), o.Tracker)
 	ctx, m.cancel = context.WithCancel(ctx)
 
@@ -99,7 +125,7 @@ func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) 
 			return nil, err
 		}
 	case o.After != "":
-		after, _, _, err := m.openView(o.After, o.Partition)
+		after, _, _, err := m.openView(o.After, o.Partition, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -112,8 +138,8 @@ func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) 
 }
 
 // openView opens path read-only (the tap writes through its own handle) and
-// decodes its file system.
-func (m *Monitor) openView(path string, partition int) (FSView, Partition, string, error) {
+// decodes its file system, read through via when it is not nil.
+func (m *Monitor) openView(path string, partition int, via io.ReaderAt) (FSView, Partition, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, Partition{}, "", fmt.Errorf("disk: %w", err)
@@ -130,7 +156,11 @@ func (m *Monitor) openView(path string, partition int) (FSView, Partition, strin
 	if err != nil {
 		return nil, Partition{}, "", fmt.Errorf("disk %s: %w", path, err)
 	}
-	fs, err := ext4.Open(sectionReader{f, part.Off}, part.Length, ext4.Options{})
+	var dev io.ReaderAt = f
+	if via != nil {
+		dev = via
+	}
+	fs, err := ext4.Open(sectionReader{dev, part.Off}, part.Length, ext4.Options{})
 	if err != nil {
 		return nil, Partition{}, "", fmt.Errorf("disk %s (%s): %w", path, part, err)
 	}
@@ -139,15 +169,20 @@ func (m *Monitor) openView(path string, partition int) (FSView, Partition, strin
 
 // sectionReader reads the partition at off of the image.
 type sectionReader struct {
-	f   *os.File
+	r   io.ReaderAt
 	off int64
 }
 
-func (s sectionReader) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, s.off+off) }
+func (s sectionReader) ReadAt(p []byte, off int64) (int, error) { return s.r.ReadAt(p, s.off+off) }
 
 func (m *Monitor) startNBD(ctx context.Context) error {
 	feed := m.tracker.Feed()
-	m.server = nbd.NewServer(m.backend, nbd.Options{
+	trace := os.Getenv("XASCRIPT_DISK_TRACE") != ""
+	var backend nbd.Backend = m.backend
+	if m.snap != nil {
+		backend = m.snap
+	}
+	m.server = nbd.NewServer(backend, nbd.Options{
 		OnChange: func(op nbd.Op, off, length uint64) {
 			kind := ChangeWrite
 			switch op {
@@ -158,7 +193,11 @@ func (m *Monitor) startNBD(ctx context.Context) error {
 			case nbd.OpWriteZeroes:
 				kind = ChangeZeroes
 			}
-			feed.Notify(Change{Kind: kind, Off: off, Len: length, At: time.Now()})
+			now := time.Now()
+			if trace {
+				m.logf("change %d off %d len %d at %s", kind, off, length, now.Format("15:04:05.000000"))
+			}
+			feed.Notify(Change{Kind: kind, Off: off, Len: length, At: now})
 		},
 		Logf: m.opts.Logf,
 	})
@@ -280,6 +319,7 @@ func (m *Monitor) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch,
 // every watch. It is safe to call more than once.
 func (m *Monitor) Shutdown() {
 	m.shutdown.Do(func() {
+		m.stopping.Store(true)
 		if m.server != nil {
 			if err := m.server.Close(); err != nil {
 				m.logf("%v", err)

@@ -14,11 +14,31 @@ type TrackerOptions struct {
 	// Quiet: rescan once the disk has had no writes for this long (default
 	// 100 ms), so that a burst of writes is read once, complete.
 	Quiet time.Duration
-	// AfterFlush: rescan this soon after a FLUSH (default 10 ms).
+	// AfterFlush: rescan this soon after a FLUSH (default 10 ms), even if
+	// writes go on.
 	AfterFlush time.Duration
 	// MaxDelay: under continuous writes, rescan at least this often
 	// (default 1 s).
 	MaxDelay time.Duration
+	// Without a journal (ext2) a quiet disk is no sign of a consistent one:
+	// the guest's sync writes folders and inodes in any order, with pauses,
+	// and ends with a FLUSH, which is the one moment its metadata is whole.
+	// The Monitor keeps the disk's state at that FLUSH for the tracker (a
+	// copy-on-write snapshot, flushsnap.go), which rescans
+	// UnjournaledAfterFlush (default 10 ms) after it; without a FLUSH it
+	// falls back to a quiet disk after UnjournaledQuiet (default 2 s) and
+	// to continuous writes after UnjournaledMaxDelay (default 10 s).
+	UnjournaledAfterFlush time.Duration
+	UnjournaledQuiet      time.Duration
+	UnjournaledMaxDelay   time.Duration
+	// Logf, when set, gets one line per rescan (why, how long, what it
+	// found): --verbose.
+	Logf func(format string, args ...any)
+	// AfterRead, when set, is called once a rescan has read the disk (before
+	// it delivers): a snapshot kept for it can go. It reports how many
+	// snapshots had to be given up since the last call (then a LOST event
+	// is delivered with the next rescan).
+	AfterRead func() (lost int)
 }
 
 func (o TrackerOptions) withDefaults() TrackerOptions {
@@ -30,6 +50,15 @@ func (o TrackerOptions) withDefaults() TrackerOptions {
 	}
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = time.Second
+	}
+	if o.UnjournaledAfterFlush <= 0 {
+		o.UnjournaledAfterFlush = 10 * time.Millisecond
+	}
+	if o.UnjournaledQuiet <= 0 {
+		o.UnjournaledQuiet = 2 * time.Second
+	}
+	if o.UnjournaledMaxDelay <= 0 {
+		o.UnjournaledMaxDelay = 10 * time.Second
 	}
 	return o
 }
@@ -51,8 +80,10 @@ type Tracker struct {
 	finished   bool
 	// lastSeq is the newest journal commit the watches have seen (with a
 	// CommitView).
-	lastSeq uint32
-	haveSeq bool
+	lastSeq       uint32
+	haveSeq       bool
+	journaled     atomic.Bool
+	lostSnapshots int
 }
 
 // maxCommitSteps bounds the commits one rescan steps through; more are
@@ -134,6 +165,7 @@ func (t *Tracker) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch,
 	if err := t.view.Refresh(); err != nil {
 		t.refreshErr = err.Error()
 	}
+	t.checkJournal()
 	if cv, ok := t.view.(CommitView); ok {
 		w.seq, _ = cv.Newest()
 		t.noteSeq(w.seq)
@@ -161,9 +193,13 @@ func (t *Tracker) Run(ctx context.Context) error {
 			return ctx.Err()
 		case first = <-t.feed.ch:
 		}
-		last, flushed := first.At, first.Kind == ChangeFlush
-		deadline := time.Now().Add(t.opts.MaxDelay)
-		timer := time.NewTimer(t.wait(flushed, deadline))
+		last := first.At
+		var flushAt time.Time // the batch's first FLUSH: the rescan comes soon after it, whatever follows
+		if first.Kind == ChangeFlush {
+			flushAt = time.Now()
+		}
+		deadline := time.Now().Add(t.maxDelay())
+		timer := time.NewTimer(t.wait(flushAt, deadline))
 	collect:
 		for {
 			select {
@@ -172,25 +208,59 @@ func (t *Tracker) Run(ctx context.Context) error {
 				return ctx.Err()
 			case c := <-t.feed.ch:
 				last = c.At
-				flushed = flushed || c.Kind == ChangeFlush
+				if c.Kind == ChangeFlush && flushAt.IsZero() {
+					flushAt = time.Now()
+				}
 				if !timer.Stop() {
 					<-timer.C
 				}
-				timer.Reset(t.wait(flushed, deadline))
+				timer.Reset(t.wait(flushAt, deadline))
 			case <-timer.C:
 				break collect
 			}
 		}
+		flushed := !flushAt.IsZero()
+		start := time.Now()
 		t.Rescan(last)
+		if t.opts.Logf != nil {
+			t.opts.Logf("rescan %d after %s (flushed %v, last write %s ago): %s",
+				t.rescans.Load(), start.Sub(first.At).Round(time.Millisecond), flushed,
+				start.Sub(last).Round(time.Millisecond), time.Since(start).Round(time.Microsecond))
+		}
 	}
 }
 
-func (t *Tracker) wait(flushed bool, deadline time.Time) time.Duration {
-	w := t.opts.Quiet
-	if flushed {
-		w = t.opts.AfterFlush
+func (t *Tracker) wait(flushAt, deadline time.Time) time.Duration {
+	journaled := t.journaled.Load()
+	var w time.Duration
+	switch {
+	case !flushAt.IsZero() && journaled:
+		w = time.Until(flushAt.Add(t.opts.AfterFlush))
+	case !flushAt.IsZero():
+		w = time.Until(flushAt.Add(t.opts.UnjournaledAfterFlush))
+	case journaled:
+		w = t.opts.Quiet
+	default:
+		w = t.opts.UnjournaledQuiet
 	}
 	return max(min(w, time.Until(deadline)), 0)
+}
+
+func (t *Tracker) maxDelay() time.Duration {
+	if t.journaled.Load() {
+		return t.opts.MaxDelay
+	}
+	return t.opts.UnjournaledMaxDelay
+}
+
+// checkJournal notes whether the view reads committed journal
+// transactions (then any moment is a consistent one).
+func (t *Tracker) checkJournal() {
+	cv, ok := t.view.(CommitView)
+	if ok {
+		_, ok = cv.Newest()
+	}
+	t.journaled.Store(ok)
 }
 
 // Rescan brings every watch up to date with the disk now and delivers the
@@ -214,7 +284,10 @@ func (t *Tracker) Rescan(at time.Time) {
 	} else {
 		t.refreshErr = ""
 	}
+	t.checkJournal()
 	lost := t.feed.takeDropped()
+	lostSnaps := t.lostSnapshots
+	t.lostSnapshots = 0
 	// The states to diff: each journal commit since the last rescan (but
 	// the newest), then the disk as it is now.
 	var steps []uint32
@@ -247,6 +320,10 @@ func (t *Tracker) Rescan(at time.Time) {
 		order = append(order, w)
 		if lost > 0 {
 			evs[w] = append(evs[w], Event{Op: OpLost, Path: w.path, Err: fmt.Sprintf("lost %d change records, rescanning", lost)})
+		}
+		if lostSnaps > 0 {
+			evs[w] = append(evs[w], Event{Op: OpLost, Path: w.path,
+				Err: fmt.Sprintf("the disk's state at %d flushes could not be kept (too much written before the tracker read it), rescanning", lostSnaps)})
 		}
 		if refreshEv != nil {
 			e := *refreshEv
@@ -294,6 +371,11 @@ func (t *Tracker) Rescan(at time.Time) {
 			evs[w][i].Time = at
 		}
 		out = append(out, batch{w, evs[w]})
+	}
+	if t.opts.AfterRead != nil {
+		if n := t.opts.AfterRead(); n > 0 {
+			t.lostSnapshots += n
+		}
 	}
 	kept := t.watches[:0]
 	for _, w := range t.watches {

@@ -135,10 +135,11 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if o.nbd != "" {
 		// xascript is the guest's disk: it goes on serving when the script
 		// is done, until it is told to stop.
-		if !o.quiet {
+		if !o.quiet && ctx.Err() == nil && !disk.Stopping() {
 			fmt.Fprintf(stderr, "xascript: script done; serving %s until interrupted\n", o.disk)
 		}
 		<-ctx.Done()
+		return signalled()
 	}
 	return exitOK
 }
