@@ -5,26 +5,9 @@ import (
 	"sort"
 )
 
-// Per-commit views. When a guest commits several transactions between two
-// Refresh calls (a few syncs in a row), the newest state alone hides what
-// lived in between: a file created by one transaction and removed by the
-// next. The journal still holds each transaction until a checkpoint, so
-// the caller can step through them: Commits lists them, Pin shows the
-// filesystem as recovery would leave it after any one of them.
-//
-// A pinned view is exact for blocks that were journaled: each home block
-// reads as its newest copy from the transactions up to the pinned one, or
-// from home when it has none (or a revoke up to the pinned transaction
-// cancels it). Blocks that were never journaled in the window, which are
-// file data in ordered or writeback mode, and home blocks the kernel has
-// already written back, read from home in every view, so they may show a
-// later state than the pinned transaction. In ordered mode (the default
-// of ext3/4) every block this package reads to walk the tree is metadata
-// and journaled: directory blocks, inodes, extent and index blocks, block
-// maps, bitmaps, group descriptors and the superblock. The same caveat as
-// for the newest view applies to write-back: once the kernel has written a
-// home block and checkpointed its transactions (the tail moved), they are
-// no longer in the window and cannot be pinned.
+// Per-commit views (doc.go, "Per-commit views"): when a guest commits
+// several transactions between two Refresh calls, the caller steps
+// through them with Commits and Pin instead of seeing only the newest.
 
 // Commits returns the sequence numbers of the committed transactions in
 // the overlay window newer than after (tid comparison with wrap-around, as
@@ -52,11 +35,12 @@ func (f *FS) Commits(after uint32, max int) []uint32 {
 // show the file system as it was right after commit seq: home blocks
 // overlaid with the newest copy of each block from the transactions with
 // sequence <= seq, revokes with sequence <= seq honoured, as e2fsck's
-// replay up to that transaction would write (see the caveat above for
-// blocks never journaled). The superblock and group descriptors are
-// re-read through the pinned view. Pin of a sequence not in the window is
-// an error wrapping ErrNoCommit, and leaves the view as it was. Unpin
-// returns to the newest committed state; Refresh unpins.
+// replay up to that transaction would write (blocks never journaled in
+// the window read from home: see the package doc). The superblock and
+// group descriptors are re-read through the pinned view. Pin of a
+// sequence not in the window is an error wrapping ErrNoCommit, and leaves
+// the view as it was. Unpin returns to the newest committed state;
+// Refresh unpins.
 func (f *FS) Pin(seq uint32) error {
 	j := f.jnl
 	if j == nil {
