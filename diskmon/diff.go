@@ -74,7 +74,9 @@ func diff(old, cur *snapshot, in diffInput) (events []Event, ended bool) {
 		if ino == 0 {
 			continue
 		}
-		if cands := addedByIno[ino]; len(cands) > 0 {
+		// The same inode number with another type or generation is a new
+		// file that reuses a freed inode, not a rename.
+		if cands := addedByIno[ino]; len(cands) > 0 && sameFile(old.entries[p], curEntries[cands[0]]) {
 			// A name that stays (a hard link elsewhere) does not make this a
 			// rename; the inode must have left p.
 			renamedTo[p], renamedFrom[cands[0]] = cands[0], p
@@ -144,9 +146,10 @@ func diff(old, cur *snapshot, in diffInput) (events []Event, ended bool) {
 		}
 		ev := eventFor(op, p, o)
 		// The freed inode's change time (or, where the writer did not move
-		// it, its deletion time) says when the name went.
+		// it, its deletion time) says when the name went; an inode already
+		// given to another file (new generation) says nothing of it.
 		key := o.Ctime
-		if now, ok := in.statNow(o.Ino); ok {
+		if now, ok := in.statNow(o.Ino); ok && now.Generation == o.Generation {
 			for _, t := range []time.Time{now.Ctime, now.Dtime} {
 				if t.After(key) {
 					key = t
@@ -276,4 +279,9 @@ func parentOf(p string) string {
 		return "/"
 	}
 	return p[:i]
+}
+
+// sameFile tells whether two entries with one inode number are one file.
+func sameFile(a, b entry) bool {
+	return a.Type == b.Type && a.Generation == b.Generation
 }

@@ -44,7 +44,7 @@ func (v ext4View) Stat(ino uint32) (Stat, error) {
 	}
 	return Stat{Ino: ino, Type: ext4Type(in.Type()), Mode: uint32(in.Mode) & 0o7777, UID: in.UID, GID: in.GID,
 		Size: in.Size, Links: uint32(in.Links), Mtime: in.Mtime, Ctime: in.Ctime, Crtime: in.Crtime,
-		Dtime: dtime(in.Dtime)}, nil
+		Dtime: dtime(in.Dtime), Generation: in.Generation}, nil
 }
 
 func ext4Type(t ext4.FileType) FileType {

@@ -39,6 +39,10 @@ type Stat struct {
 	// Dtime is when a freed inode was deleted (ext2/3/4 record it, in
 	// seconds); zero for a live inode.
 	Dtime time.Time
+	// Generation changes when the inode number is given to a new file
+	// (ext2/3/4 i_generation): the same number with another generation is
+	// another file.
+	Generation uint32
 }
 
 // CommitView is implemented by views of journaled file systems (ext3,

@@ -99,6 +99,7 @@ func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) 
 				if view, part, kind, err = m.openView(o.Image, o.Partition, snapshotView{m.snap}); err != nil {
 					return nil, err
 				}
+				view = flushView{view.(ext4View), m.snap}
 				o.Tracker.AfterRead = func() int {
 					if m.snap.release() {
 						return 1

@@ -414,3 +414,22 @@ func TestCommitSteps(t *testing.T) {
 	expect(t, r, "MKFILE: /w/x")
 	expect(t, r2, "MKFILE: /w/x")
 }
+
+// A freed inode given to a new file in the same rescan is no rename.
+func TestInodeReuseIsNoRename(t *testing.T) {
+	f := newFakeFS()
+	f.mkdir("/w")
+	f.symlink("/w/sl", "a/b")
+	tr := NewTracker(f, nil, TrackerOptions{})
+	_, r := mustWatch(t, tr, "/w", WatchOptions{})
+	ino := f.must("/w/sl")
+	f.rm("/w/sl")
+	d := f.mkdir("/w/big")
+	// The new folder takes the freed inode number, with a new generation.
+	f.inodes[ino] = f.inodes[d]
+	f.inodes[ino].st.Ino, f.inodes[ino].st.Generation = ino, 7
+	dir := f.inodes[f.must("/w")]
+	dir.entries[len(dir.entries)-1].Ino = ino
+	tr.Rescan(time.Now())
+	expect(t, r, "RMFILE: /w/sl", "MKDIR: /w/big")
+}
