@@ -74,10 +74,11 @@ func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) 
 	if sources > 1 {
 		return nil, errors.New("give one source of changes for --disk: --nbd, --tapfifo or --disk-after")
 	}
-	m = &Monitor{opts: o}
+	mon := &Monitor{opts: o}
+	m = mon
 	defer func() {
 		if err != nil {
-			m.Close()
+			mon.Close() // m itself is nil by now: the return set it
 		}
 	}()
 	if o.NBDSocket != "" {

@@ -3,10 +3,13 @@ package diskmon
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,5 +236,149 @@ func TestTapFIFOStream(t *testing.T) {
 	out.Close()
 	if l := lines(result()); !reflect.DeepEqual(l, paperLines) {
 		t.Fatalf("events %q, want %q", l, paperLines)
+	}
+}
+
+// Failures to open are errors naming the image, never a crash, and leave
+// nothing behind (the NBD socket is not created).
+func TestOpenMonitorErrors(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.img")
+	if err := os.WriteFile(junk, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	for _, o := range []MonitorOptions{
+		{Image: junk, NBDSocket: sock},
+		{Image: junk},
+		{Image: filepath.Join(dir, "missing.img")},
+		{Image: junk, NBDSocket: sock, After: junk},
+		{Image: dir},
+	} {
+		m, err := OpenMonitor(context.Background(), o)
+		if err == nil {
+			m.Close()
+			t.Fatalf("%+v: opened", o)
+		}
+		if _, serr := os.Stat(sock); serr == nil {
+			t.Fatalf("%+v: left the socket behind", o)
+		}
+		t.Logf("%+v: %v", o, err)
+	}
+}
+
+// debugfsBlocks lists the blocks of a file (by path or <ino>) in an image.
+func debugfsBlocks(t *testing.T, img, file string) []int64 {
+	t.Helper()
+	out, err := exec.Command("debugfs", "-R", "blocks "+file, img).Output()
+	if err != nil {
+		t.Fatalf("debugfs blocks %s: %v", file, err)
+	}
+	var blocks []int64
+	for _, f := range strings.Fields(string(out)) {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			t.Fatalf("debugfs blocks %s: %q", file, out)
+		}
+		blocks = append(blocks, n)
+	}
+	if len(blocks) == 0 {
+		t.Fatalf("%s has no blocks", file)
+	}
+	return blocks
+}
+
+// A guest that writes garbage over a watched folder's block, and over its
+// whole journal, gets ERROR events naming the block; the tracker keeps the
+// folder's last good listing (no flood of removals) and goes on reporting
+// once the disk makes sense again.
+func TestGarbageThroughNBD(t *testing.T) {
+	before, after := paperImages(t, "ext4")
+	offs, blocks := changedBlocks(t, before, after)
+	rootBlock := debugfsBlocks(t, before, "/root")[0] * 4096
+	journal := debugfsBlocks(t, before, "<8>")
+	orig := make([]byte, 4096)
+	f, err := os.Open(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ReadAt(orig, rootBlock); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	sock := filepath.Join(t.TempDir(), "nbd.sock")
+	m, err := OpenMonitor(context.Background(), MonitorOptions{Image: before, NBDSocket: sock,
+		Tracker: TrackerOptions{Quiet: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got := make(chan Event, 64)
+	if _, err := m.Watch("/root", WatchOptions{}, func(e Event) { got <- e }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := nbd.Dial(ctx, sock, nbd.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	garbage := make([]byte, 4096)
+	for i := range garbage {
+		garbage[i] = byte(i*7 + 13)
+	}
+	write := func(p []byte, off int64) {
+		t.Helper()
+		if _, err := c.WriteAt(p, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() Event {
+		t.Helper()
+		select {
+		case e := <-got:
+			return e
+		case <-ctx.Done():
+			t.Fatal("no event")
+		}
+		return Event{}
+	}
+
+	write(garbage, rootBlock)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	e := next()
+	if e.Op != OpError || !strings.Contains(e.Err, fmt.Sprint(rootBlock/4096)) {
+		t.Fatalf("garbage in /root's block gave %v, want an ERROR naming block %d", e, rootBlock/4096)
+	}
+	// The whole journal turned to garbage: no crash, no hang.
+	for _, b := range journal {
+		write(garbage, b*4096)
+	}
+	write(orig, rootBlock)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Then the paper's changes: reported as if nothing had happened.
+	for i, off := range offs {
+		write(blocks[i], off)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for len(lines) < 3 {
+		e := next()
+		if e.Op == OpError {
+			t.Logf("error event on the way: %v", e)
+			continue
+		}
+		lines = append(lines, e.String())
+	}
+	if !reflect.DeepEqual(lines, paperLines) {
+		t.Fatalf("after the garbage: %q, want %q", lines, paperLines)
 	}
 }
