@@ -9,6 +9,7 @@ import (
 
 	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/diskmon"
+	"github.com/xascript/xascript/internal/fakeguest"
 )
 
 // scriptedDisk delivers a fixed list of events per watch from a goroutine,
@@ -107,5 +108,24 @@ end)`))
 	out, err = runFile(t, Config{Env: env}, write(t, dir, "c.lua", `local w = on_disk_event("/root", print); w:close(); print("closed")`))
 	if err != nil || out != "closed\n" {
 		t.Fatalf("close: %q %v", out, err)
+	}
+}
+
+// A disk event's callback reads guest memory (--disk with --qemu or --dom):
+// the Lua goroutine owns both.
+func TestLoopCallbackReadsMemory(t *testing.T) {
+	g := fakeguest.New()
+	g.Syms["init_task"] = fakeguest.VirtOffset + 0x1000
+	g.Write(fakeguest.VirtOffset+0x1000, []byte("swapper/0\x00"))
+	env := &bindings.Env{Guest: g, Disk: &scriptedDisk{events: paperEvents(), endAfter: true}}
+	out, err := runFile(t, Config{Env: env}, write(t, t.TempDir(), "m.lua", `
+on_disk_event("/root", function(ev)
+  print(ev.path, read_cstring(symbol("init_task")))
+end)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "/root/foo\tswapper/0\n/root/dummy\tswapper/0\n/root/bar\tswapper/0\n" {
+		t.Fatalf("got %q", out)
 	}
 }
