@@ -5,7 +5,7 @@ BIN      := bin/xascript
 IMAGE    := testdata/images/x86_64-4level
 GUESTS_OUT ?= $(CURDIR)/.guests
 
-.PHONY: all build test test-race vet fmt-check docs demo bench fuzz fuzz-ci testdata testdata-deps test-guests test-kdump e2e-xen e2e-qemu disk-deps e2e-disk bench-disk clean
+.PHONY: all build test test-deps test-race vet fmt-check docs demo bench fuzz fuzz-ci testdata testdata-deps test-guests test-kdump e2e-xen e2e-qemu disk-deps e2e-disk bench-disk clean
 
 all: build
 
@@ -14,8 +14,16 @@ build:
 
 # The tests a fresh machine with only Go runs: unit, fixture, CLI golden and
 # real-image tests on the committed guest images.
-test: vet fmt-check
+test: vet fmt-check test-deps
 	$(GO) test ./...
+
+# The disk tests of `make test` build real ext2/3/4 images with e2fsprogs
+# (mkfs.ext4 -d, debugfs, e2fsck). Every Debian system has it (Priority:
+# required); this installs it where it is missing.
+test-deps:
+	@if command -v mkfs.ext4 >/dev/null && command -v debugfs >/dev/null && command -v e2fsck >/dev/null; then :; else \
+		apt-get update && apt-get install -y --no-install-recommends e2fsprogs; \
+	fi
 
 # The race detector over the packages where goroutines meet: live targets
 # (QMP events arrive on their own goroutine), page walkers over them, the
