@@ -433,3 +433,32 @@ func TestInodeReuseIsNoRename(t *testing.T) {
 	tr.Rescan(time.Now())
 	expect(t, r, "RMFILE: /w/sl", "MKDIR: /w/big")
 }
+
+// Writes that made no new commit (file data, checkpoints) cost no rescan of
+// the watched tree.
+func TestNoCommitNoRescan(t *testing.T) {
+	f := newFakeFS()
+	f.mkdir("/w")
+	c := newCommitFS(f, 10)
+	tr := NewTracker(c, nil, TrackerOptions{})
+	_, r := mustWatch(t, tr, "/w", WatchOptions{})
+	tr.rescan(time.Now(), false)
+	tr.rescan(time.Now(), false)
+	if tr.Skipped() != 2 {
+		t.Fatalf("%d rescans skipped, want 2", tr.Skipped())
+	}
+	f.touch("/w/x")
+	c.commit()
+	tr.rescan(time.Now(), false)
+	expect(t, r, "MKFILE: /w/x")
+	if tr.Skipped() != 2 {
+		t.Fatalf("a new commit was skipped")
+	}
+	// A change that bypassed the journal shows at a forced rescan (a FLUSH,
+	// or IdleRescan after the last one).
+	f.touch("/w/raw")
+	tr.rescan(time.Now(), false)
+	expect(t, r)
+	tr.rescan(time.Now(), true)
+	expect(t, r, "MKFILE: /w/raw")
+}
