@@ -107,7 +107,11 @@ test-guests: testdata-deps
 	XASCRIPT_IMAGES=$(GUESTS_OUT)/images XASCRIPT_KERNELS=$(GUESTS_OUT)/kernels \
 	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
 		$(GO) test -count=1 -tags guests -run 'Guest' -v ./integration/
-	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
+	@# The DWARF of the -dbg vmlinux against the BTF pahole made from it for
+	@# the guest just built: the same kernel, whichever ABI Debian serves now.
+	vmlinux=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*dbg-*686-pae*' | sort | tail -n 1); \
+	ver=$$(basename "$$(dirname "$$vmlinux")"); ver=$${ver#dbg-}; \
+	XASCRIPT_DWARF_VMLINUX=$$vmlinux XASCRIPT_DWARF_BTF=$(GUESTS_OUT)/kernels/$$ver/vmlinux.btf.zst \
 		$(GO) test -count=1 -run 'TestRealDWARFAgainstBTF' -v ./vmi/linux/dwarfsrc/
 	$(GO) test -count=1 -tags guests -run 'TestLiveQEMU' -v ./vmi/qemu/
 	$(MAKE) test-kdump
