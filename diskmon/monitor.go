@@ -162,20 +162,12 @@ func (m *Monitor) openView(path string, partition int, via io.ReaderAt) (FSView,
 	if via != nil {
 		dev = via
 	}
-	fs, err := ext4.Open(sectionReader{dev, part.Off}, part.Length, ext4.Options{})
+	fs, err := ext4.Open(io.NewSectionReader(dev, part.Off, part.Length), part.Length, ext4.Options{})
 	if err != nil {
 		return nil, Partition{}, "", fmt.Errorf("disk %s (%s): %w", path, part, err)
 	}
 	return NewExt4View(fs), part, fs.Kind(), nil
 }
-
-// sectionReader reads the partition at off of the image.
-type sectionReader struct {
-	r   io.ReaderAt
-	off int64
-}
-
-func (s sectionReader) ReadAt(p []byte, off int64) (int, error) { return s.r.ReadAt(p, s.off+off) }
 
 func (m *Monitor) startNBD(ctx context.Context) error {
 	feed := m.tracker.Feed()
