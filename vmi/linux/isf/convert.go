@@ -23,6 +23,7 @@ type converter struct {
 	composites map[string]btf.Type // ISF name -> *btf.Struct or *btf.Union
 	enums      map[string]*btf.Enum
 	percpu     map[string]btf.Type // per-CPU variable -> its type
+	globals    map[string]btf.Type // other typed globals (globals.go)
 
 	names map[btf.Type]string // anonymous struct/union/enum -> unnamed_<hash>
 	descs map[btf.Type][]byte // memoized type descriptors
@@ -56,6 +57,7 @@ func newConverter(raw []byte) *converter {
 // wins, except that a struct beats a union and an enum with values beats a
 // forward-declared one, as a reader asking for the bare name expects.
 func (c *converter) collect(spec *btf.Spec) error {
+	fwds := map[string]btf.FwdKind{}
 	for typ, err := range spec.All() {
 		if err != nil {
 			return fmt.Errorf("read BTF: %w", err)
@@ -82,12 +84,30 @@ func (c *converter) collect(spec *btf.Spec) error {
 			if old, dup := c.enums[name]; !dup || (len(old.Values) == 0 && len(t.Values) > 0) {
 				c.enums[name] = t
 			}
+		case *btf.Fwd:
+			if t.Name != "" {
+				fwds[t.Name] = t.Kind
+			}
 		case *btf.Datasec:
 			for _, v := range t.Vars {
 				if v, ok := v.Type.(*btf.Var); ok && v.Name != "" {
 					c.percpu[v.Name] = v.Type
 				}
 			}
+		}
+	}
+	// A struct only ever declared (`struct assoc_array_ptr;`) is referenced
+	// by pointers but has no definition; dwarf2json writes such a
+	// declaration as an empty type of size 0, so a reader that resolves
+	// every referenced name finds one.
+	for name, kind := range fwds {
+		if _, ok := c.composites[name]; ok {
+			continue
+		}
+		if kind == btf.FwdUnion {
+			c.composites[name] = &btf.Union{Name: name}
+		} else {
+			c.composites[name] = &btf.Struct{Name: name}
 		}
 	}
 	c.ptrSize = 8
