@@ -241,7 +241,7 @@ func deriveCached(dir, key string, produce func(w io.Writer) error) (*File, erro
 // function that releases it. The lock file stays: removing it would race
 // with a process that just opened it.
 func lockEntry(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // owner-only, like every cache file
 	if err != nil {
 		return nil, err
 	}

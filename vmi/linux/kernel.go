@@ -94,12 +94,12 @@ func Open(t vmi.Target, opt Options) (*Kernel, error) {
 		k.dwarfPath, k.TypesFrom = opt.DWARFPath, "DWARF in "+opt.DWARFPath
 	}
 	if opt.ISFPath != "" {
-		prof, err := isf.Load(opt.ISFPath)
+		prof, isfSyms, err := isf.Open(opt.ISFPath, "ISF "+opt.ISFPath, opt.Unpack)
 		if err != nil {
 			return nil, fmt.Errorf("load ISF: %w", err)
 		}
 		if opt.SymbolsPath == "" {
-			k.Syms, k.SymbolsFrom = symbols.FromList("ISF "+opt.ISFPath, prof.Symbols()), "ISF "+opt.ISFPath
+			k.Syms, k.SymbolsFrom = isfSyms, "ISF "+opt.ISFPath
 		}
 		if opt.BTFPath == "" && opt.DWARFPath == "" {
 			k.types, k.TypesFrom = prof, "ISF "+opt.ISFPath
