@@ -1,5 +1,18 @@
--- linux.lua: helpers for Linux kernel structures, shared by monitors.
+-- @module linux
+-- Helpers that read Linux kernel structures, shared by monitors.
+--
+-- ```lua
 -- local linux = require("linux")
+-- for _, m in ipairs(linux.modules()) do print(m.name, m.addr) end
+-- ```
+--
+-- - `linux.modules()`: the loaded kernel modules in list order (newest first, as
+--   `/proc/modules` lists them), each as `{addr = address, name = string}`.
+-- - `linux.tasks()`: every task in the `init_task.tasks` list, starting with
+--   `init_task` (pid 0), each as `{addr = address, pid = number, comm = string}`.
+--
+-- Both raise an error when the guest's lists cannot be read.
+
 local linux = {}
 
 -- modules() returns the loaded kernel modules in list order (newest first, as
