@@ -27,6 +27,7 @@ type options struct {
 	tapfifo        string
 	diskAfter      string
 	partition      int
+	libs           []string
 	quiet          bool
 	verbose        bool
 	help           bool
@@ -49,6 +50,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.tapfifo, "tapfifo", "", "watch --disk through XenAccess tapfifo request records read from this FIFO or file (a blktap-style backend writes the image)")
 	fs.StringVar(&o.diskAfter, "disk-after", "", "compare --disk (before) with this image of the same file system (after): the events between them")
 	fs.IntVar(&o.partition, "partition", 0, "the partition of --disk that holds the file system (default: the whole image, else the first ext2/3/4 partition)")
+	fs.StringArrayVar(&o.libs, "lib", nil, "a folder of Lua libraries for require, searched after the script's own folder and before $XASCRIPT_PATH (repeatable; in the order given)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
@@ -80,13 +82,13 @@ Flags:
 
 const usageTail = `
 Environment:
-  XASCRIPT_PATH       colon-separated folders searched by require (after the script's own folder)
+  XASCRIPT_PATH       colon-separated folders searched by require (after the script's folder and --lib)
   XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
 
 Exit status: 0 success, 1 script error, 2 usage error, 3 target or profile could not be opened,
 70 internal error (a bug in xascript: please report it), 130 interrupted.
 
-Lua API: docs/lua-api.md, or help("name") inside a script.
+Lua API: docs/lua-api.md, or help("name") inside a script; shared libraries: docs/lua-libs.md.
 `
 
 func usage(w io.Writer, fs *pflag.FlagSet) {

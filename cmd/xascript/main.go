@@ -84,6 +84,11 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "xascript: script %s: %v\n", script, errors.Unwrap(err))
 		return exitUsage
 	}
+	libPath, err := searchPath(o.libs)
+	if err != nil {
+		fmt.Fprintf(stderr, "xascript: %v\n", err)
+		return exitUsage
+	}
 
 	// Ctrl-C (or SIGTERM) cancels the context that sleep() and list walks
 	// watch, so a polling monitor ends through its normal error path (and
@@ -122,7 +127,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 
 	enterStage(&stage, "running the script")
-	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: searchPath(), Libs: scripts.Libs()})
+	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: libPath, Libs: scripts.Libs()})
 	defer rt.Close()
 	if err := rt.RunFile(script, scriptArgs); err != nil {
 		if ctx.Err() != nil {
@@ -144,14 +149,26 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	return exitOK
 }
 
-func searchPath() []string {
+// searchPath is where require looks after the script's folder: each --lib
+// folder in the order given, then each $XASCRIPT_PATH folder. A --lib that
+// is not a folder is a usage error (a typo would otherwise show only as a
+// module not found); $XASCRIPT_PATH may list folders that do not exist.
+func searchPath(libs []string) ([]string, error) {
 	var dirs []string
+	for _, d := range libs {
+		if st, err := os.Stat(d); err != nil {
+			return nil, fmt.Errorf("--lib %s: %w", d, errors.Unwrap(err))
+		} else if !st.IsDir() {
+			return nil, fmt.Errorf("--lib %s: not a folder", d)
+		}
+		dirs = append(dirs, d)
+	}
 	for _, d := range filepath.SplitList(os.Getenv("XASCRIPT_PATH")) {
 		if d != "" {
 			dirs = append(dirs, d)
 		}
 	}
-	return dirs
+	return dirs, nil
 }
 
 // oneLine keeps the first line of an error: the reason, with file:line for
