@@ -303,5 +303,12 @@ func Luals() (string, error) {
 			}
 		}
 	}
+	b.WriteString("\n-- Other globals\n")
+	for _, fn := range luaExtraGlobals {
+		b.WriteString("\n")
+		if err := writeFunction(&b, "", fn); err != nil {
+			return "", err
+		}
+	}
 	return b.String(), nil
 }

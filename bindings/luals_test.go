@@ -235,6 +235,32 @@ func TestLuaLSDeclarations(t *testing.T) {
 			t.Errorf("binding %s is not declared", n)
 		}
 	}
+	for _, fn := range luaExtraGlobals {
+		want = append(want, fn.Name)
+	}
+	// Every global that Register adds to Lua's own is declared.
+	plain := lua.NewState()
+	defer plain.Close()
+	L.G.Global.ForEach(func(k, v lua.LValue) {
+		name := k.String()
+		if plain.GetGlobal(name) != lua.LNil {
+			return
+		}
+		if tb, ok := v.(*lua.LTable); ok {
+			tb.ForEach(func(k, v lua.LValue) {
+				if v.Type() == lua.LTFunction && !declared[name+"."+k.String()] {
+					t.Errorf("%s.%s is registered but not declared", name, k)
+				}
+			})
+			if !strings.Contains(src, "\n"+name+" = {}\n") {
+				t.Errorf("global table %s is registered but not declared", name)
+			}
+			return
+		}
+		if !declared[name] {
+			t.Errorf("global %s is registered but not declared", name)
+		}
+	})
 	for _, c := range luaClasses {
 		for _, m := range c.Methods {
 			want = append(want, luaLocal(c.Name)+":"+m.Name)

@@ -85,6 +85,13 @@ type LuaField struct {
 	Optional        bool
 }
 
+// luaExtraGlobals are the global functions that are not in an Area (so not
+// in docs/lua-api.md's list) but that a script may call.
+var luaExtraGlobals = []Binding{
+	{Name: "help", Signature: "help([name])",
+		Doc: "Describes the function `name` (its signature and doc, as docs/lua-api.md has them); without `name`, lists every function."},
+}
+
 // diskOps are the values of a disk event's op, for completion.
 var diskOps = []diskmon.Op{diskmon.OpMkdir, diskmon.OpRmdir, diskmon.OpMkfile, diskmon.OpRmfile, diskmon.OpRename,
 	diskmon.OpWrite, diskmon.OpTruncate, diskmon.OpChmod, diskmon.OpChown, diskmon.OpError, diskmon.OpLost}

@@ -309,3 +309,9 @@ function stop() end
 ---Raises an error unless this xascript's API is at least `version` (`"MAJOR.MINOR"` or `"MAJOR"`, a string: the number `1.10` would read as 1.1), compared number by number, so a script that needs a newer function fails at its first line with a message that says which version it needs instead of at a call to a function that does not exist. Call it at the top of a script or library: `xascript.require_version("1.0")`.
 ---@param version string
 function xascript.require_version(version) end
+
+-- Other globals
+
+---Describes the function `name` (its signature and doc, as docs/lua-api.md has them); without `name`, lists every function.
+---@param name? string
+function help(name) end
