@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitOK
 	}
 	if o.version {
-		fmt.Fprintln(stdout, "xascript", version)
+		fmt.Fprintf(stdout, "xascript %s (Lua API %s)\n", version, bindings.APIVersion)
 		return exitOK
 	}
 	pos := fs.Args()
