@@ -11,7 +11,7 @@ import (
 // Binding is one Lua global function with its documentation.
 type Binding struct {
 	Name      string // a global, or "table.name" for a field of a global table ("xascript.require_version")
-	Signature string // e.g. "read_u32(addr) -> number | nil, err"; LuaLS types come from luatypes.go"
+	Signature string // e.g. "read_u32(addr) -> number | nil, err"; LuaLS types come from luatypes.go
 	Doc       string // Markdown; first sentence is the summary
 	Fn        lua.LGFunction
 }
