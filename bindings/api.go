@@ -84,6 +84,7 @@ func Areas(env *Env) []Area {
 		env = &Env{}
 	}
 	return []Area{
+		versionArea(env),
 		addressArea(env),
 		memoryArea(env),
 		symbolsArea(env),
@@ -91,7 +92,6 @@ func Areas(env *Env) []Area {
 		targetArea(env),
 		timeArea(env),
 		diskArea(env),
-		versionArea(env),
 	}
 }
 

@@ -21,13 +21,13 @@ type options struct {
 	cacheDir       string
 	noCache        bool
 	noProfileCache bool
+	libs           []string
 	json           bool
 	disk           string
 	nbd            string
 	tapfifo        string
 	diskAfter      string
 	partition      int
-	libs           []string
 	quiet          bool
 	verbose        bool
 	help           bool
@@ -50,10 +50,10 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.tapfifo, "tapfifo", "", "watch --disk through XenAccess tapfifo request records read from this FIFO or file (a blktap-style backend writes the image)")
 	fs.StringVar(&o.diskAfter, "disk-after", "", "compare --disk (before) with this image of the same file system (after): the events between them")
 	fs.IntVar(&o.partition, "partition", 0, "the partition of --disk that holds the file system (default: the whole image, else the first ext2/3/4 partition)")
-	fs.StringArrayVar(&o.libs, "lib", nil, "a folder of Lua libraries for require, searched after the script's own folder and before $XASCRIPT_PATH (repeatable; in the order given)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
+	fs.StringArrayVar(&o.libs, "lib", nil, "a folder of Lua libraries for require, searched after the script's own folder and before $XASCRIPT_PATH (repeatable; in the order given)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "with an error, print its details: every candidate a search for the kernel, its symbols or its BTF rejected, and why (info always does)")
 	fs.BoolVar(&o.json, "json", false, "info, bench: print JSON instead of text")

@@ -22,8 +22,10 @@ func TestLibFlag(t *testing.T) {
 		}
 	}
 	t.Setenv("XASCRIPT_PATH", "/env1"+string(filepath.ListSeparator)+string(filepath.ListSeparator)+"/env2")
-	got, err := searchPath([]string{dir, "."})
-	if err != nil || strings.Join(got, ",") != dir+",.,/env1,/env2" {
-		t.Errorf("searchPath = %q, %v", got, err)
+	if got := requirePath([]string{dir, "."}); strings.Join(got, ",") != dir+",.,/env1,/env2" {
+		t.Errorf("requirePath = %q", got)
+	}
+	if err := checkLibs([]string{dir, "."}); err != nil {
+		t.Error(err)
 	}
 }

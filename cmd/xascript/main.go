@@ -57,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stdout, "xascript %s (Lua API %s)\n", version, bindings.APIVersion)
 		return exitOK
 	}
+	if err := checkLibs(o.libs); err != nil {
+		fmt.Fprintf(stderr, "xascript: %v\n", err)
+		return exitUsage
+	}
 	pos := fs.Args()
 	var scriptArgs []string
 	if dash := fs.ArgsLenAtDash(); dash >= 0 {
@@ -82,11 +86,6 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	scriptArgs = append(pos[1:], scriptArgs...)
 	if _, err := os.Stat(script); err != nil {
 		fmt.Fprintf(stderr, "xascript: script %s: %v\n", script, errors.Unwrap(err))
-		return exitUsage
-	}
-	libPath, err := searchPath(o.libs)
-	if err != nil {
-		fmt.Fprintf(stderr, "xascript: %v\n", err)
 		return exitUsage
 	}
 
@@ -127,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 
 	enterStage(&stage, "running the script")
-	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: libPath, Libs: scripts.Libs()})
+	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: requirePath(o.libs), Libs: scripts.Libs()})
 	defer rt.Close()
 	if err := rt.RunFile(script, scriptArgs); err != nil {
 		if ctx.Err() != nil {
@@ -149,26 +148,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	return exitOK
 }
 
-// searchPath is where require looks after the script's folder: each --lib
-// folder in the order given, then each $XASCRIPT_PATH folder. A --lib that
-// is not a folder is a usage error (a typo would otherwise show only as a
-// module not found); $XASCRIPT_PATH may list folders that do not exist.
-func searchPath(libs []string) ([]string, error) {
+func searchPath() []string {
 	var dirs []string
-	for _, d := range libs {
-		if st, err := os.Stat(d); err != nil {
-			return nil, fmt.Errorf("--lib %s: %w", d, errors.Unwrap(err))
-		} else if !st.IsDir() {
-			return nil, fmt.Errorf("--lib %s: not a folder", d)
-		}
-		dirs = append(dirs, d)
-	}
 	for _, d := range filepath.SplitList(os.Getenv("XASCRIPT_PATH")) {
 		if d != "" {
 			dirs = append(dirs, d)
 		}
 	}
-	return dirs, nil
+	return dirs
 }
 
 // oneLine keeps the first line of an error: the reason, with file:line for

@@ -105,6 +105,12 @@ function xascript_watch:close() end
 ---@field api_version string This Lua API's version, `"MAJOR.MINOR"`.
 xascript = {}
 
+-- API version
+
+---Raises an error unless this xascript's API is at least `version` (`"MAJOR.MINOR"` or `"MAJOR"`, a string: the number `1.10` would read as 1.1), compared number by number, so a script that needs a newer function fails at its first line with a message that says which version it needs instead of at a call to a function that does not exist. Call it at the top of a script or library: `xascript.require_version("1.0")`.
+---@param version string
+function xascript.require_version(version) end
+
 -- Addresses and 64-bit values
 
 ---Converts `x` (a number below 2^53, a decimal or `0x` hex string, or an address) to an address. Raises an error when `x` is not one.
@@ -303,12 +309,6 @@ function on_disk_event(path, fn, opts) end
 
 ---Ends the event loop once the running callback returns: the script ends with status 0 and the disk is flushed and served until then.
 function stop() end
-
--- API version
-
----Raises an error unless this xascript's API is at least `version` (`"MAJOR.MINOR"` or `"MAJOR"`, a string: the number `1.10` would read as 1.1), compared number by number, so a script that needs a newer function fails at its first line with a message that says which version it needs instead of at a call to a function that does not exist. Call it at the top of a script or library: `xascript.require_version("1.0")`.
----@param version string
-function xascript.require_version(version) end
 
 -- Other globals
 
