@@ -57,14 +57,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stdout, "xascript %s (Lua API %s)\n", version, bindings.APIVersion)
 		return exitOK
 	}
-	if err := checkLibs(o.libs); err != nil {
-		fmt.Fprintf(stderr, "xascript: %v\n", err)
-		return exitUsage
-	}
 	pos := fs.Args()
 	var scriptArgs []string
 	if dash := fs.ArgsLenAtDash(); dash >= 0 {
 		pos, scriptArgs = fs.Args()[:dash], fs.Args()[dash:]
+	}
+	if err := checkLibs(o.libs); err != nil {
+		fmt.Fprintf(stderr, "xascript: %v\n", err)
+		return exitUsage
 	}
 	if len(pos) == 0 {
 		fmt.Fprintln(stderr, "xascript: no script given\nRun 'xascript --help' for usage.")
