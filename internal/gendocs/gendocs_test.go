@@ -65,6 +65,40 @@ func TestParseLibDoc(t *testing.T) {
 	}
 }
 
+func TestLibFunctions(t *testing.T) {
+	src := `-- @module m
+-- The doc.
+
+local m = {}
+
+-- f(x) does f.
+-- Second line.
+function m.f(x, y)
+end
+
+function m:g() end
+local function hidden() end
+  function m.indented() end
+-- orphan comment
+
+function m.h(...) end
+`
+	got := libFunctions(src)
+	want := []libFunc{{"m.f(x, y)", "f(x) does f.\nSecond line."}, {"m:g()", ""}, {"m.h(...)", ""}}
+	if len(got) != len(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("function %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+	md, err := libsMarkdown(fstest.MapFS{"m.lua": {Data: []byte(src)}})
+	if err != nil || !strings.Contains(md, "\n## m\n\nThe doc.\n\n### `m.f(x, y)`\n\nf(x) does f.\nSecond line.\n\n### `m:g()`\n\n### `m.h(...)`\n") {
+		t.Errorf("markdown %q, %v", md, err)
+	}
+}
+
 func TestLibsMarkdown(t *testing.T) {
 	libs := fstest.MapFS{
 		"b.lua":          {Data: []byte("-- @module b\n-- B's doc.\n")},

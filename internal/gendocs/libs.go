@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -29,8 +30,38 @@ const maxDocLines = 200
 
 // libDoc is one library's entry.
 type libDoc struct {
-	Module string
-	Doc    string
+	Module    string
+	Doc       string
+	Functions []libFunc
+}
+
+// libFunc is a function a library defines at its top level
+// ("function linux.modules()"), with the comment lines right above it.
+type libFunc struct {
+	Signature string // "linux.modules()"
+	Doc       string
+}
+
+// libFuncRE matches a top-level function definition on a table field.
+var libFuncRE = regexp.MustCompile(`^function ([A-Za-z_][A-Za-z0-9_]*[.:][A-Za-z_][A-Za-z0-9_]*\([^)]*\))`)
+
+// libFunctions lists the top-level functions of src, in order, each with
+// the "--" comment block that ends on the line above it.
+func libFunctions(src string) []libFunc {
+	var funcs []libFunc
+	var comment []string
+	for _, line := range strings.Split(src, "\n") {
+		line = strings.TrimRight(line, " \r")
+		if strings.HasPrefix(line, "--") {
+			comment = append(comment, strings.TrimPrefix(strings.TrimPrefix(line, "--"), " "))
+			continue
+		}
+		if m := libFuncRE.FindStringSubmatch(line); m != nil {
+			funcs = append(funcs, libFunc{Signature: m[1], Doc: strings.TrimSpace(strings.Join(comment, "\n"))})
+		}
+		comment = nil
+	}
+	return funcs
 }
 
 // moduleName is what require calls the library at file (a path in the
@@ -71,7 +102,7 @@ func parseLibDoc(file, src string) (libDoc, error) {
 	if doc == "" {
 		return libDoc{}, fmt.Errorf("%s: the doc block after %q is empty", file, modulePrefix+want)
 	}
-	return libDoc{Module: want, Doc: doc}, nil
+	return libDoc{Module: want, Doc: doc, Functions: libFunctions(src)}, nil
 }
 
 // libsMarkdown renders docs/lua-libs.md from every .lua under libs.
@@ -106,12 +137,20 @@ func libsMarkdown(libs fs.FS) (string, error) {
 		"each `--lib DIR` in the order given, each folder of `$XASCRIPT_PATH`, and last these built-in libraries, " +
 		"so a copy of a library in one of those folders is used instead of the built-in one.\n\n" +
 		"A library starts with a doc block, from which this page is made: a first line `-- @module NAME` (NAME " +
-		"as `require` spells it) and then the library's description in Markdown, in `--` comment lines.\n\n")
+		"as `require` spells it) and then the library's description in Markdown, in `--` comment lines. Each " +
+		"function it defines at its top level (`function NAME.f(...)`) is listed below it with the comment lines " +
+		"right above its definition.\n\n")
 	for _, d := range docs {
 		fmt.Fprintf(&b, "- [%s](#%s)\n", d.Module, strings.ReplaceAll(d.Module, ".", ""))
 	}
 	for _, d := range docs {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n", d.Module, d.Doc)
+		for _, f := range d.Functions {
+			fmt.Fprintf(&b, "\n### `%s`\n", f.Signature)
+			if f.Doc != "" {
+				fmt.Fprintf(&b, "\n%s\n", f.Doc)
+			}
+		}
 	}
 	return b.String(), nil
 }

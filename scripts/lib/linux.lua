@@ -5,13 +5,6 @@
 -- local linux = require("linux")
 -- for _, m in ipairs(linux.modules()) do print(m.name, m.addr) end
 -- ```
---
--- - `linux.modules()`: the loaded kernel modules in list order (newest first, as
---   `/proc/modules` lists them), each as `{addr = address, name = string}`.
--- - `linux.tasks()`: every task in the `init_task.tasks` list, starting with
---   `init_task` (pid 0), each as `{addr = address, pid = number, comm = string}`.
---
--- Both raise an error when the guest's lists cannot be read.
 
 local linux = {}
 
