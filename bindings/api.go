@@ -10,8 +10,8 @@ import (
 
 // Binding is one Lua global function with its documentation.
 type Binding struct {
-	Name      string
-	Signature string // e.g. "read_u32(addr) -> number | nil, err"
+	Name      string // a global, or "table.name" for a field of a global table ("xascript.require_version")
+	Signature string // e.g. "read_u32(addr) -> number | nil, err"; LuaLS types come from luatypes.go
 	Doc       string // Markdown; first sentence is the summary
 	Fn        lua.LGFunction
 }
@@ -84,6 +84,7 @@ func Areas(env *Env) []Area {
 		env = &Env{}
 	}
 	return []Area{
+		versionArea(env),
 		addressArea(env),
 		memoryArea(env),
 		symbolsArea(env),
@@ -103,9 +104,10 @@ func Register(L *lua.LState, env *Env) {
 		env.ListLimit = DefaultListLimit
 	}
 	registerAddressType(L, env)
+	registerVersion(L)
 	for _, a := range Areas(env) {
 		for _, b := range a.Bindings {
-			L.SetGlobal(b.Name, L.NewFunction(b.Fn))
+			setGlobalPath(L, b.Name, L.NewFunction(b.Fn))
 		}
 	}
 	L.SetGlobal("help", L.NewFunction(help))

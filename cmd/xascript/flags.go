@@ -21,6 +21,7 @@ type options struct {
 	cacheDir       string
 	noCache        bool
 	noProfileCache bool
+	libs           []string
 	json           bool
 	disk           string
 	nbd            string
@@ -52,6 +53,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
+	fs.StringArrayVar(&o.libs, "lib", nil, "a folder of Lua libraries for require, searched after the script's own folder and before $XASCRIPT_PATH (repeatable; in the order given)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "with an error, print its details: every candidate a search for the kernel, its symbols or its BTF rejected, and why (info always does)")
 	fs.BoolVar(&o.json, "json", false, "info, bench: print JSON instead of text")
@@ -80,13 +82,13 @@ Flags:
 
 const usageTail = `
 Environment:
-  XASCRIPT_PATH       colon-separated folders searched by require (after the script's own folder)
+  XASCRIPT_PATH       colon-separated folders searched by require (after the script's folder and --lib)
   XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
 
 Exit status: 0 success, 1 script error, 2 usage error, 3 target or profile could not be opened,
 70 internal error (a bug in xascript: please report it), 130 interrupted.
 
-Lua API: docs/lua-api.md, or help("name") inside a script.
+Lua API: docs/lua-api.md, or help("name") inside a script; shared libraries: docs/lua-libs.md.
 `
 
 func usage(w io.Writer, fs *pflag.FlagSet) {

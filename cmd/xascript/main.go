@@ -54,13 +54,17 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitOK
 	}
 	if o.version {
-		fmt.Fprintln(stdout, "xascript", version)
+		fmt.Fprintf(stdout, "xascript %s (Lua API %s)\n", version, bindings.APIVersion)
 		return exitOK
 	}
 	pos := fs.Args()
 	var scriptArgs []string
 	if dash := fs.ArgsLenAtDash(); dash >= 0 {
 		pos, scriptArgs = fs.Args()[:dash], fs.Args()[dash:]
+	}
+	if err := checkLibs(o.libs); err != nil {
+		fmt.Fprintf(stderr, "xascript: %v\n", err)
+		return exitUsage
 	}
 	if len(pos) == 0 {
 		fmt.Fprintln(stderr, "xascript: no script given\nRun 'xascript --help' for usage.")
@@ -122,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 
 	enterStage(&stage, "running the script")
-	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: searchPath(), Libs: scripts.Libs()})
+	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: requirePath(o.libs), Libs: scripts.Libs()})
 	defer rt.Close()
 	if err := rt.RunFile(script, scriptArgs); err != nil {
 		if ctx.Err() != nil {
