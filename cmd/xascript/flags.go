@@ -84,6 +84,7 @@ const usageTail = `
 Environment:
   XASCRIPT_PATH       colon-separated folders searched by require (after the script's folder and --lib)
   XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
+  XASCRIPT_DISK_TRACE set to 1 with --verbose: log every disk request the tap sees (offset, length, time)
 
 Exit status: 0 success, 1 script error, 2 usage error, 3 target or profile could not be opened,
 70 internal error (a bug in xascript: please report it), 130 interrupted.
