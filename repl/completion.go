@@ -37,9 +37,9 @@ type Completer struct {
 // view, completed once it exists.
 var (
 	typeFirst    = regexp.MustCompile(`\b(?:view|offsetof|sizeof|has_member)\(\s*"([\w ]*)$`)
-	typeSecond   = regexp.MustCompile(`\b(?:container_of|walk_list|view)\([^"()]*,\s*"([\w ]*)$`)
+	typeSecond   = regexp.MustCompile(`\b(?:container_of|walk_list|view)\(.*?,\s*"([\w ]*)$`)
 	memberFirst  = regexp.MustCompile(`\b(?:offsetof|has_member)\(\s*"([\w ]+)"\s*,\s*"([\w.\[\]]*)$`)
-	memberSecond = regexp.MustCompile(`\b(?:container_of|walk_list)\([^"()]*,\s*"([\w ]+)"\s*,\s*"([\w.\[\]]*)$`)
+	memberSecond = regexp.MustCompile(`\b(?:container_of|walk_list)\(.*?,\s*"([\w ]+)"\s*,\s*"([\w.\[\]]*)$`)
 	// fieldPath is a dotted name followed by "." or ":" and a partial name.
 	fieldPath = regexp.MustCompile(`(?:^|[^\w.:])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)([.:])(\w*)$`)
 	partial   = regexp.MustCompile(`(?:^|[^\w.:])([A-Za-z_]\w*)$`)
@@ -67,7 +67,10 @@ func (c *Completer) candidates(before, tail string) (string, []string) {
 	if rest, ok := strings.CutPrefix(before, ":load "); ok {
 		return rest, files(rest)
 	}
-	if inString(before) {
+	switch lexState(before) {
+	case inComment:
+		return "", nil
+	case inQuotes:
 		quote := `"`
 		if strings.HasPrefix(tail, `"`) {
 			quote = ""
@@ -233,8 +236,16 @@ func globEscape(s string) string {
 	return r.Replace(s)
 }
 
-// inString reports whether the end of before is inside a quoted string.
-func inString(before string) bool {
+// Where the end of a line is, lexically.
+const (
+	inCode = iota
+	inQuotes
+	inComment
+)
+
+// lexState tells whether the end of before is in code, inside a quoted
+// string, or in a comment.
+func lexState(before string) int {
 	var q byte
 	for i := 0; i < len(before); i++ {
 		c := before[i]
@@ -245,11 +256,14 @@ func inString(before string) bool {
 			q = 0
 		case q == 0 && (c == '"' || c == '\''):
 			q = c
-		case q == 0 && c == '-' && strings.HasPrefix(before[i:], "--"):
-			return false // a comment
+		case q == 0 && strings.HasPrefix(before[i:], "--"):
+			return inComment
 		}
 	}
-	return q != 0
+	if q != 0 {
+		return inQuotes
+	}
+	return inCode
 }
 
 func dedup(s []string) []string {

@@ -64,15 +64,15 @@ func (p *printer) value(v lua.LValue, indent, depth int) {
 	case *lua.LTable:
 		p.table(v, indent, depth)
 	case *lua.LUserData:
-		if p.L.GetMetaField(v, "__tostring") != lua.LNil {
-			p.b.WriteString(p.L.ToStringMeta(v).String())
-			return
-		}
 		if entries, ok := p.goFields(v); ok {
+			if depth >= p.lim.Depth || p.shown >= p.lim.Total {
+				p.b.WriteString("{...}")
+				return
+			}
 			p.composite(v, entries, 0, indent, depth)
 			return
 		}
-		p.b.WriteString(v.String())
+		p.b.WriteString(p.L.ToStringMeta(v).String())
 	default:
 		p.b.WriteString(p.L.ToStringMeta(v).String())
 	}
@@ -150,10 +150,7 @@ func (p *printer) inline(entries []entry, more, indent int) (string, bool) {
 	var b strings.Builder
 	b.WriteString("{")
 	for i, e := range entries {
-		if _, ok := e.val.(*lua.LTable); ok {
-			return "", false
-		}
-		if ud, ok := e.val.(*lua.LUserData); ok && p.L.GetMetaField(ud, "__tostring") == lua.LNil {
+		if !p.flat(e.val) {
 			return "", false
 		}
 		if i > 0 {
@@ -172,6 +169,20 @@ func (p *printer) inline(entries []entry, more, indent int) (string, bool) {
 	}
 	b.WriteString("}")
 	return b.String(), b.Len()+2*indent <= inlineWidth
+}
+
+// flat reports whether v prints on one line: not a table or Go object,
+// unless empty or already being printed (a cycle).
+func (p *printer) flat(v lua.LValue) bool {
+	switch v := v.(type) {
+	case *lua.LTable:
+		k, _ := v.Next(lua.LNil)
+		return k == lua.LNil || p.open[v]
+	case *lua.LUserData:
+		_, obj := p.goFields(v)
+		return !obj || p.open[v]
+	}
+	return true
 }
 
 func countString(n int) string {
@@ -203,6 +214,12 @@ func (p *printer) key(k lua.LValue) {
 // goFields lists the exported fields of a Go struct that gopher-luar wraps
 // (guest_info() is one), named as Lua sees them.
 func (p *printer) goFields(ud *lua.LUserData) ([]entry, bool) {
+	// gopher-luar marks its metatables; other userdata (addresses) print
+	// through their own __tostring.
+	mt, ok := ud.Metatable.(*lua.LTable)
+	if !ok || mt.RawGetString("__metatable") != lua.LString("gopher-luar") {
+		return nil, false
+	}
 	rv := reflect.ValueOf(ud.Value)
 	for rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface {
 		if rv.IsNil() {
