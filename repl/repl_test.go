@@ -149,3 +149,49 @@ func waitFor(t *testing.T, b *syncBuffer, want string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The history file is the user's alone: made 0600 in a 0700 folder, and a
+// file left with a wider mode is narrowed when it is written.
+func TestHistoryMode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state", "xascript")
+	path := filepath.Join(dir, "history")
+	f, err := openHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for p, want := range map[string]os.FileMode{dir: 0o700, path: 0o600} {
+		if got := perm(t, p); got != want {
+			t.Errorf("%s: mode %v, want %v", p, got, want)
+		}
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err = openHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got := perm(t, path); got != 0o600 {
+		t.Errorf("a 0644 history was left %v; want 0600", got)
+	}
+	t.Setenv("XDG_STATE_HOME", "/st")
+	if got := HistoryPath(); got != "/st/xascript/history" {
+		t.Errorf("HistoryPath with XDG_STATE_HOME=/st: %q", got)
+	}
+	t.Setenv("XDG_STATE_HOME", "relative") // the spec says to ignore it
+	t.Setenv("HOME", "/home/u")
+	if got := HistoryPath(); got != "/home/u/.local/state/xascript/history" {
+		t.Errorf("HistoryPath with a relative XDG_STATE_HOME: %q", got)
+	}
+}
+
+func perm(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
