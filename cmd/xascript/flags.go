@@ -69,6 +69,8 @@ Usage:
   xascript info [flags]                       show how the kernel was found and where symbols and types came from
   xascript profile --isf OUT.json [flags]     write the derived profile as a Volatility 3 ISF
   xascript bench [flags]                      measure read speed on the target (pages/s, read_u32 latency, frame cache)
+  xascript repl [flags]                       an interactive Lua prompt on the target (or none): line editing,
+                                              Tab completion, history; reads statements line by line from a pipe
 
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst
@@ -76,6 +78,7 @@ Example:
   xascript scripts/examples/lkm.lua --file mem.raw --symbols System.map --btf vmlinuz
   xascript scripts/examples/lkm.lua --dom web1          (in dom0)
   xascript scripts/examples/lkm.lua --qemu /run/vm.qmp
+  xascript repl --file mem.elf.zst
 
 Flags:
 `

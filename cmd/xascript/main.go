@@ -82,6 +82,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		enterStage(&stage, "the profile command")
 		return runProfile(&o, stdout, stderr)
 	}
+	if pos[0] == "repl" && len(pos) == 1 {
+		enterStage(&stage, "the repl command")
+		return runREPL(&o, stdout, stderr)
+	}
 	script := pos[0]
 	scriptArgs = append(pos[1:], scriptArgs...)
 	if _, err := os.Stat(script); err != nil {
