@@ -57,7 +57,7 @@ func runREPL(o *options, stdout, stderr io.Writer) int {
 		types = g.kernel
 		where = o.targetName()
 	}
-	rt := runtime.New(runtime.Config{Stdout: stdout, LineBuffered: true, Env: env, SearchPath: searchPath(), Libs: scripts.Libs()})
+	rt := runtime.New(runtime.Config{Stdout: stdout, LineBuffered: true, Env: env, SearchPath: requirePath(o.libs), Libs: scripts.Libs()})
 	defer rt.Close()
 	// liner edits the process's own terminal: only when both ends are it.
 	interactive := stdout == io.Writer(os.Stdout) && isTTY(os.Stdin) && isTTY(os.Stdout)
