@@ -88,7 +88,7 @@ var wellKnownGlobals = map[string]string{
 	"vmemmap_base":     "unsigned long",
 	"phys_base":        "unsigned long",
 	"mem_section":      "struct mem_section **",
-	"node_data":        "struct pglist_data *[]",
+	"node_data":        "pg_data_t *[]",
 	"max_pfn":          "unsigned long",
 	"totalram_pages":   "atomic_long_t",
 	"init_top_pgt":     "pgd_t[]",
