@@ -340,7 +340,7 @@ func TestGuestI386ISF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.ExportISF(f, "0.1.0"); err != nil {
+	if err := k.ExportISF(f, "0.1.0", linux.ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
