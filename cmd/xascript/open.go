@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"sync"
 
+	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/dump"
@@ -33,11 +34,20 @@ func (g *guest) Close() error {
 }
 
 func unpackOptions(o *options) unpack.Options {
-	opt := unpack.Options{CacheDir: o.cacheDir, NoCache: o.noCache}
-	if !o.quiet {
-		opt.Progress = os.Stderr
+	return unpack.Options{CacheDir: o.cacheDir, NoCache: o.noCache, Progress: progressMeter(o.quiet)}
+}
+
+// stderrMeter reports slow one-time work on stderr: one Meter for the
+// process, so that nested steps share the terminal line.
+var stderrMeter = sync.OnceValue(func() *progress.Meter { return progress.ForStderr(false) })
+
+// progressMeter is where long work reports its progress: nothing with
+// --quiet.
+func progressMeter(quiet bool) *progress.Meter {
+	if quiet {
+		return nil
 	}
-	return opt
+	return stderrMeter()
 }
 
 // openGuest opens the dump and locates the kernel in it.

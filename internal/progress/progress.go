@@ -20,6 +20,10 @@ const (
 	Bytes Unit = iota
 	// Items are shown as a plain count with the step's ItemName.
 	Items
+	// Phases are steps of work that cannot be measured: the bar shows
+	// which one runs (Bar.Phase) and the time spent, the final line no
+	// amount.
+	Phases
 )
 
 // Step describes one long piece of work.
@@ -104,6 +108,7 @@ type Bar struct {
 
 	mu     sync.Mutex
 	result string // replaces the counted amount in the final line
+	doing  string // Step.Doing, or the phase that runs
 	shown  bool   // past Delay: the final line is due
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -114,7 +119,7 @@ func (m *Meter) Start(s Step) *Bar {
 	if m == nil {
 		return nil
 	}
-	b := &Bar{m: m, step: s, start: time.Now(), stop: make(chan struct{})}
+	b := &Bar{m: m, step: s, start: time.Now(), stop: make(chan struct{}), doing: s.Doing}
 	b.total.Store(s.Total)
 	m.mu.Lock()
 	m.active = append(m.active, b)
@@ -135,6 +140,15 @@ func (b *Bar) Add(n int64) {
 func (b *Bar) SetTotal(total int64) {
 	if b != nil {
 		b.total.Store(total)
+	}
+}
+
+// Phase says what the step does now ("decoding kallsyms").
+func (b *Bar) Phase(doing string) {
+	if b != nil {
+		b.mu.Lock()
+		b.doing = doing
+		b.mu.Unlock()
 	}
 }
 
@@ -177,10 +191,13 @@ func (b *Bar) Done(err error) {
 		b.mu.Lock()
 		amount := b.result
 		b.mu.Unlock()
-		if amount == "" {
+		if amount == "" && b.step.Unit != Phases {
 			amount = b.amount(b.done.Load())
 		}
-		fmt.Fprintf(&out, "xascript: %s: %s %s in %.1f s%s\n", b.step.Name, b.step.Done, amount, elapsed.Seconds(), b.step.Note)
+		if amount != "" {
+			amount = " " + amount
+		}
+		fmt.Fprintf(&out, "xascript: %s: %s%s in %.1f s%s\n", b.step.Name, b.step.Done, amount, elapsed.Seconds(), b.step.Note)
 	}
 	if out.Len() > 0 {
 		io.WriteString(m.w, out.String())
@@ -232,7 +249,14 @@ func (b *Bar) line(elapsed time.Duration) string {
 	done, total := b.done.Load(), b.total.Load()
 	secs := elapsed.Seconds()
 	var s strings.Builder
-	fmt.Fprintf(&s, "xascript: %s: %s ", b.step.Name, b.step.Doing)
+	b.mu.Lock()
+	doing := b.doing
+	b.mu.Unlock()
+	fmt.Fprintf(&s, "xascript: %s: %s ", b.step.Name, doing)
+	if b.step.Unit == Phases {
+		s.WriteString(clock(elapsed))
+		return s.String()
+	}
 	if total > 0 {
 		frac := min(float64(done)/float64(total), 1)
 		fill := int(frac * barWidth)

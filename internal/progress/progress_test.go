@@ -150,3 +150,21 @@ func TestNilIsQuiet(t *testing.T) {
 		t.Error("ForStderr(quiet) is not nil")
 	}
 }
+
+// TestPhases: a step that cannot be measured shows what it does and the
+// time spent; its final line has no amount.
+func TestPhases(t *testing.T) {
+	var out buffer
+	m := New(&out, true)
+	m.Delay, m.Interval = 0, time.Millisecond
+	b := m.Start(Step{Name: "kernel", Doing: "locating the kernel", Done: "profile derived from memory", Unit: Phases})
+	b.Phase("decoding kallsyms")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "decoding kallsyms") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	b.Done(nil)
+	if !regexp.MustCompile(`\rxascript: kernel: decoding kallsyms 0:\d\d\x1b\[K.*\r\x1b\[Kxascript: kernel: profile derived from memory in \d+\.\d s\n$`).MatchString(out.String()) {
+		t.Errorf("got %q", out.String())
+	}
+}
