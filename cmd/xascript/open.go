@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/internal/unpack"
@@ -39,7 +41,18 @@ func unpackOptions(o *options) unpack.Options {
 
 // stderrMeter reports slow one-time work on stderr: one Meter for the
 // process, so that nested steps share the terminal line.
-var stderrMeter = sync.OnceValue(func() *progress.Meter { return progress.ForStderr(false) })
+var stderrMeter = sync.OnceValue(func() *progress.Meter {
+	m := progress.ForStderr(false)
+	// Tests set the delay to 0 so that work shows whatever the machine's
+	// speed; no user needs it.
+	if d, err := time.ParseDuration(os.Getenv(progressDelayEnv)); err == nil && d >= 0 {
+		m.Delay = d
+	}
+	return m
+})
+
+// progressDelayEnv overrides how long work runs before it is shown.
+const progressDelayEnv = "XASCRIPT_TEST_PROGRESS_DELAY"
 
 // progressMeter is where long work reports its progress: nothing with
 // --quiet.

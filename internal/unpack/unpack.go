@@ -207,6 +207,9 @@ func DerivedStep(srcPath, tag string, step progress.Step, opt Options, produce f
 }
 
 func derive(src *os.File, path, tag string, step progress.Step, opt Options, withBar func(w io.Writer, bar *progress.Bar) error) (*File, error) {
+	if opt.NoCache {
+		step.Note = "" // no later run will find it
+	}
 	// Only a miss runs produce, and so shows progress.
 	produce := func(w io.Writer) error {
 		bar := opt.Progress.Start(step)

@@ -112,8 +112,11 @@ func profileFromMemory(t vmi.Target, opt Options, skip map[string]bool) (*memPro
 	tried := 0
 	// Deriving reads the kernel's tables and BTF out of memory, and on a
 	// target without CPU state scans all of RAM for the kernel first.
-	bar := opt.Unpack.Progress.Start(progress.Step{Name: "kernel", Doing: "locating the kernel",
-		Done: "profile derived from memory", Note: " (later runs use the profile cache)", Unit: progress.Phases})
+	step := progress.Step{Name: "kernel", Doing: "locating the kernel", Done: "profile derived from memory", Unit: progress.Phases}
+	if !opt.Unpack.NoCache { // finishProfile caches it
+		step.Note = " (later runs use the profile cache)"
+	}
+	bar := opt.Unpack.Progress.Start(step)
 	err := findKernel(t, opt.Unpack.Progress, func(r Region) error {
 		tried++
 		if useCache {
