@@ -22,11 +22,17 @@ import (
 // with work shown however quick it is. stderr gets the process's stderr.
 func progressRun(t *testing.T, stderr io.Writer, extra ...string) {
 	t.Helper()
+	progressRunOn(t, "mem.elf.zst", stderr, extra...)
+}
+
+// progressRunOn is progressRun on the committed dump named dumpName.
+func progressRunOn(t *testing.T, dumpName string, stderr io.Writer, extra ...string) {
+	t.Helper()
 	bin, err := exec.LookPath("xascript")
 	if err != nil {
 		t.Fatalf("the xascript command of testscript.Main: %v", err)
 	}
-	args := append([]string{"info", "--file", filepath.Join("..", "..", "testdata", "images", variant, "mem.elf.zst"),
+	args := append([]string{"info", "--file", filepath.Join("..", "..", "testdata", "images", variant, dumpName),
 		"--no-cache", "--no-profile-cache"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), progressDelayEnv+"=0", "XASCRIPT_CACHE_DIR="+t.TempDir())
@@ -71,6 +77,20 @@ func TestProgressNotTerminal(t *testing.T) {
 		if !decompressedLine.MatchString(l) && !profileLine.MatchString(l) {
 			t.Errorf("stderr line %q is neither", l)
 		}
+	}
+}
+
+// TestProgressRawScan: a raw image has no CPU state, so the kernel is
+// found by scanning RAM, a step of its own (nested in the profile's), with
+// its own line.
+func TestProgressRawScan(t *testing.T) {
+	var stderr bytes.Buffer
+	progressRunOn(t, "mem.raw.zst", &stderr)
+	want := regexp.MustCompile(`^xascript: mem\.raw\.zst: decompressed 128\.\d MiB in \d+\.\d s\n` +
+		`xascript: memory: scanned for the kernel 128\.0 MiB in \d+\.\d s\n` +
+		`xascript: kernel: profile derived from memory in \d+\.\d s\n$`)
+	if !want.MatchString(stderr.String()) {
+		t.Errorf("stderr:\n%s", stderr.String())
 	}
 }
 
