@@ -49,8 +49,8 @@ func emitArea(env *Env) Area {
 					"UTF-8 into U+FFFD. Raises an error for a function or other userdata value, NaN or an infinity, a table " +
 					"that contains itself, nesting deeper than 32, or more than 2^20 values in one record; nothing of a " +
 					"record that fails is written.\n\n" +
-					"`guest` (the target's name: the `--dom` name or id, the `--qemu` socket, the dump file's base name) is " +
-					"in every record when there is a target. `time` (when the record was written: RFC 3339 UTC with " +
+					"`guest` (the target's name: the `--dom` name or id, the `--qemu` socket, the dump file's base name; " +
+					"with only a disk, the `--disk` image's base name) is in every record when there is a target. `time` (when the record was written: RFC 3339 UTC with " +
 					"milliseconds, e.g. `2026-01-02T15:04:05.123Z`) is in every record when the guest is live (`--qemu`, " +
 					"`--dom`) or a disk is watched as it is written (`--nbd`, `--tapfifo`): that is when the monitor polls or " +
 					"watches, and a dump's records describe the moment the dump was taken, not the moment they were written. " +
