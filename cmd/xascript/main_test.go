@@ -45,11 +45,15 @@ func TestCLI(t *testing.T) {
 
 const variant = "x86_64-4level"
 
-// writeModuleRecords writes what lkm.lua must emit on each dump the
-// transcripts give it, from the guest's own module list: modules.GUEST.want
-// in text, modules.GUEST.jsonl with --json. GUEST is the dump's base name,
-// the guest field of every record.
+// writeModuleRecords writes the guest's own module list as modules.want,
+// and what lkm.lua must emit on each dump the transcripts give it:
+// modules.GUEST.want in text, modules.GUEST.jsonl with --json. GUEST is the
+// dump's base name, the guest field of every record.
 func writeModuleRecords(dir string, modules []string) error {
+	// The names alone, one a line, for transcripts that print them.
+	if err := os.WriteFile(filepath.Join(dir, "modules.want"), []byte(strings.Join(modules, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
 	for _, guest := range []string{"mem.elf.zst", "mem.raw.zst", "nokallsyms.raw"} {
 		var text, js strings.Builder
 		for _, m := range modules {
