@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/xascript/xascript/internal/record"
 )
 
 // Binding is one Lua global function with its documentation.
@@ -49,7 +51,21 @@ type Env struct {
 	// script waits (a monitor that polls forever is read as it runs). Nil
 	// does nothing; bindings call it through BlockingPoint.
 	BeforeBlock func()
+	// GuestName names the target in every record emit writes (its "guest"
+	// field): the --dom name or id, the --qemu socket, the dump file's base
+	// name. Empty: no target, no field. It is the one place a record's
+	// guest comes from; with several guests, each Lua state's Env has its
+	// own.
+	GuestName string
+	// RecordTime adds the time a record was written (its "time" field):
+	// set when the target is live or a disk is watched as it is written,
+	// where records are observations of now.
+	RecordTime bool
+	// JSON makes emit write JSON Lines instead of aligned text (--json).
+	JSON bool
 
+	records   record.Encoder // emit's, so text columns line up across records
+	recordBuf []byte
 	scratch   [8]byte
 	addressMT *lua.LTable
 	numbers   numberBox
@@ -92,6 +108,7 @@ func Areas(env *Env) []Area {
 		targetArea(env),
 		timeArea(env),
 		diskArea(env),
+		emitArea(env),
 	}
 }
 

@@ -46,6 +46,8 @@ var luaParamTypes = map[string]string{
 	"on_disk_event.opts":  "xascript.watch_options",
 	"with_paused.fn":      "fun(...): ...",
 	"container_of.struct": "string",
+	"emit.record":         "table<string, any>",
+	"emit.order":          "string[]",
 }
 
 // luaReturn is the LuaLS type of one word of a signature's results, and the

@@ -54,9 +54,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
 	fs.StringArrayVar(&o.libs, "lib", nil, "a folder of Lua libraries for require, searched after the script's own folder and before $XASCRIPT_PATH (repeatable; in the order given)")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not show the progress of one-time work (decompressing a dump, deriving a profile, indexing DWARF) on stderr")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "with an error, print its details: every candidate a search for the kernel, its symbols or its BTF rejected, and why (info always does)")
-	fs.BoolVar(&o.json, "json", false, "info, bench: print JSON instead of text")
+	fs.BoolVar(&o.json, "json", false, "print JSON Lines instead of text: the records a script emits, and the reports of info and bench")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.BoolVar(&o.version, "version", false, "print the version")
 	return fs

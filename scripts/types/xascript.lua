@@ -1,6 +1,6 @@
 ---@meta xascript
 
--- xascript's Lua API 1.0 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.1 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
@@ -309,6 +309,17 @@ function on_disk_event(path, fn, opts) end
 
 ---Ends the event loop once the running callback returns: the script ends with status 0 and the disk is flushed and served until then.
 function stop() end
+
+-- Output
+
+---Writes `record` (a table with string keys) as one line. With `--json` the line is a JSON object (JSON Lines: pipe it into `jq`); otherwise it is `key=value` pairs separated by spaces, each value but the last padded to the widest seen so far under its key (up to 32 characters), so that records of one shape line up in columns. A text value is bare when it is plain (printable, no space, quote, backslash or `=`) and a quoted, escaped string otherwise, so a name read from the guest cannot forge a line.
+---
+---Fields come in a stable order: `guest`, `time`, then the keys listed in `order` (an array of names; those the record lacks are skipped), then the other keys sorted. Values: numbers (integers without a fraction), strings, booleans, addresses (as `"0x…"` strings: exact where a JSON number would round), and tables: a table whose keys are 1..n is an array, any other table an object (an empty table is `{}`; integer and address keys become strings). JSON strings escape control characters and turn invalid UTF-8 into U+FFFD. Raises an error for a function or other userdata value, NaN or an infinity, a table that contains itself, nesting deeper than 32, or more than 2^20 values in one record; nothing of a record that fails is written.
+---
+---`guest` (the target's name: the `--dom` name or id, the `--qemu` socket, the dump file's base name; with only a disk, the `--disk` image's base name) is in every record when there is a target. `time` (when the record was written: RFC 3339 UTC with milliseconds, e.g. `2026-01-02T15:04:05.123Z`) is in every record when the guest is live (`--qemu`, `--dom`) or a disk is watched as it is written (`--nbd`, `--tapfifo`): that is when the monitor polls or watches, and a dump's records describe the moment the dump was taken, not the moment they were written. A script cannot set either field itself.
+---@param record table<string, any>
+---@param order? string[]
+function emit(record, order) end
 
 -- Other globals
 
