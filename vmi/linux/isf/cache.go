@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 
 	"github.com/xascript/xascript/internal/unpack"
@@ -24,7 +25,7 @@ import (
 // maps the files and reads the index; the JSON is decoded only for the
 // types a script asks about, as with Load.
 const (
-	indexTag   = "isf-index-v1"
+	indexTag   = "isf-index-v2"
 	symbolsTag = "isf-symbols-v1"
 	indexMagic = "XAISFIX1"
 )
@@ -73,8 +74,25 @@ func Open(path, name string, opt unpack.Options) (*Profile, *symbols.Table, erro
 		return nil, nil, err
 	}
 	p, err := readIndex(ixFile.Data, doc.Data, path)
+	if err != nil && ixFile.CachePath() != "" {
+		// A damaged (or foreign) cache entry: drop it and index again,
+		// so that only this run pays.
+		ixFile.Close()
+		os.Remove(ixFile.CachePath())
+		if ixFile, err = unpack.Derived(path, indexTag, opt, func(w io.Writer) error {
+			p, err := parse()
+			if err != nil {
+				return err
+			}
+			return writeIndex(w, p, doc.Data)
+		}); err != nil {
+			doc.Close()
+			return nil, nil, err
+		}
+		p, err = readIndex(ixFile.Data, doc.Data, path)
+	}
 	if err != nil {
-		// A damaged cache entry: parse the document itself.
+		// Still unreadable: parse the document itself.
 		ixFile.Close()
 		if p, err = parse(); err != nil {
 			doc.Close()
