@@ -62,6 +62,7 @@ func New(cfg Config) *Runtime {
 	if cfg.Libs != nil {
 		r.addEmbeddedLoader()
 	}
+	r.wrapRequire()
 	return r
 }
 
