@@ -8,8 +8,9 @@ import (
 
 func listsArea(env *Env) Area {
 	return Area{
-		Name:  "lists",
-		Title: "Walking kernel lists",
+		Name:        "lists",
+		Title:       "Walking kernel lists",
+		NeedsTarget: true,
 		Doc: "Kernel lists are circular `struct list_head` chains that live inside the structs they link. A list read " +
 			"from guest memory may be corrupt or made cyclic by an attacker, so walks are bounded and refuse to visit " +
 			"an entry twice.",
