@@ -83,8 +83,9 @@ Environment:
   XASCRIPT_PATH       colon-separated folders searched by require (after the script's own folder)
   XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
 
-Exit status: 0 success, 1 script error, 2 usage error, 3 target or profile could not be opened,
-70 internal error (a bug in xascript: please report it), 130 interrupted.
+Exit status: 0 success, 1 script error, 2 usage error (also a script that calls functions needing a
+target, run without one), 3 target or profile could not be opened, 70 internal error (a bug in
+xascript: please report it), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 
 Lua API: docs/lua-api.md, or help("name") inside a script.
 `
