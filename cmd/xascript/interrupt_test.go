@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/xascript/xascript/bindings"
+	"github.com/xascript/xascript/internal/socktest"
+	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/runtime"
 )
 
@@ -175,6 +179,72 @@ func TestInterruptResumesGuest(t *testing.T) {
 	}
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if stops, conts := q.Counts(); q.IsPaused() || stops != 1 || conts != 1 {
+		t.Errorf("after the interrupt: paused %v, %d stops and %d conts; want running, 1 and 1", q.IsPaused(), stops, conts)
+	}
+}
+
+// liveFromImage serves the committed guest's memory as a live QEMU guest:
+// its RAM (mem.raw) in a shared file as a memory-backend-file, and QMP
+// answering with the vCPU registers the guest had when it was captured.
+// The child xascript finds the kernel in it as in a running guest.
+func liveFromImage(t *testing.T) (*socktest.QMP, string) {
+	t.Helper()
+	raw, err := unpack.Open(imagePath(t, "mem.raw.zst"), unpack.Options{NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "mem")
+	err = os.WriteFile(file, raw.Data, 0o600)
+	size := len(raw.Data)
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	regs, err := os.ReadFile(imagePath(t, "registers.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtree := fmt.Sprintf("FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n"+
+		"  0000000000000000-%016x (prio 0, ram): mem\n", size-1)
+	q := &socktest.QMP{Handle: func(cmd string, args map[string]any) (string, bool) {
+		var reply any
+		switch {
+		case cmd == "query-memdev":
+			return fmt.Sprintf(`[{"id": "mem", "share": true, "size": %d}]`, size), true
+		case cmd == "qom-get" && args["path"] == "/objects/mem":
+			reply = file
+		case cmd == "human-monitor-command" && args["command-line"] == "info mtree -f":
+			reply = mtree
+		case cmd == "human-monitor-command" && args["command-line"] == "info registers":
+			reply = string(regs)
+		default:
+			return "", false
+		}
+		b, _ := json.Marshal(reply)
+		return string(b), true
+	}}
+	return q, q.Serve(t)
+}
+
+// SIGTERM to `xascript --pause --qemu` in a busy loop: the process ends
+// within the bound with 143, and the guest it paused runs again.
+func TestInterruptResumesLiveGuest(t *testing.T) {
+	q, sock := liveFromImage(t)
+	script := filepath.Join(t.TempDir(), "busy.lua")
+	src := `assert(read_cstring(symbol("init_task") + offsetof("task_struct", "comm")) == "swapper/0")
+io.stderr:write("ready\n") while true do end`
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	took, status, stderr := interruptOnce(t, syscall.SIGTERM, script, "--qemu", sock, "--pause", "--cache-dir", t.TempDir(), "--quiet")
+	if status != exitTerminated || stderr != "xascript: interrupted\n" {
+		t.Fatalf("exit status %d, stderr %q", status, stderr)
+	}
+	t.Logf("ended %v after the signal", took.Round(time.Microsecond))
+	if took > interruptCeiling {
+		t.Errorf("ended %v after the signal", took)
 	}
 	if stops, conts := q.Counts(); q.IsPaused() || stops != 1 || conts != 1 {
 		t.Errorf("after the interrupt: paused %v, %d stops and %d conts; want running, 1 and 1", q.IsPaused(), stops, conts)
