@@ -35,8 +35,11 @@
 // when the main chunk runs, and, while the event loop delivers the events
 // already queued (a disk monitor's last rescan), only for a callback that
 // has not returned for CallbackGrace. After it no Lua code runs, so pcall
-// cannot swallow an interrupt. The check costs a few per cent on pure Lua
-// loops (BenchmarkLuaLoop1M, BenchmarkReadU32Loop1M).
+// cannot swallow an interrupt. The check has a price on code that runs
+// many instructions: measured here, about 10 % on a pure Lua loop
+// (BenchmarkLuaLoop1M) and up to 20 % on a read_u32 loop
+// (BenchmarkReadU32Loop1M, with the binding-name wrapper of package
+// bindings), on a loaded machine.
 //
 // require searches, in order: the script's own folder, each folder in
 // $XASCRIPT_PATH (colon-separated), then the shared libraries under
