@@ -55,6 +55,10 @@ type Env struct {
 	// does nothing; bindings call it through BlockingPoint.
 	BeforeBlock func()
 
+	// callbacks counts the Lua callbacks that bindings (walk_list,
+	// with_paused) are running, for named.
+	callbacks int
+
 	scratch   [8]byte
 	addressMT *lua.LTable
 	numbers   numberBox
@@ -111,27 +115,34 @@ func Register(L *lua.LState, env *Env) {
 	registerFormat(L)
 	for _, a := range Areas(env) {
 		for _, b := range a.Bindings {
-			L.SetGlobal(b.Name, L.NewFunction(named(b.Name, b.Fn)))
+			L.SetGlobal(b.Name, L.NewFunction(named(env, b.Name, b.Fn)))
 		}
 	}
-	L.SetGlobal("help", L.NewFunction(named("help", help(env))))
+	L.SetGlobal("help", L.NewFunction(named(env, "help", help(env))))
 }
 
 // named makes argument errors name the binding: "bad argument #1 to
 // 'read_u32' (…)". gopher-lua names the function after the call site, so a
 // binding called through pcall (pcall(read_u32, x)) or another Go function
 // was "(anonymous)", and one called through a local alias had the alias's
-// name; the binding's own name is put in as the error goes by. The deferred
-// closure costs nothing until a binding raises.
-func named(name string, fn lua.LGFunction) lua.LGFunction {
+// name; the binding's own name is put in as the error goes by. Only an
+// error the binding raised itself is renamed, not one that comes up from a
+// callback it called (walk_list's fn: its errors name their own function):
+// bindings that call Lua count the callbacks under way (Env.callbacks),
+// and an error raised while more are under way than when the binding was
+// entered is left as it is. The deferred closure costs a few nanoseconds
+// until a binding raises.
+func named(env *Env, name string, fn lua.LGFunction) lua.LGFunction {
 	return func(L *lua.LState) int {
+		callbacks := env.callbacks
 		defer func() {
 			if p := recover(); p != nil {
-				if e, ok := p.(*lua.ApiError); ok {
+				if e, ok := p.(*lua.ApiError); ok && env.callbacks == callbacks {
 					if s, ok := e.Object.(lua.LString); ok {
 						e.Object = lua.LString(nameArgError(string(s), name))
 					}
 				}
+				env.callbacks = callbacks // the callback's decrement was skipped
 				panic(p)
 			}
 		}()

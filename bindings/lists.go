@@ -70,7 +70,9 @@ func walkList(env *Env) lua.LGFunction {
 			count++
 			L.Push(fn)
 			pushAddress(L, env, node-offset)
+			env.callbacks++ // an error in fn is fn's, not walk_list's (named)
 			L.Call(1, 1)
+			env.callbacks--
 			ret := L.Get(-1)
 			L.Pop(1)
 			if ret == lua.LFalse {

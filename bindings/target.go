@@ -115,7 +115,11 @@ func withPaused(env *Env) lua.LGFunction {
 		for _, a := range args {
 			L.Push(a)
 		}
+		env.callbacks++ // fn's error, raised again below, stays fn's (named)
 		err := L.PCall(len(args), lua.MultRet, nil)
+		if err == nil {
+			env.callbacks--
+		}
 		if live && !wasPaused {
 			env.BlockingPoint()
 			if rerr := p.Resume(); rerr != nil && err == nil {

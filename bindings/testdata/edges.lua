@@ -33,3 +33,12 @@ print(string.format("%s %s", 1, "extra ignored", "more"))
 -- The Lua 5.1 literal trap: above 2^53 a literal is not exact; a string is.
 -- (gopher-lua makes a hex literal above 2^63 NaN, which equals nothing.)
 print(0xfffffffffffff000 ~= 0xfffffffffffff000, 0x20000000000001 == 0x20000000000000, addr("0xfffffffffffff000"))
+
+-- An argument error inside a callback names the function that raised it,
+-- not the binding that called the callback.
+try(walk_list, symbol("modules"), "module", "list", function(m) return read_u32({}) end)
+try(walk_list, symbol("modules"), "module", "list", function(m) return string.rep() end)
+try(with_paused, read_u32, {})
+try(with_paused, function() return read_cstring(0, -1) end)
+local f = read_u32
+try(function() return f({}) end)
