@@ -46,6 +46,9 @@ func watchInterrupts(L *lua.LState, ctx context.Context) (w *interruptWatch, sto
 	killCtx, kill := context.WithCancel(context.Background())
 	L.SetContext(killCtx)
 	w = &interruptWatch{kill: kill, done: make(chan struct{})}
+	if ctx.Err() != nil {
+		kill() // interrupted before it began: nothing runs (not a race with watch)
+	}
 	go w.watch(ctx)
 	return w, func() {
 		close(w.done)

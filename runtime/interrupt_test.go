@@ -146,3 +146,16 @@ func TestInterruptMainChunk(t *testing.T) {
 		}
 	}
 }
+
+// A run that begins after the interrupt (it came while the target was being
+// opened) runs nothing.
+func TestInterruptBeforeRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out strings.Builder
+	rt := New(Config{Stdout: &out, Env: &bindings.Env{Ctx: ctx}})
+	defer rt.Close()
+	if err := rt.RunString(`print("ran")`, "late.lua", nil); err == nil || out.String() != "" {
+		t.Errorf("err %v, printed %q; want an error and nothing run", err, out.String())
+	}
+}
