@@ -131,6 +131,7 @@ var luaClasses = []LuaClass{
 			{Name: "bxor", Signature: "bxor(m) -> address", Doc: "Bitwise exclusive or."},
 			{Name: "shl", Signature: "shl(m) -> address", Doc: "Shifted left by `m` bits."},
 			{Name: "shr", Signature: "shr(m) -> address", Doc: "Shifted right by `m` bits."},
+			{Name: "key", Signature: "key() -> string", Doc: "A string that stands for the value, for use as a table key (addresses are userdata: two equal ones are different keys); `addr(k)` turns it back."},
 		}},
 	{Name: "xascript.guest_info", Doc: "What `guest_info()` returns.",
 		Fields: []LuaField{

@@ -89,8 +89,9 @@ Environment:
   XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
   XASCRIPT_DISK_TRACE set to 1 with --verbose: log every disk request the tap sees (offset, length, time)
 
-Exit status: 0 success, 1 script error, 2 usage error, 3 target or profile could not be opened,
-70 internal error (a bug in xascript: please report it), 130 interrupted.
+Exit status: 0 success, 1 script error, 2 usage error (also a script that calls functions needing a
+target, run without one), 3 target or profile could not be opened, 70 internal error (a bug in
+xascript: please report it), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 
 Lua API: docs/lua-api.md, or help("name") inside a script; shared libraries: docs/lua-libs.md.
 `

@@ -92,6 +92,11 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "xascript: script %s: %v\n", script, errors.Unwrap(err))
 		return exitUsage
 	}
+	if !o.targetGiven() {
+		if code := refuseTargetless(script, stderr); code >= 0 {
+			return code
+		}
+	}
 
 	// Ctrl-C (or SIGTERM) cancels the context that sleep() and list walks
 	// watch, so a polling monitor ends through its normal error path (and

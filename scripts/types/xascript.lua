@@ -51,6 +51,10 @@ function address:shl(m) end
 ---@return address
 function address:shr(m) end
 
+---A string that stands for the value, for use as a table key (addresses are userdata: two equal ones are different keys); `addr(k)` turns it back.
+---@return string
+function address:key() end
+
 ---What `guest_info()` returns.
 ---@class xascript.guest_info
 ---@field target string The target's kind (the dump format, a live QEMU or Xen guest).
@@ -227,13 +231,13 @@ function translate(va) end
 ---@return string? err
 function symbol(name) end
 
----Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines are found in that module's BTF in memory. An unknown struct or member raises an error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels.
+---Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines are found in that module's BTF in memory. An unknown struct or member raises an error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels. A bitfield (`task_struct.in_execve`) has no byte offset: `offsetof` raises an error that says it is a bitfield, with its width and bit offset, while `has_member` is true for it.
 ---@param struct string
 ---@param member string
 ---@return number
 function offsetof(struct, member) end
 
----Tells whether `struct` has `member` (a dotted path) in this kernel's layout.
+---Tells whether `struct` has `member` (a dotted path) in this kernel's layout: true for every member the layout has, bitfields included (for which `offsetof` raises, as they have no byte offset).
 ---@param struct string
 ---@param member string
 ---@return boolean
@@ -265,7 +269,7 @@ function walk_list(head, struct, member, fn, limit) end
 
 -- The target
 
----Returns how the guest was opened and its kernel located, with fields `target` (the dump format), `paging` (`"4-level"`, `"5-level"`, `"PAE"`, ...), `root` (page-table root, an address), `root_source`, `banner`, `text_phys` (physical address of `_text`), `kaslr_virtual` and `kaslr_physical` (the KASLR offsets, addresses that wrap for negative values), `symbol_shift` (added to the symbol file's addresses), `symbols` (how many) and `notes` (findings, e.g. a CPU root that did not map the kernel). Fields are read-only.
+---Returns how the guest was opened and its kernel located, with fields `target` (the dump format), `paging` (`"4-level"`, `"5-level"`, `"PAE"`, ...), `root` (page-table root, an address), `root_source`, `banner`, `text_phys` (physical address of `_text`), `kaslr_virtual` and `kaslr_physical` (the KASLR offsets, addresses that wrap for negative values), `symbol_shift` (added to the symbol file's addresses), `symbols` (how many) and `notes` (findings, e.g. a CPU root that did not map the kernel). It is a plain table, a copy made for this call: `pairs` lists its fields, and changing it changes nothing else.
 ---@return xascript.guest_info
 function guest_info() end
 
@@ -290,7 +294,7 @@ function flush_cache() end
 
 -- Time
 
----Waits `seconds` (a number, fractions allowed, at most a day) without holding the guest paused. An interrupt (Ctrl-C) while waiting raises an error, so the script ends as it would on a fault and a guest paused by `--pause` is resumed. What the script printed so far reaches its reader (a pipe, a file) before the wait.
+---Waits `seconds` (a number, fractions allowed, from 0 to 86400: at most a day; a negative, infinite or NaN number, or a longer wait, raises an error) without holding the guest paused. An interrupt (Ctrl-C) while waiting ends the script as an error would, and a guest paused by `--pause` is resumed; `pcall` cannot catch it and go on (no Lua code runs after an interrupt). What the script printed so far reaches its reader (a pipe, a file) before the wait.
 ---@param seconds number
 function sleep(seconds) end
 
