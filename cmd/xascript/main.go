@@ -91,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	disk, err := openDisk(context.Background(), &o, stderr)
 	if err != nil {
 		printError(stderr, "xascript", err, o.verbose)
-		if errors.Is(err, errDiskUsage) {
+		if errors.Is(err, errDiskUsage) || errors.Is(err, errDriveUsage) {
 			return exitUsage
 		}
 		return exitTarget
@@ -107,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if disk != nil {
 		env.Disk = diskWatcher{disk}
 	}
-	if o.targetGiven() {
+	if o.memoryGiven() {
 		enterStage(&stage, "opening the target")
 		g, err := openGuest(&o)
 		if err != nil {
