@@ -145,13 +145,13 @@ e2e-xen: testdata-deps
 # TestLiveQEMUChurn churns a guest for XA_CHURN_SECONDS under running monitors.
 E2E_QEMU_TIMEOUT ?= 20m
 XA_CHURN_SECONDS ?= 300
-e2e-qemu: testdata-deps build
+e2e-qemu: disk-deps build
 	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/xa-e2e-qemu.XXXXXX") || exit 1; \
 	cleanup() { for g in "$$dir"/*/; do [ -d "$$g" ] && bash testdata/live-guest.sh stop "$$g"; done; rm -rf "$$dir"; }; \
 	trap cleanup EXIT; trap 'exit 130' INT TERM; \
 	[ -f testdata/.cache/amd64.env ] || bash testdata/fetch.sh amd64 || exit 1; \
 	XA_LIVE_DIR="$$dir" XASCRIPT_BIN="$(CURDIR)/$(BIN)" XA_CHURN_SECONDS=$(XA_CHURN_SECONDS) $(GO) test -count=1 -p 1 -timeout $(E2E_QEMU_TIMEOUT) \
-		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/
+		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/ ./integration/bitmape2e/
 
 # The disk suites need, beyond testdata-deps: qemu-nbd and qemu-img (in
 # qemu-utils, which qemu-system-x86 only recommends) and e2fsprogs (mkfs.ext2/3/4

@@ -141,6 +141,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		<-ctx.Done()
 		return signalled()
 	}
+	if o.drive != "" && disk.Stopping() {
+		// A signal stopped the watches, which ended the script: exit as
+		// the signal says, once the disk's last events are delivered.
+		<-ctx.Done()
+		return signalled()
+	}
 	return exitOK
 }
 
