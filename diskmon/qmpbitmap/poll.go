@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/xascript/xascript/diskmon/nbd"
 )
-
-var errEOF = io.EOF
 
 // ErrClosed is returned by Poll after Close.
 var ErrClosed = errors.New("qmpbitmap: source closed")
@@ -90,6 +87,10 @@ func (s *Source) Poll(ctx context.Context, emit func(Change)) error {
 	}
 	if err := s.removeBitmap(s.drv.node, old); err != nil && rerr == nil {
 		rerr = fmt.Errorf("remove %s: %w", old, err)
+	}
+	// The cache lets go of the blocks before the tracker hears of them.
+	for _, r := range ranges {
+		s.cache.invalidate(r[0], r[1])
 	}
 	for _, r := range ranges {
 		emit(Change{Off: r[0], Len: r[1], At: at})

@@ -58,6 +58,7 @@ type Source struct {
 	started bool // we started QEMU's NBD server
 
 	data    *nbd.Client // the drive, read-only, for the file-system view
+	cache   *blockCache // over data
 	dataExp string
 
 	mu       sync.Mutex // one QMP sequence at a time (Poll, Close)
@@ -120,6 +121,7 @@ func Open(ctx context.Context, q QMP, opts Options) (_ *Source, err error) {
 	if s.data, err = s.export(ctx, s.dataExp, ""); err != nil {
 		return nil, err
 	}
+	s.cache = newBlockCache(s.data, d.size)
 	if st, err := s.stats(); err == nil {
 		s.flushes, s.haveStat = st.Stats.FlushOps, true
 	}
@@ -144,28 +146,9 @@ func (s *Source) Size() int64 { return s.drv.size }
 // Node is the node name whose writes are tracked.
 func (s *Source) Node() string { return s.drv.node }
 
-// ReadAt reads the drive as it is now, through the read-only export.
-func (s *Source) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > s.drv.size {
-		return 0, fmt.Errorf("read at %d: outside the drive (%d bytes)", off, s.drv.size)
-	}
-	n := len(p)
-	short := false
-	if int64(n) > s.drv.size-off {
-		n, short = int(s.drv.size-off), true
-	}
-	if n == 0 {
-		if short {
-			return 0, errEOF
-		}
-		return 0, nil
-	}
-	got, err := s.data.ReadAt(p[:n], off)
-	if err == nil && short {
-		err = errEOF
-	}
-	return got, err
-}
+// ReadAt reads the drive through the read-only export, with the blocks no
+// poll has reported written since they were read served from a cache.
+func (s *Source) ReadAt(p []byte, off int64) (int, error) { return s.cache.ReadAt(p, off) }
 
 // startServer starts QEMU's NBD server on our socket. QEMU has one NBD
 // server; if one runs already, QMP does not say where it listens, so it is
