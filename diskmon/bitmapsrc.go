@@ -3,6 +3,7 @@ package diskmon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/xascript/xascript/diskmon/qmpbitmap"
 )
@@ -48,7 +49,10 @@ func openBitmapMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err e
 	}()
 	go func() {
 		defer close(mon.pollDone)
-		src.Run(pctx, mon.feedBitmap)
+		if src.Run(pctx, mon.feedBitmap) {
+			// The drive's source has ended: the watches end with it.
+			mon.tracker.Finish(time.Now())
+		}
 	}()
 	return mon, nil
 }

@@ -17,22 +17,27 @@ var ErrClosed = errors.New("qmpbitmap: source closed")
 // guard against a lying server, not a limit a real drive reaches).
 const maxExtents = 1 << 22
 
-// Run polls every Interval until ctx ends, handing each poll's changes to
-// emit. A failed poll is logged and reported as a write over the whole
-// drive (the tracker then re-reads everything it watches): nothing is lost,
-// only precision.
-func (s *Source) Run(ctx context.Context, emit func(Change)) {
+// Run polls every Interval until ctx ends or QEMU goes away (a QMP client
+// with a Gone method says so, as vmi/qemu's does), handing each poll's
+// changes to emit; it reports whether QEMU went away. A failed poll is
+// logged and reported as a write over the whole drive (the tracker then
+// re-reads everything it watches): nothing is lost, only precision.
+func (s *Source) Run(ctx context.Context, emit func(Change)) (gone bool) {
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-t.C:
 		}
 		if err := s.Poll(ctx, emit); err != nil {
 			if errors.Is(err, ErrClosed) {
-				return
+				return false
+			}
+			if g, ok := s.q.(interface{ Gone() bool }); ok && g.Gone() {
+				s.logf("QEMU has gone away: %v", err)
+				return true
 			}
 			s.logf("dirty bitmap: %v", err)
 		}
