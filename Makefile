@@ -143,6 +143,8 @@ e2e-xen: testdata-deps
 # PID and its /dev/shm file removed even when a test fails, times out or is
 # interrupted; a guest that does not boot fails the run within minutes.
 # TestLiveQEMUChurn churns a guest for XA_CHURN_SECONDS under running monitors.
+# TestLiveQEMUDiskBitmap*: --qemu --drive on a running guest's ext4/ext2 data disk
+# (integration/bitmape2e) and the QMP scheme on a bare QEMU (diskmon/qmpbitmap).
 E2E_QEMU_TIMEOUT ?= 20m
 XA_CHURN_SECONDS ?= 300
 e2e-qemu: disk-deps build
@@ -151,7 +153,7 @@ e2e-qemu: disk-deps build
 	trap cleanup EXIT; trap 'exit 130' INT TERM; \
 	[ -f testdata/.cache/amd64.env ] || bash testdata/fetch.sh amd64 || exit 1; \
 	XA_LIVE_DIR="$$dir" XASCRIPT_BIN="$(CURDIR)/$(BIN)" XA_CHURN_SECONDS=$(XA_CHURN_SECONDS) $(GO) test -count=1 -p 1 -timeout $(E2E_QEMU_TIMEOUT) \
-		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/ ./integration/bitmape2e/
+		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/ ./integration/bitmape2e/ ./diskmon/qmpbitmap/
 
 # The disk suites need, beyond testdata-deps: qemu-nbd and qemu-img (in
 # qemu-utils, which qemu-system-x86 only recommends) and e2fsprogs (mkfs.ext2/3/4
