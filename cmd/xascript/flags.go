@@ -76,6 +76,7 @@ Usage:
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst
   xascript scripts/examples/diskwatch.lua --disk disk.img --nbd /run/disk.sock -- /root
+  xascript scripts/examples/diskwatch.lua --qemu /run/vm.qmp --drive drive0 -- /root
   xascript scripts/examples/lkm.lua --file mem.raw --symbols System.map --btf vmlinuz
   xascript scripts/examples/lkm.lua --dom web1          (in dom0)
   xascript scripts/examples/lkm.lua --qemu /run/vm.qmp
