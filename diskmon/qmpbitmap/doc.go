@@ -14,8 +14,10 @@
 // (block-dirty-bitmap-add, -disable, -remove; transaction; nbd-server-start,
 // block-export-add, block-export-del; query-block, query-named-block-nodes,
 // query-block-exports, query-blockstats), and QEMU's
-// docs/interop/bitmaps.rst ("Dirty Bitmaps and Incremental Backup"), whose
-// rule is the one this package relies on: the actions of one transaction
+// docs/interop/bitmaps.rst ("Dirty Bitmaps and Incremental Backup",
+// https://www.qemu.org/docs/master/interop/bitmaps.html: its "Transactions"
+// and "Bitmap Status" sections, busy bitmaps), whose rule is the one this
+// package relies on: the actions of one transaction
 // happen at one instant for the guest's I/O, so a bitmap added and another
 // disabled in one transaction split the guest's writes between them with no
 // write in neither and none in both.
