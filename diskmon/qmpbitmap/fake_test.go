@@ -33,8 +33,11 @@ type fakeQEMU struct {
 	listener net.Listener
 	cancel   context.CancelFunc
 	foreign  bool // a server runs that nobody here started
-	flushes  uint64
-	log      []string
+	// loseReply: the next transaction is done but its reply is an error
+	// (as when the client timed out waiting).
+	loseReply bool
+	flushes   uint64
+	log       []string
 }
 
 type fakeBitmap struct {
@@ -132,6 +135,10 @@ func (f *fakeQEMU) handle(cmd string, args map[string]any) (string, string) {
 			case "block-dirty-bitmap-disable":
 				f.bitmaps[d["name"].(string)].recording = false
 			}
+		}
+		if f.loseReply {
+			f.loseReply = false
+			return errReply("no reply within 10s")
 		}
 		return "{}", ""
 	case "nbd-server-start":

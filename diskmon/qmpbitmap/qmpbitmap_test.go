@@ -132,6 +132,32 @@ func TestPoll(t *testing.T) {
 	}
 }
 
+// A transaction whose reply was lost but which QEMU did: the poll goes on
+// with the new bitmap instead of failing for ever on "already exists".
+func TestPollLostTransactionReply(t *testing.T) {
+	f := newFakeQEMU(t)
+	s, err := Open(context.Background(), f, Options{Drive: "data", TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	me := "xascript-" + itoa(os.Getpid())
+	for gen := 2; gen <= 3; gen++ {
+		f.write(4096)
+		f.mu.Lock()
+		f.loseReply = true
+		f.mu.Unlock()
+		var got []Change
+		s.Poll(context.Background(), func(c Change) { got = append(got, c) })
+		if len(got) != 1 {
+			t.Errorf("poll %d reported %v", gen, got)
+		}
+		if st, want := f.state(), "bitmap "+me+"-"+itoa(gen)+",export "+me+"-data server=true"; st != want {
+			t.Errorf("poll %d: %s, want %s", gen, st, want)
+		}
+	}
+}
+
 func TestLeftoverNames(t *testing.T) {
 	for name, pid := range map[string]int{"xascript-12-data": 12, "xascript-7-3": 7, "xascript--1": 0, "xascript-x-1": 0,
 		"backup-12-1": 0, "xascript-12": 0} {

@@ -68,9 +68,6 @@ type Source struct {
 	flushes  uint64
 	haveStat bool
 	closed   bool
-	// lost counts polls whose bitmap could not be read: their changes are
-	// reported as a write over the whole drive.
-	lost int
 }
 
 // Open prepares tracking of the drive: it removes what an earlier xascript
