@@ -215,12 +215,15 @@ run_bitmap() {
     nice -n 10 "$XASCRIPT_BIN" "$SCRIPT" --qemu "$qmp" --drive data --interval "${XA_FIG7_INTERVAL:-1s}" -- -r /root/fig7 \
         >"$dir/tap.out" 2>"$dir/tap.err" </dev/null &
     TAP_PID=$!
+    local rss=? r
     while kill -0 "$QEMU_PID" 2>/dev/null; do
         if [[ -z $tup ]] && grep -qa '^XA-UP' "$serial" 2>/dev/null; then
             tup=$(now)
             log "$mode: guest up after $(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')s"
             grep -q 'watching drive' "$dir/tap.err" || { cat "$dir/tap.err" >&2; die "$mode: xascript not attached when the guest came up"; }
         fi
+        # Sampled while it runs: xascript ends by itself when QEMU exits.
+        r=$(awk '/^VmHWM:/ {print $2 / 1024 " MiB"}' "/proc/$TAP_PID/status" 2>/dev/null) && [[ -n $r ]] && rss=$r
         if awk -v a="$t0" -v b="$(now)" -v l="$TIMEOUT" 'BEGIN{exit !(b-a > l)}'; then
             tail -n 20 "$serial" >&2
             die "$mode: guest not done after ${TIMEOUT}s"
@@ -229,11 +232,10 @@ run_bitmap() {
     done
     wait "$QEMU_PID" || true
     QEMU_PID=
-    local tend rss
+    local tend
     tend=$(now)
-    rss=$(awk '/^VmHWM:/ {print $2 / 1024 " MiB"}' "/proc/$TAP_PID/status" 2>/dev/null || echo "?")
     log "$mode: xascript peak RSS $rss"
-    stop_tap # QEMU is gone: xascript's cleanup over QMP fails, which is fine here
+    stop_tap # QEMU is gone: xascript has ended (or ends now) with it
     if grep -a '^XA-FAIL' "$serial" >&2 || ! grep -qa '^XA-DONE' "$serial"; then
         tail -n 20 "$serial" "$dir/qemu.out" >&2
         die "$mode: the guest failed"
