@@ -104,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	disk, err := openDisk(context.Background(), &o, stderr)
 	if err != nil {
 		printError(stderr, "xascript", err, o.verbose)
-		if errors.Is(err, errDiskUsage) {
+		if errors.Is(err, errDiskUsage) || errors.Is(err, errDriveUsage) {
 			return exitUsage
 		}
 		return exitTarget
@@ -120,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if disk != nil {
 		env.Disk = diskWatcher{disk}
 	}
-	if o.targetGiven() {
+	if o.memoryGiven() {
 		enterStage(&stage, "opening the target")
 		g, err := openGuest(&o)
 		if err != nil {
@@ -151,6 +151,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		if !o.quiet && ctx.Err() == nil && !disk.Stopping() {
 			fmt.Fprintf(stderr, "xascript: script done; serving %s until interrupted\n", o.disk)
 		}
+		<-ctx.Done()
+		return signalled()
+	}
+	if o.drive != "" && disk.Stopping() {
+		// A signal stopped the watches, which ended the script: exit as
+		// the signal says, once the disk's last events are delivered.
 		<-ctx.Done()
 		return signalled()
 	}
