@@ -379,6 +379,20 @@ func TestRealReaderSymbolsTyped(t *testing.T) {
 	if !ok || uint64(got) != want {
 		t.Errorf("phys_startup_64 = %v, System.map says %#x", got, want)
 	}
+	// An anonymous struct behind a typedef is named by the typedef, which
+	// has its own entry (atomic64_t); a typedef of a named struct keeps the
+	// struct's name (kernel_cap_t is struct kernel_cap_struct on 6.1) and
+	// still has an entry.
+	usage := doc.UserTypes["cred"].(map[string]any)["fields"].(map[string]any)["usage"].(map[string]any)["type"].(map[string]any)
+	capEff := doc.UserTypes["cred"].(map[string]any)["fields"].(map[string]any)["cap_effective"].(map[string]any)["type"].(map[string]any)
+	if usage["name"] != "atomic64_t" || capEff["name"] != "kernel_cap_struct" {
+		t.Errorf("cred.usage is %v, cred.cap_effective %v; want atomic64_t and kernel_cap_struct", usage["name"], capEff["name"])
+	}
+	for _, name := range []string{"atomic64_t", "kernel_cap_t", "kernel_cap_struct"} {
+		if _, ok := doc.UserTypes[name]; !ok {
+			t.Errorf("no user type %s", name)
+		}
+	}
 	undefined := 0
 	for _, m := range regexp.MustCompile(`"kind":"(?:struct|union)","name":"([^"]+)"`).FindAllSubmatch(data, -1) {
 		if _, ok := doc.UserTypes[string(m[1])]; !ok {
