@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
+	"github.com/xascript/xascript/vmi/linux/dwarfsrc"
 	"github.com/xascript/xascript/vmi/linux/kernelimage"
 )
 
@@ -120,70 +121,24 @@ func canonDWARF(t dwarf.Type, depth int) string {
 	return t.Common().Name
 }
 
-// dwarfGlobals reads the types DWARF gives the table's variables. A
-// variable is declared in many units and defined in one; the definition
-// (or the declaration its DW_AT_specification names) wins, and an array
-// of known length beats an `extern T x[]` one.
+// dwarfGlobals reads the types DWARF gives the table's variables, in the
+// canonical spelling.
 func dwarfGlobals(t *testing.T, path string) (release string, types map[string]string) {
+	vars, err := dwarfsrc.Variables(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types = map[string]string{}
+	for name := range wellKnownGlobals {
+		if typ, ok := vars[name]; ok {
+			types[name] = canonDWARF(typ, 0)
+		}
+	}
 	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	d, err := f.DWARF()
-	if err != nil {
-		t.Fatal(err)
-	}
-	types = map[string]string{}
-	defined := map[string]bool{}
-	r := d.Reader()
-	for {
-		e, err := r.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e == nil {
-			break
-		}
-		if e.Tag == dwarf.TagCompileUnit {
-			continue // its children are what we want
-		}
-		if e.Tag != dwarf.TagVariable {
-			r.SkipChildren()
-			continue
-		}
-		name, _ := e.Val(dwarf.AttrName).(string)
-		typeOff, hasType := e.Val(dwarf.AttrType).(dwarf.Offset)
-		if spec, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
-			sr := d.Reader()
-			sr.Seek(spec)
-			if se, err := sr.Next(); err == nil && se != nil {
-				if name == "" {
-					name, _ = se.Val(dwarf.AttrName).(string)
-				}
-				if !hasType {
-					typeOff, hasType = se.Val(dwarf.AttrType).(dwarf.Offset)
-				}
-			}
-		}
-		if _, wanted := wellKnownGlobals[name]; !wanted || !hasType {
-			continue
-		}
-		isDef := e.Val(dwarf.AttrLocation) != nil
-		if defined[name] && !isDef {
-			continue
-		}
-		typ, err := d.Type(typeOff)
-		if err != nil {
-			t.Fatalf("type of %s: %v", name, err)
-		}
-		c := canonDWARF(typ, 0)
-		if old, ok := types[name]; ok && !isDef && strings.HasSuffix(c, "[]") && !strings.HasSuffix(old, "[]") {
-			continue
-		}
-		types[name] = c
-		defined[name] = defined[name] || isDef
-	}
 	if sec := f.Section(".rodata"); sec != nil {
 		data, err := sec.Data()
 		if err == nil {
