@@ -73,6 +73,7 @@ local function layout()
     d_name_ptr = offsetof("dentry", "d_name") + offsetof("qstr", "name"),
     d_inode = offsetof("dentry", "d_inode"),
     d_parent = offsetof("dentry", "d_parent"),
+    d_sb = offsetof("dentry", "d_sb"),
     d_flags = offsetof("dentry", "d_flags"),
     d_hash_pprev = offsetof("dentry", "d_hash.pprev"),
     i_ino = offsetof("inode", "i_ino"),
@@ -107,7 +108,8 @@ local function opt(opts, k, def)
 end
 
 -- dentry(d [, opts]) reads one dentry at address d: {addr, name, ino, mode,
--- type, negative, unhashed, mounted, parent}, or nil, err when it cannot be
+-- type, negative, unhashed, mounted, parent, sb (its super_block: inode
+-- numbers are unique only within one)}, or nil, err when it cannot be
 -- read. A negative dentry (a name the kernel knows does not exist, such as a
 -- file just removed) has negative = true and no ino/mode/type; an unhashed
 -- one has been removed from lookups (unlinked while still open).
@@ -132,7 +134,7 @@ function linux.dentry(d, opts)
   if not inode then return nil, err5 end
   local pprev = read_addr(d + l.d_hash_pprev)
   local e = {addr = d, name = name, truncated = len > max or nil,
-             parent = read_addr(d + l.d_parent), flags = flags,
+             parent = read_addr(d + l.d_parent), sb = read_addr(d + l.d_sb), flags = flags,
              cursor = bit_set(flags, DCACHE_DENTRY_CURSOR) or nil,
              mounted = bit_set(flags, DCACHE_MOUNTED) or nil,
              unhashed = (pprev ~= nil and is_null(pprev)) or nil}
@@ -333,6 +335,49 @@ function linux.task_cwd(task)
   if not fs then return nil, err end
   if is_null(fs) then return nil, "task " .. tostring(task) .. " has no fs" end
   return read_addr(fs + layout().fs_pwd_dentry)
+end
+
+-- file_holders(ino, sb [, opts]) lists the tasks that have open the file
+-- with inode number ino on super block sb (a dentry's .sb), as {pid, comm,
+-- fd, task}, one per open descriptor, in task-list order. Tasks whose files
+-- cannot be read (exiting as we look) are passed over.
+function linux.file_holders(ino, sb, opts)
+  local out = {}
+  for _, t in ipairs(linux.tasks()) do
+    local files = linux.task_files(t.addr, opts)
+    for _, f in ipairs(files or {}) do
+      local e = linux.dentry(f.dentry, opts)
+      if e and e.ino == ino and e.sb == sb then
+        out[#out + 1] = {pid = t.pid, comm = t.comm, fd = f.fd, task = t.addr}
+      end
+    end
+  end
+  return out
+end
+
+-- PF_KTHREAD in task_struct.flags (include/linux/sched.h, 6.1 and 6.12).
+local PF_KTHREAD = 0x00200000
+
+-- is_kthread(task) tells whether the task_struct at task is a kernel thread.
+function linux.is_kthread(task)
+  local flags = read_u32(task + offsetof("task_struct", "flags"))
+  return flags ~= nil and bit_set(flags, PF_KTHREAD)
+end
+
+-- tasks_in(dir [, opts]) lists the user processes whose working directory is
+-- the dentry at address dir, as {pid, comm, task}, in task-list order
+-- (newest last). Kernel threads are left out unless opts.kthreads: they
+-- share init's fs_struct (kernel_init execs /init without unsharing it), so
+-- a `cd` of pid 1 moves all of them too.
+function linux.tasks_in(dir, opts)
+  local out = {}
+  for _, t in ipairs(linux.tasks()) do
+    local cwd = linux.task_cwd(t.addr)
+    if cwd and cwd == dir and (opt(opts, "kthreads", false) or not linux.is_kthread(t.addr)) then
+      out[#out + 1] = {pid = t.pid, comm = t.comm, task = t.addr}
+    end
+  end
+  return out
 end
 
 return linux

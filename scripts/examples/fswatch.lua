@@ -1,0 +1,204 @@
+-- fswatch.lua [-i SECONDS] [-b SECONDS] [-m MOUNT] PATH: watch one folder of
+-- the guest through memory and disk together (XenAccess's answer to the
+-- flush window). Memory: the guest kernel's dentry cache, polled every -i
+-- seconds (default 0.2), shows a new name at once. Disk: the writes that
+-- reach xascript's NBD tap show it when the guest flushes, and a rootkit in
+-- the guest cannot hide them. Each change is reported once with both times;
+-- a change seen in one view and not in the other within -b seconds
+-- (default 30: longer than ext4's 5 s commit) is flagged:
+--   MEMORY-ONLY  created and removed before any flush (never on disk), or a
+--                removal whose flush is still pending
+--   DISK-ONLY    on disk, but the kernel's dcache never showed it (hidden
+--                from the kernel's own view: a rootkit's mark)
+-- On each disk event it names the processes that have the file open, or else
+-- the last one whose working directory is the folder, as the guest's memory
+-- shows them at that moment.
+--   xascript fswatch.lua --qemu QMP --disk IMG --nbd SOCKET -- -m /mnt /root
+-- PATH is the folder in the disk's file system (what on_disk_event takes);
+-- -m is where the guest mounts that file system (default /), so the dcache
+-- is read at MOUNT..PATH.
+local linux = require("linux")
+
+local interval, bound, mount, path = 0.2, 30, "/", nil
+local i = 1
+while i <= #arg do
+  local a = arg[i]
+  if a == "-i" then interval = assert(tonumber(arg[i + 1]), "-i SECONDS"); i = i + 1
+  elseif a == "-b" then bound = assert(tonumber(arg[i + 1]), "-b SECONDS"); i = i + 1
+  elseif a == "-m" then mount = assert(arg[i + 1], "-m MOUNT"); i = i + 1
+  elseif path == nil and a:sub(1, 1) == "/" then path = a
+  else error("usage: fswatch.lua [-i SECONDS] [-b SECONDS] [-m MOUNT] PATH, not " .. a) end
+  i = i + 1
+end
+path = path or "/root"
+local gpath = (mount:gsub("/+$", "")) .. path
+if gpath == "" then gpath = "/" end
+
+local function clock(t)
+  return os.date("!%H:%M:%S", math.floor(t)) .. string.format(".%03d", math.floor((t % 1) * 1000))
+end
+
+local function name_of(p) return p:match("([^/]+)$") end
+
+-- Half-changes waiting for the other view: {view, op, name, t, ino, note}.
+local pending = {}
+
+local function report(mem, disk)
+  local line = string.format("%s %s/%s: seen in memory at %s, on disk at %s (%+.3f s)", disk.op, path, disk.name,
+    clock(mem.t), clock(disk.t), disk.t - mem.t)
+  if mem.ino and disk.ino and mem.ino ~= disk.ino then
+    line = line .. string.format(", inode %d in memory but %d on disk", mem.ino, disk.ino)
+  elseif disk.ino then
+    line = line .. string.format(", inode %d", disk.ino)
+  end
+  if disk.note then line = line .. "; " .. disk.note end
+  print(line)
+end
+
+-- add takes one half-change and reports it with its pair from the other view,
+-- or keeps it pending.
+local function add(h)
+  for k, p in ipairs(pending) do
+    if p.view ~= h.view and p.op == h.op and p.name == h.name then
+      table.remove(pending, k)
+      if h.view == "memory" then report(h, p) else report(p, h) end
+      return
+    end
+  end
+  pending[#pending + 1] = h
+end
+
+-- expire flags the half-changes that waited longer than the bound. A memory
+-- creation is folded with its memory removal: the file lived and died
+-- between two flushes.
+local function expire(now_t)
+  local keep = {}
+  local folded = {}
+  for k, p in ipairs(pending) do
+    if folded[k] then
+      -- printed with its creation
+    elseif now_t - p.t <= bound then
+      keep[#keep + 1] = p
+    elseif p.view == "memory" then
+      local rm
+      if p.op:sub(1, 2) == "MK" then
+        for j = k + 1, #pending do
+          local q = pending[j]
+          if q.view == "memory" and q.name == p.name and q.op:sub(1, 2) == "RM" then rm = j; break end
+        end
+      end
+      if rm then
+        folded[rm] = true
+        print(string.format("MEMORY-ONLY %s/%s: created at %s, removed at %s, never on disk within %g s%s", path, p.name,
+          clock(p.t), clock(pending[rm].t), bound, p.ino and string.format(", inode %d", p.ino) or ""))
+      else
+        print(string.format("MEMORY-ONLY %s %s/%s: seen in memory at %s, not on disk within %g s%s", p.op, path, p.name,
+          clock(p.t), bound, p.note and ("; " .. p.note) or ""))
+      end
+    else
+      print(string.format("DISK-ONLY %s %s/%s: on disk at %s, never in the guest's dentry cache within %g s%s%s", p.op,
+        path, p.name, clock(p.t), bound, p.ino and string.format(", inode %d", p.ino) or "",
+        p.note and ("; " .. p.note) or ""))
+    end
+  end
+  pending = keep
+end
+
+-- The memory view: name -> {ino, type} of the folder's positive, hashed
+-- dentries, and the folder's own dentry (for cwd and super block).
+local seen, dir, warned = nil, nil, nil
+
+local function mk(typ) return typ == "dir" and "MKDIR" or "MKFILE" end
+local function rm(typ) return typ == "dir" and "RMDIR" or "RMFILE" end
+
+local function poll()
+  flush_cache() -- the guest runs: what was translated before may have moved
+  local t = now()
+  local d, err = linux.lookup(gpath)
+  if not d then
+    if warned ~= err then print("memory: " .. gpath .. ": " .. tostring(err) .. " (retrying)"); warned = err end
+    return
+  end
+  local kids, kerr = linux.dentry_children(d.addr, {negative = true, unhashed = true})
+  if not kids then
+    if warned ~= kerr then print("memory: " .. gpath .. ": " .. tostring(kerr) .. " (retrying)"); warned = kerr end
+    return
+  end
+  warned = nil
+  local cur, why = {}, {}
+  for _, k in ipairs(kids) do
+    if k.negative then why[k.name] = "removed"
+    elseif k.unhashed then why[k.name] = "removed while open"
+    else cur[k.name] = {ino = k.ino, type = k.type} end
+  end
+  if not seen then
+    local n = 0
+    for _ in pairs(cur) do n = n + 1 end
+    print(string.format("memory: watching %s (%d names cached), every %g s", gpath, n, interval))
+    seen, dir = cur, d
+    return
+  end
+  dir = d
+  for name, e in pairs(cur) do
+    local old = seen[name]
+    if old and old.ino ~= e.ino then
+      add({view = "memory", op = rm(old.type), name = name, t = t, ino = old.ino})
+      old = nil
+    end
+    if not old then add({view = "memory", op = mk(e.type), name = name, t = t, ino = e.ino}) end
+  end
+  for name, old in pairs(seen) do
+    if not cur[name] then
+      add({view = "memory", op = rm(old.type), name = name, t = t, ino = old.ino,
+           note = why[name] or "left the dentry cache"})
+    end
+  end
+  seen = cur
+end
+
+-- who names the processes that hold the file (inode ino in the folder's file
+-- system) open, else the last one working in the folder, from memory now.
+local function who(ino)
+  if not dir then return "memory view not ready" end
+  local ok, res = pcall(function()
+    local names = {}
+    if ino then
+      for _, h in ipairs(linux.file_holders(ino, dir.sb)) do
+        names[#names + 1] = string.format("%s[%d] fd %d", h.comm, h.pid, h.fd)
+      end
+    end
+    if #names > 0 then return "open by " .. table.concat(names, ", ") end
+    local in_dir = linux.tasks_in(dir.addr)
+    if #in_dir > 0 then
+      local last = in_dir[#in_dir]
+      return string.format("not open; last process in the folder: %s[%d]", last.comm, last.pid)
+    end
+    return "not open, no process in the folder"
+  end)
+  if not ok then return "processes unreadable: " .. tostring(res) end
+  return res
+end
+
+on_disk_event(path, function(ev)
+  if ev.op == "ERROR" or ev.op == "LOST" then
+    print(string.format("disk: %s %s %s", ev.op, ev.path or "", ev.error or ""))
+    return
+  end
+  if ev.path:match("^(.*)/[^/]+$") ~= path:gsub("/+$", "") then return end -- only the folder's own names
+  poll() -- the memory view as of this event, before pairing
+  local t = ev.time or now()
+  local note = who(ev.op:sub(1, 2) ~= "RM" and ev.inode or nil)
+  if ev.op == "RENAME" then
+    add({view = "disk", op = rm(ev.type), name = name_of(ev.old_path), t = t, ino = ev.inode, note = "renamed"})
+    add({view = "disk", op = mk(ev.type), name = name_of(ev.path), t = t, ino = ev.inode, note = note})
+  elseif ev.op:sub(1, 2) == "MK" or ev.op:sub(1, 2) == "RM" then
+    add({view = "disk", op = ev.op, name = name_of(ev.path), t = t, ino = ev.inode, note = note})
+  end
+end)
+print(string.format("disk: watching %s, bound %g s", path, bound))
+
+poll()
+every(interval, function()
+  poll()
+  expire(now())
+end)
