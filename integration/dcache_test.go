@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/xascript/xascript/internal/unpack"
 )
 
 // TestGuestDcache: scripts/lib/linux.lua's dentry-cache walk (6.1's
@@ -18,14 +21,31 @@ import (
 // /proc/[0-9]* and read each pid's stat, so /proc's cached pid folders are
 // exactly the tasks it printed; it mounted proc, sysfs and devtmpfs on
 // folders of its initramfs root, read /proc files with cat, made a FIFO and
-// keeps it open as fd 3 of pid 1. Each of those facts is read from
-// guest-lib.sh and truth.json, not written here.
+// keeps it open as fd 3 of pid 1 (and as its stdin while it waits in its
+// last loop). Each of those facts is read from guest-lib.sh, guest-init.sh
+// and truth.json, not written here; which tasks are kernel threads comes
+// from the flags of the guest's own /proc/PID/stat lines.
 func TestGuestDcache(t *testing.T) {
 	lib, err := os.ReadFile(filepath.Join("..", "testdata", "guest-lib.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	facts := guestLibFacts(t, string(lib))
+	// The memory was taken while pid 1 waited in guest-init.sh's last loop,
+	// `read -r _ <&N`: its stdin is then a duplicate of fd N.
+	initSh, err := os.ReadFile(filepath.Join("..", "testdata", "guest-init.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^while :; do read -r _ <&(\d); done$`).FindStringSubmatch(string(initSh))
+	if m == nil {
+		t.Fatal("guest-init.sh no longer ends in its read loop: update this test")
+	}
+	fd, _ := strconv.Atoi(m[1])
+	if facts.fds[fd] == "" {
+		t.Fatalf("guest-init.sh reads fd %d, which guest-lib.sh does not open", fd)
+	}
+	facts.fds[0] = facts.fds[fd]
 	for _, v := range Variants {
 		t.Run(v, func(t *testing.T) {
 			img, err := LoadImage(v)
@@ -37,7 +57,7 @@ func TestGuestDcache(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer target.Close()
-			out, err := RunScript(k, "testdata/dcache.lua", "/", "/proc")
+			out, err := RunScript(k, "testdata/dcache.lua", "/", "/proc", "@"+facts.fifo)
 			if err != nil {
 				t.Fatalf("dcache.lua: %v", err)
 			}
@@ -88,11 +108,22 @@ type dcacheOut struct {
 	entries map[string]map[string]dentryLine // dir -> name -> entry
 	fds     map[int]map[int][2]string        // pid -> fd -> {path, ino}
 	cwd     map[int]string
+	kthread map[int]bool
+	holders map[string][][2]int // path -> {pid, fd}
+	indir   map[string][]int    // dir -> user processes working there
 }
 
 func parseDcache(t *testing.T, out string) dcacheOut {
 	t.Helper()
-	d := dcacheOut{entries: map[string]map[string]dentryLine{}, fds: map[int]map[int][2]string{}, cwd: map[int]string{}}
+	d := dcacheOut{entries: map[string]map[string]dentryLine{}, fds: map[int]map[int][2]string{}, cwd: map[int]string{},
+		kthread: map[int]bool{}, holders: map[string][][2]int{}, indir: map[string][]int{}}
+	atoi := func(s, line string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		return n
+	}
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		f := strings.Fields(line)
 		switch {
@@ -124,6 +155,12 @@ func parseDcache(t *testing.T, out string) dcacheOut {
 				t.Fatalf("line %q", line)
 			}
 			d.cwd[pid] = f[2]
+		case len(f) == 3 && f[0] == "KTHREAD":
+			d.kthread[atoi(f[1], line)] = f[2] == "true"
+		case len(f) == 4 && f[0] == "HOLDER":
+			d.holders[f[1]] = append(d.holders[f[1]], [2]int{atoi(f[2], line), atoi(f[3], line)})
+		case len(f) == 3 && f[0] == "INDIR":
+			d.indir[f[1]] = append(d.indir[f[1]], atoi(f[2], line))
 		case len(f) == 2 && f[0] == "TRUNCATED":
 			t.Errorf("%s: more children than the bound", f[1])
 		default:
@@ -193,6 +230,85 @@ func checkDcache(t *testing.T, img *Image, facts libFacts, d dcacheOut) {
 	if d.cwd[1] != "/" {
 		t.Errorf("pid 1 cwd %q, want /", d.cwd[1])
 	}
+	// Who holds the FIFO open: exactly the descriptors guest-lib.sh opened.
+	var wantHolders [][2]int
+	for fd, path := range facts.fds {
+		if path == facts.fifo {
+			wantHolders = append(wantHolders, [2]int{1, fd})
+		}
+	}
+	sort.Slice(wantHolders, func(i, j int) bool { return wantHolders[i][1] < wantHolders[j][1] })
+	if fmt.Sprint(d.holders[facts.fifo]) != fmt.Sprint(wantHolders) {
+		t.Errorf("holders of %s: %v, want %v", facts.fifo, d.holders[facts.fifo], wantHolders)
+	}
+	// Kernel threads as the guest's /proc/PID/stat flags said; the user
+	// processes working in / are the guest's non-kernel tasks with cwd /.
+	flags := statKthreads(t, img)
+	var wantIn []int
+	for pid, kt := range flags {
+		if got, ok := d.kthread[pid]; !ok || got != kt {
+			t.Errorf("pid %d: is_kthread %v (listed %v), the guest's stat flags say %v", pid, got, ok, kt)
+		}
+		if !kt && d.cwd[pid] == "/" {
+			wantIn = append(wantIn, pid)
+		}
+	}
+	sort.Ints(wantIn)
+	gotIn := append([]int(nil), d.indir["/"]...)
+	sort.Ints(gotIn)
+	if len(wantIn) == 0 || fmt.Sprint(gotIn) != fmt.Sprint(wantIn) {
+		t.Errorf("user processes in /: %v, want %v", gotIn, wantIn)
+	}
+}
+
+// statKthreads reads the guest's TASKS section (each task's /proc/PID/stat
+// line) from its serial log: pid -> PF_KTHREAD set in the flags field.
+func statKthreads(t *testing.T, img *Image) map[int]bool {
+	t.Helper()
+	f, err := os.Open(img.Path("serial.log.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := unpack.NewReader(unpack.Zstd, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	begin, end := strings.Index(s, "@@XA-BEGIN-TASKS@@"), strings.Index(s, "@@XA-END-TASKS@@")
+	if begin < 0 || end < begin {
+		t.Fatalf("%s: no TASKS section", img.Path("serial.log.zst"))
+	}
+	const pfKthread = 0x00200000
+	out := map[int]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(s[begin+len("@@XA-BEGIN-TASKS@@"):end]), "\n") {
+		line = strings.TrimSpace(line)
+		// pid (comm) state ppid pgrp session tty tpgid flags ...; comm may hold spaces.
+		rp := strings.LastIndexByte(line, ')')
+		lp := strings.IndexByte(line, ' ')
+		if rp < 0 || lp < 0 {
+			t.Fatalf("stat line %q", line)
+		}
+		pid, err := strconv.Atoi(line[:lp])
+		rest := strings.Fields(line[rp+1:])
+		if err != nil || len(rest) < 7 {
+			t.Fatalf("stat line %q", line)
+		}
+		fl, err := strconv.ParseUint(rest[6], 10, 64)
+		if err != nil {
+			t.Fatalf("stat line %q: flags: %v", line, err)
+		}
+		out[pid] = fl&pfKthread != 0
+	}
+	if len(out) < 10 {
+		t.Fatalf("only %d tasks in the TASKS section", len(out))
+	}
+	return out
 }
 
 // rdinit is the init program on the guest's kernel command line.

@@ -227,6 +227,8 @@ func TestLiveQEMUFsWatch(t *testing.T) {
 		_ = os.MkdirAll(ld, 0o700)
 		_ = os.WriteFile(filepath.Join(ld, "qemu.pid"), []byte(strconv.Itoa(qemu.cmd.Process.Pid)), 0o600)
 		_ = os.WriteFile(filepath.Join(ld, "mem.path"), []byte(mem), 0o600)
+		// Once QEMU is stopped its PID may be reused: nothing is left to stop.
+		t.Cleanup(func() { qemu.stop(5 * time.Second); os.RemoveAll(ld) })
 	}
 
 	boot := 180 * time.Second
