@@ -6,6 +6,8 @@
 // (testdata/fswatch/guest-init.sh) mounts the disk with a 60 s journal commit,
 // so a change reaches the disk only at its `sync`, then
 //
+//   - lists the folder (ls -l): the image's old files enter the dcache,
+//     which fswatch must not report as changes;
 //   - creates a file and removes it a second later, before any flush:
 //     fswatch must flag it MEMORY-ONLY (the dcache showed it, the disk never);
 //   - creates a file that a background `sleep` holds open, then syncs:

@@ -10,6 +10,11 @@
 --                removal whose flush is still pending
 --   DISK-ONLY    on disk, but the kernel's dcache never showed it (hidden
 --                from the kernel's own view: a rootkit's mark)
+--   DISK         on disk while the folder was not in the dcache yet (no
+--                memory view to compare with)
+-- A name that was there before the watch and enters the dcache later (the
+-- guest looked it up) is not a change: its inode is older than the folder's
+-- ctime when the watch began.
 -- On each disk event it names the processes that have the file open, or else
 -- the last one whose working directory is the folder, as the guest's memory
 -- shows them at that moment.
@@ -95,6 +100,9 @@ local function expire(now_t)
         print(string.format("MEMORY-ONLY %s %s/%s: seen in memory at %s, not on disk within %g s%s", p.op, path, p.name,
           clock(p.t), bound, p.note and ("; " .. p.note) or ""))
       end
+    elseif p.blind then
+      print(string.format("DISK %s %s/%s: on disk at %s (no memory view then)%s%s", p.op, path, p.name, clock(p.t),
+        p.ino and string.format(", inode %d", p.ino) or "", p.note and ("; " .. p.note) or ""))
     else
       print(string.format("DISK-ONLY %s %s/%s: on disk at %s, never in the guest's dentry cache within %g s%s%s", p.op,
         path, p.name, clock(p.t), bound, p.ino and string.format(", inode %d", p.ino) or "",
@@ -105,8 +113,13 @@ local function expire(now_t)
 end
 
 -- The memory view: name -> {ino, type} of the folder's positive, hashed
--- dentries, and the folder's own dentry (for cwd and super block).
-local seen, dir, warned = nil, nil, nil
+-- dentries, and the folder's own dentry (for cwd and super block). The
+-- dcache is a cache: a name that was on disk all along enters it when the
+-- guest looks it up (ls -l, open). Such a name is told from a new file by
+-- its inode's ctime: not after the folder's ctime when watching began
+-- (since), the guest's clock on both sides. A file whose attributes changed
+-- after that and is then looked up counts as new: a rare false change.
+local seen, dir, warned, since = nil, nil, nil, nil
 
 local function mk(typ) return typ == "dir" and "MKDIR" or "MKFILE" end
 local function rm(typ) return typ == "dir" and "RMDIR" or "RMFILE" end
@@ -129,13 +142,18 @@ local function poll()
   for _, k in ipairs(kids) do
     if k.negative then why[k.name] = "removed"
     elseif k.unhashed then why[k.name] = "removed while open"
-    else cur[k.name] = {ino = k.ino, type = k.type} end
+    else cur[k.name] = {ino = k.ino, type = k.type, inode = k.inode} end
   end
   if not seen then
+    local times, terr = linux.inode_times(d.inode)
+    if not times then
+      if warned ~= terr then print("memory: " .. gpath .. ": " .. tostring(terr) .. " (retrying)"); warned = terr end
+      return
+    end
     local n = 0
     for _ in pairs(cur) do n = n + 1 end
     print(string.format("memory: watching %s (%d names cached), every %g s", gpath, n, interval))
-    seen, dir = cur, d
+    seen, dir, since = cur, d, times.ctime
     return
   end
   dir = d
@@ -144,6 +162,11 @@ local function poll()
     if old and old.ino ~= e.ino then
       add({view = "memory", op = rm(old.type), name = name, t = t, ino = old.ino})
       old = nil
+    end
+    if not old and not seen[name] then
+      -- First seen: new, or an old name just looked up (see since).
+      local times = linux.inode_times(e.inode)
+      if times and times.ctime <= since then old = e end
     end
     if not old then add({view = "memory", op = mk(e.type), name = name, t = t, ino = e.ino}) end
   end
@@ -188,11 +211,13 @@ on_disk_event(path, function(ev)
   poll() -- the memory view as of this event, before pairing
   local t = ev.time or now()
   local note = who(ev.op:sub(1, 2) ~= "RM" and ev.inode or nil)
+  local blind = seen == nil -- no memory view: nothing to flag it against
   if ev.op == "RENAME" then
-    add({view = "disk", op = rm(ev.type), name = name_of(ev.old_path), t = t, ino = ev.inode, note = "renamed"})
-    add({view = "disk", op = mk(ev.type), name = name_of(ev.path), t = t, ino = ev.inode, note = note})
+    add({view = "disk", op = rm(ev.type), name = name_of(ev.old_path), t = t, ino = ev.inode, note = "renamed",
+         blind = blind})
+    add({view = "disk", op = mk(ev.type), name = name_of(ev.path), t = t, ino = ev.inode, note = note, blind = blind})
   elseif ev.op:sub(1, 2) == "MK" or ev.op:sub(1, 2) == "RM" then
-    add({view = "disk", op = ev.op, name = name_of(ev.path), t = t, ino = ev.inode, note = note})
+    add({view = "disk", op = ev.op, name = name_of(ev.path), t = t, ino = ev.inode, note = note, blind = blind})
   end
 end)
 print(string.format("disk: watching %s, bound %g s", path, bound))

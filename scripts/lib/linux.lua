@@ -152,6 +152,31 @@ function linux.dentry(d, opts)
   return e
 end
 
+-- inode_times(inode) reads the change and modification times of the struct
+-- inode at address inode, in seconds since the epoch (the guest's clock,
+-- with nanoseconds): {ctime, mtime}, or nil, err. The fields moved between
+-- kernels: i_ctime (timespec64) up to 6.5, __i_ctime from 6.6,
+-- i_ctime_sec/i_ctime_nsec from 6.11; the same for mtime.
+function linux.inode_times(inode)
+  local out = {}
+  for _, which in ipairs({"ctime", "mtime"}) do
+    local sec_off, nsec_off
+    if has_member("inode", "i_" .. which .. "_sec") then
+      sec_off, nsec_off = offsetof("inode", "i_" .. which .. "_sec"), offsetof("inode", "i_" .. which .. "_nsec")
+    else
+      local m = has_member("inode", "__i_" .. which) and ("__i_" .. which) or ("i_" .. which)
+      sec_off, nsec_off = offsetof("inode", m .. ".tv_sec"), offsetof("inode", m .. ".tv_nsec")
+    end
+    local sec, err = read_u64(inode + sec_off)
+    if not sec then return nil, err end
+    local nsec, err2 = read_u32(inode + nsec_off)
+    if not nsec then return nil, err2 end
+    local s = sec:tonumber() -- a time64_t far beyond 2^53 is the guest's lie: an error
+    out[which] = s + nsec / 1e9
+  end
+  return out
+end
+
 -- dentry_children(d [, opts]) lists the cached children of the directory
 -- dentry at address d, in the kernel's list order, each as linux.dentry
 -- gives it. Skipped unless opts asks for them: negative dentries

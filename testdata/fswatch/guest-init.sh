@@ -4,6 +4,8 @@
 # on /mnt with a 60 s journal commit, so only `sync` puts a change on the
 # disk, while the guest's dentry cache shows it at once. It waits for "go"
 # on its second serial port (ttyS1, once the host's fswatch watches), then:
+#   0. lists the folder with ls -l: the files the image came with enter the
+#      dcache, which is not a change;
 #   1. creates /root/ephemeral and removes it a second later, before any
 #      flush: the memory view sees it, the disk never does;
 #   2. creates /root/held through a background `sleep` that keeps it open as
@@ -13,6 +15,7 @@
 # and waits for "done" on ttyS1, to unmount and power off. Paths are printed
 # as the disk sees them (/mnt/root/x is /root/x). Markers:
 #   XA-UP                  disk mounted, waiting for go
+#   XA-LOOKED NAME...      the names ls -l looked up
 #   XA-DID OP PATH INO     an operation made (INO: the inode number, ls -i)
 #   XA-HELD PID PATH       PID holds PATH open (fd 1)
 #   XA-CWD PID PATH        PID (this shell) works in PATH
@@ -39,6 +42,11 @@ exec 4<>/dev/ttyS1
 echo "XA-UP"
 read -r _go <&4
 [ "$_go" = go ] || fail "ttyS1 said $_go, not go"
+
+# 0. the files the image came with enter the dcache (lstat): not a change.
+ls -l >/dev/null || fail ls
+echo "XA-LOOKED $(ls | tr '\n' ' ')"
+sleep 1
 
 : >ephemeral || fail create ephemeral
 echo "XA-DID MKFILE /root/ephemeral $(ino ephemeral)"
