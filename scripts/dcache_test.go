@@ -188,3 +188,46 @@ show(linux.dentry_children(symbol("dir"), {max_name = 8}))`)
 }
 
 func hex(v uint64) string { return fmt.Sprintf("addr(%q)", fmt.Sprintf("%#x", v)) }
+
+// inode_times reads the pre-6.6 i_ctime/i_mtime timespec64 and the 6.11+
+// i_ctime_sec/_nsec layouts; a time64_t before 1970 is negative, and one
+// beyond 2^53 seconds either way is an error, not a crash.
+func TestInodeTimes(t *testing.T) {
+	for _, layout := range []string{"timespec64", "sec_nsec"} {
+		t.Run(layout, func(t *testing.T) {
+			f := newTree(false)
+			if layout == "timespec64" {
+				f.g.Offsets["inode.i_ctime.tv_sec"], f.g.Offsets["inode.i_ctime.tv_nsec"] = 0x10, 0x18
+				f.g.Offsets["inode.i_mtime.tv_sec"], f.g.Offsets["inode.i_mtime.tv_nsec"] = 0x20, 0x28
+			} else {
+				f.g.Offsets["inode.i_ctime_sec"], f.g.Offsets["inode.i_ctime_nsec"] = 0x10, 0x18
+				f.g.Offsets["inode.i_mtime_sec"], f.g.Offsets["inode.i_mtime_nsec"] = 0x20, 0x28
+			}
+			in := f.alloc(0x100)
+			put := func(sec int64, nsec uint32) {
+				f.g.WritePtr(in+0x10, uint64(sec))
+				f.u32(in+0x18, nsec)
+				f.g.WritePtr(in+0x20, uint64(sec+1))
+				f.u32(in+0x28, 0)
+			}
+			f.g.Syms["ino"] = in
+			show := `local t, err = linux.inode_times(symbol("ino")); if t then print(string.format("%.1f %.1f", t.ctime, t.mtime)) else print(err) end`
+			for _, c := range []struct {
+				sec  int64
+				nsec uint32
+				want string
+			}{
+				{1_700_000_000, 500_000_000, "1700000000.5 1700000001.0"},
+				{-5, 0, "-5.0 -4.0"},
+				{1 << 60, 0, "ctime of inode"},
+				{-(1 << 60), 0, "ctime of inode"},
+			} {
+				put(c.sec, c.nsec)
+				out, err := f.run(t, show)
+				if err != nil || !strings.HasPrefix(out, c.want) {
+					t.Errorf("sec %d: %q, %v; want %q", c.sec, out, err, c.want)
+				}
+			}
+		})
+	}
+}

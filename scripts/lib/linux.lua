@@ -171,7 +171,18 @@ function linux.inode_times(inode)
     if not sec then return nil, err end
     local nsec, err2 = read_u32(inode + nsec_off)
     if not nsec then return nil, err2 end
-    local s = sec:tonumber() -- a time64_t far beyond 2^53 is the guest's lie: an error
+    -- time64_t is signed (a guest may date a file before 1970); beyond
+    -- 2^53 seconds either way it is not a time but a lie: nil, err.
+    local s
+    if sec:shr(63) ~= ZERO then
+      local mag = ZERO - sec
+      if mag:shr(53) ~= ZERO then return nil, which .. " of inode " .. tostring(inode) .. " out of range" end
+      s = -mag:tonumber()
+    elseif sec:shr(53) ~= ZERO then
+      return nil, which .. " of inode " .. tostring(inode) .. " out of range"
+    else
+      s = sec:tonumber()
+    end
     out[which] = s + nsec / 1e9
   end
   return out
@@ -353,8 +364,8 @@ function linux.task_files(task, opts)
 end
 
 -- task_cwd(task) returns the dentry address of task's working directory
--- (fs->pwd.dentry), or nil, err (a kernel thread shares init's fs; an
--- exiting task has none).
+-- (fs->pwd.dentry), or nil, err (an exiting task has no fs). Kernel threads
+-- share init's fs_struct, so their cwd moves with pid 1's.
 function linux.task_cwd(task)
   local fs, err = read_addr(task + offsetof("task_struct", "fs"))
   if not fs then return nil, err end
@@ -365,7 +376,8 @@ end
 -- file_holders(ino, sb [, opts]) lists the tasks that have open the file
 -- with inode number ino on super block sb (a dentry's .sb), as {pid, comm,
 -- fd, task}, one per open descriptor, in task-list order. Tasks whose files
--- cannot be read (exiting as we look) are passed over.
+-- cannot be read (exiting as we look) are passed over; a task list that
+-- cannot be read raises an error, as linux.tasks() does.
 function linux.file_holders(ino, sb, opts)
   local out = {}
   for _, t in ipairs(linux.tasks()) do
