@@ -8,13 +8,16 @@
 -- (default 30: longer than ext4's 5 s commit) is flagged:
 --   MEMORY-ONLY  created and removed before any flush (never on disk), or a
 --                removal whose flush is still pending
---   DISK-ONLY    on disk, but the kernel's dcache never showed it (hidden
---                from the kernel's own view: a rootkit's mark)
+--   DISK-ONLY    a new name on disk that the kernel's dcache never showed
+--                (hidden from the kernel's own view: a rootkit's mark), or a
+--                removal on disk of a name the dcache still shows
 --   DISK         on disk while the folder was not in the dcache yet (no
 --                memory view to compare with)
 -- A name that was there before the watch and enters the dcache later (the
 -- guest looked it up) is not a change: its inode is older than the folder's
--- ctime when the watch began.
+-- ctime when the watch began. A change made before the watch and flushed
+-- after it is reported from the disk with "already in memory when watching
+-- began" (or "not in memory" for a removal): the views agree.
 -- On each disk event it names the processes that have the file open, or else
 -- the last one whose working directory is the folder, as the guest's memory
 -- shows them at that moment.
@@ -48,9 +51,22 @@ local function name_of(p) return p:match("([^/]+)$") end
 -- Half-changes waiting for the other view: {view, op, name, t, ino, note}.
 local pending = {}
 
+-- The memory view: name -> {ino, type, inode} of the folder's positive,
+-- hashed dentries (nil until the folder is first found in the dcache), when
+-- each name was first seen (first; base: already there when watching
+-- began), and the folder's own dentry (for cwd and super block). The dcache
+-- is a cache: a name that was on disk all along enters it when the guest
+-- looks it up (ls -l, open). Such a name is told from a new file by its
+-- inode's ctime: not after the folder's ctime when watching began (since),
+-- the guest's clock on both sides. A file whose attributes changed after
+-- that and is then looked up counts as new: a rare false change.
+local seen, dir, warned, since = nil, nil, nil, nil
+local first, base = {}, {}
+
 local function report(mem, disk)
-  local line = string.format("%s %s/%s: seen in memory at %s, on disk at %s (%+.3f s)", disk.op, path, disk.name,
-    clock(mem.t), clock(disk.t), disk.t - mem.t)
+  local when = mem.base and "already in memory when watching began" or ("seen in memory at " .. clock(mem.t))
+  local line = string.format("%s %s/%s: %s, on disk at %s", disk.op, path, disk.name, when, clock(disk.t))
+  if not mem.base then line = line .. string.format(" (%+.3f s)", disk.t - mem.t) end
   if mem.ino and disk.ino and mem.ino ~= disk.ino then
     line = line .. string.format(", inode %d in memory but %d on disk", mem.ino, disk.ino)
   elseif disk.ino then
@@ -67,6 +83,20 @@ local function add(h)
     if p.view ~= h.view and p.op == h.op and p.name == h.name then
       table.remove(pending, k)
       if h.view == "memory" then report(h, p) else report(p, h) end
+      return
+    end
+  end
+  if h.view == "disk" and seen and not h.blind then
+    local now_in = seen[h.name]
+    if h.op:sub(1, 2) == "MK" and now_in then
+      -- Made before memory could tell (cached when watching began, or a
+      -- lookup of a name whose creation came first): the memory view agrees.
+      report({t = first[h.name], base = base[h.name], ino = now_in.ino}, h)
+      return
+    elseif h.op:sub(1, 2) == "RM" and not now_in then
+      -- Gone from memory before it was seen there: the views agree.
+      print(string.format("%s %s/%s: on disk at %s, not in memory since watching began%s%s", h.op, path, h.name,
+        clock(h.t), h.ino and string.format(", inode %d", h.ino) or "", h.note and ("; " .. h.note) or ""))
       return
     end
   end
@@ -100,26 +130,20 @@ local function expire(now_t)
         print(string.format("MEMORY-ONLY %s %s/%s: seen in memory at %s, not on disk within %g s%s", p.op, path, p.name,
           clock(p.t), bound, p.note and ("; " .. p.note) or ""))
       end
+    elseif p.op:sub(1, 2) == "MK" and seen and seen[p.name] and not p.blind then
+      report({t = first[p.name], base = base[p.name], ino = seen[p.name].ino}, p) -- cached late
     elseif p.blind then
       print(string.format("DISK %s %s/%s: on disk at %s (no memory view then)%s%s", p.op, path, p.name, clock(p.t),
         p.ino and string.format(", inode %d", p.ino) or "", p.note and ("; " .. p.note) or ""))
     else
-      print(string.format("DISK-ONLY %s %s/%s: on disk at %s, never in the guest's dentry cache within %g s%s%s", p.op,
-        path, p.name, clock(p.t), bound, p.ino and string.format(", inode %d", p.ino) or "",
-        p.note and ("; " .. p.note) or ""))
+      local what = p.op:sub(1, 2) == "RM" and "still in the guest's dentry cache after" or
+        "never in the guest's dentry cache within"
+      print(string.format("DISK-ONLY %s %s/%s: on disk at %s, %s %g s%s%s", p.op, path, p.name, clock(p.t), what,
+        bound, p.ino and string.format(", inode %d", p.ino) or "", p.note and ("; " .. p.note) or ""))
     end
   end
   pending = keep
 end
-
--- The memory view: name -> {ino, type} of the folder's positive, hashed
--- dentries, and the folder's own dentry (for cwd and super block). The
--- dcache is a cache: a name that was on disk all along enters it when the
--- guest looks it up (ls -l, open). Such a name is told from a new file by
--- its inode's ctime: not after the folder's ctime when watching began
--- (since), the guest's clock on both sides. A file whose attributes changed
--- after that and is then looked up counts as new: a rare false change.
-local seen, dir, warned, since = nil, nil, nil, nil
 
 local function mk(typ) return typ == "dir" and "MKDIR" or "MKFILE" end
 local function rm(typ) return typ == "dir" and "RMDIR" or "RMFILE" end
@@ -154,6 +178,7 @@ local function poll()
     for _ in pairs(cur) do n = n + 1 end
     print(string.format("memory: watching %s (%d names cached), every %g s", gpath, n, interval))
     seen, dir, since = cur, d, times.ctime
+    for name in pairs(cur) do first[name], base[name] = t, true end
     return
   end
   dir = d
@@ -165,8 +190,9 @@ local function poll()
     end
     if not old and not seen[name] then
       -- First seen: new, or an old name just looked up (see since).
+      first[name], base[name] = t, nil
       local times = linux.inode_times(e.inode)
-      if times and times.ctime <= since then old = e end
+      if times and times.ctime <= since then old, base[name] = e, true end
     end
     if not old then add({view = "memory", op = mk(e.type), name = name, t = t, ino = e.ino}) end
   end
