@@ -39,6 +39,9 @@ while i <= #arg do
   i = i + 1
 end
 path = path or "/root"
+if not pcall(symbol, "init_task") then -- raises only when there is no target
+  error("fswatch.lua needs the guest's memory too: give --qemu QMP (or --dom) with --disk IMG --nbd SOCKET", 0)
+end
 local gpath = (mount:gsub("/+$", "")) .. path
 if gpath == "" then gpath = "/" end
 
