@@ -195,6 +195,8 @@ func TestLiveQEMUFsWatch(t *testing.T) {
 	nbd, qmp, ttyS1 := filepath.Join(dir, "nbd.sock"), filepath.Join(dir, "qmp.sock"), filepath.Join(dir, "ttyS1.sock")
 	watchOut := filepath.Join(dir, "fswatch.out")
 	const bound = 8 // seconds: fswatch's -b
+	// Its own profile cache: what a user's cache holds must not decide the run.
+	t.Setenv("XASCRIPT_CACHE_DIR", filepath.Join(dir, "cache"))
 	xa := start(t, "xascript", watchOut, bin, filepath.Join(root, "scripts/examples/fswatch.lua"),
 		"--qemu", qmp, "--disk", img, "--nbd", nbd, "--", "-i", "0.2", "-b", strconv.Itoa(bound), "-m", "/mnt", "/root")
 	deadline := time.Now().Add(30 * time.Second)
