@@ -64,7 +64,7 @@ local pending = {}
 -- the guest's clock on both sides. A file whose attributes changed after
 -- that and is then looked up counts as new: a rare false change.
 local seen, dir, warned, since = nil, nil, nil, nil
-local first, base = {}, {}
+local first, base, missing = {}, {}, {}
 
 local function report(mem, disk)
   local when = mem.base and "already in memory when watching began" or ("seen in memory at " .. clock(mem.t))
@@ -201,8 +201,19 @@ local function poll()
   end
   for name, old in pairs(seen) do
     if not cur[name] then
-      add({view = "memory", op = rm(old.type), name = name, t = t, ino = old.ino,
-           note = why[name] or "left the dentry cache"})
+      if why[name] or missing[name] then
+        add({view = "memory", op = rm(old.type), name = name, t = missing[name] or t, ino = old.ino,
+             note = why[name] or "left the dentry cache"})
+        missing[name] = nil
+      else
+        -- Read while the guest runs, a list can come out short without a
+        -- fault; a name that is simply absent (not a negative dentry) is
+        -- gone only if the next poll agrees.
+        missing[name] = t
+        cur[name] = old
+      end
+    else
+      missing[name] = nil
     end
   end
   seen = cur
