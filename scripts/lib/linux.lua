@@ -242,10 +242,11 @@ local function over_mounts(mnt, d, opts)
     local flags = read_u32(d + l.d_flags)
     if not flags or not bit_set(flags, DCACHE_MOUNTED) then return mnt, d end
     local top
-    walk_list(mnt + l.mnt_mounts, "mount", "mnt_child", function(m)
+    local ok, err = walk_list(mnt + l.mnt_mounts, "mount", "mnt_child", function(m)
       local mp = read_addr(m + l.mnt_mountpoint)
       if mp and mp == d then top = m end -- the last one mounted is on top
     end, 10000)
+    if not ok then return nil, nil, "mounts on " .. tostring(mnt) .. ": " .. tostring(err) end
     if not top then return mnt, d end -- mounted in another namespace
     local root, err = read_addr(top + l.mnt_in_mount + l.mnt_root)
     if not root then return nil, nil, err end
