@@ -9,7 +9,8 @@
 #   1. creates /root/ephemeral and removes it a second later, before any
 #      flush: the memory view sees it, the disk never does;
 #   2. creates /root/held through a background `sleep` that keeps it open as
-#      its stdout, then syncs: both views see it, and the process is named;
+#      its stdout, then syncs: both views see it, and the process is named
+#      (the guest keeps it until "next" on ttyS1);
 #   3. ends that sleep, creates /root/plain and syncs: no process has it
 #      open, and the shell working in the folder is named instead.
 # and waits for "done" on ttyS1, to unmount and power off. Paths are printed
@@ -68,6 +69,10 @@ echo "XA-HELD $_pid /root/held"
 sleep 1
 sync || fail sync
 echo "XA-SYNCED"
+# The holder stays until the host has seen fswatch name it: memory is read
+# when the disk event arrives, which on a loaded host is seconds later.
+read -r _next <&4
+[ "$_next" = next ] || fail "ttyS1 said $_next, not next"
 
 # 3. with the holder gone, a file the shell makes and closes at once: no
 #    process has it open, and the shell (pid 1, working in the folder) is
