@@ -155,7 +155,7 @@ e2e-qemu: disk-deps build
 	trap cleanup EXIT; trap 'exit 130' INT TERM; \
 	[ -f testdata/.cache/amd64.env ] || bash testdata/fetch.sh amd64 || exit 1; \
 	XA_LIVE_DIR="$$dir" XASCRIPT_BIN="$(CURDIR)/$(BIN)" XA_CHURN_SECONDS=$(XA_CHURN_SECONDS) $(GO) test -count=1 -p 1 -timeout $(E2E_QEMU_TIMEOUT) \
-		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/ ./integration/bitmape2e/ ./diskmon/qmpbitmap/
+		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/ ./integration/bitmape2e/ ./diskmon/qmpbitmap/ ./integration/fswatche2e/
 
 # The disk suites need, beyond testdata-deps: qemu-nbd and qemu-img (in
 # qemu-utils, which qemu-system-x86 only recommends) and e2fsprogs (mkfs.ext2/3/4

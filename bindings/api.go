@@ -116,6 +116,7 @@ func Areas(env *Env) []Area {
 		listsArea(env),
 		targetArea(env),
 		timeArea(env),
+		timerArea(env),
 		diskArea(env),
 		emitArea(env),
 	}

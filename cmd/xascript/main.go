@@ -122,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	if o.memoryGiven() {
 		enterStage(&stage, "opening the target")
-		g, err := openGuest(&o)
+		g, err := openGuestForDisk(ctx, &o, stderr)
 		if err != nil {
 			printError(stderr, "xascript", err, o.verbose)
 			return exitTarget

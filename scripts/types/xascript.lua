@@ -1,6 +1,6 @@
 ---@meta xascript
 
--- xascript's Lua API 1.1 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.2 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
@@ -76,6 +76,14 @@ local xascript_watch = {}
 
 ---Ends the watch: no more events from it.
 function xascript_watch:close() end
+
+---A periodic timer, as `every` returns it.
+---@class xascript.timer
+---@field interval number Seconds between calls.
+local xascript_timer = {}
+
+---Stops the timer: its function is not called again.
+function xascript_timer:cancel() end
 
 ---The options of `on_disk_event`.
 ---@class xascript.watch_options
@@ -301,6 +309,14 @@ function sleep(seconds) end
 ---Returns the time in seconds since the Unix epoch, with fractions (microseconds), for timestamps and for timing a script's own work.
 ---@return number
 function now() end
+
+-- Timers
+
+---Calls `fn()` every `seconds` (fractions allowed, at least 0.001, at most a day) on the script's event loop, which runs once the script's last line is done, for as long as a timer or a watch holds it. Ticks missed while `fn` or another callback ran are dropped, not queued. `fn` may return `false` to stop its timer; an error in `fn` ends the script as an error in an event callback does. Returns a timer with `t:cancel()` and `t.interval`.
+---@param seconds number
+---@param fn fun(): boolean?
+---@return xascript.timer
+function every(seconds, fn) end
 
 -- Watching the guest's disk
 
