@@ -11,6 +11,13 @@
 //   - typedefs and qualifiers are resolved to their targets (an ISF has no
 //     typedefs), struct members name their type with a descriptor
 //     {kind: base|struct|union|enum|pointer|array|function|bitfield, ...};
+//     an anonymous struct behind a typedef takes the typedef's name, and
+//     every typedef of a composite has an entry (convert.go);
+//   - a struct that is only declared is an empty entry of size 0;
+//   - the globals that Volatility's plugins and LibVMI dereference are
+//     typed from a table checked against real kernels' DWARF (globals.go),
+//     or from the -dbg vmlinux's DWARF when one is given; the linker's
+//     absolute phys_startup_64 (LibVMI's start) is added;
 //   - anonymous structs, unions and enums are named "unnamed_<16 hex
 //     digits of a SHA-1 of their definition>", and anonymous members
 //     "unnamed_field_<hex offset>" with "anonymous": true, which format
@@ -25,6 +32,10 @@
 // layouts. Load reads any Linux ISF (ours, dwarf2json's, possibly xz, gzip,
 // zstd or bzip2 compressed) to answer the questions xascript asks of a
 // profile: symbol addresses, member offsets and type sizes.
+//
+// Open reads an ISF through the on-disk cache (cache.go): indexed once, a
+// warm run maps the index and decodes only the types asked for.
+// docs/isf.md has the checks with Volatility 3, dwarf2json and LibVMI.
 //
 // An ISF read by Load is untrusted: its size is capped (MaxSize), every walk
 // over type references has a depth bound, and arithmetic on sizes and
