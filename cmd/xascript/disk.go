@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/diskmon"
@@ -23,11 +24,11 @@ func (d diskWatcher) Watch(path string, opts diskmon.WatchOptions, fn func(diskm
 
 // diskGiven tells whether a disk flag was given.
 func (o *options) diskGiven() bool {
-	return o.disk != "" || o.nbd != "" || o.tapfifo != "" || o.diskAfter != ""
+	return o.disk != "" || o.nbd != "" || o.nbdDevice != "" || o.tapfifoOut != "" || o.tapfifo != "" || o.diskAfter != ""
 }
 
 // errDiskUsage marks a disk flag given without --disk.
-var errDiskUsage = errors.New("--nbd, --tapfifo and --disk-after need --disk IMAGE")
+var errDiskUsage = errors.New("--nbd, --nbd-device, --tapfifo, --tapfifo-out and --disk-after need --disk IMAGE")
 
 // openDisk opens the disk named by --disk and starts its tap. It returns
 // nil when no disk flag was given.
@@ -38,8 +39,8 @@ func openDisk(ctx context.Context, o *options, stderr io.Writer) (*diskmon.Monit
 	if o.disk == "" {
 		return nil, errDiskUsage
 	}
-	mo := diskmon.MonitorOptions{Image: o.disk, Partition: o.partition, NBDSocket: o.nbd, TapFIFO: o.tapfifo,
-		After: o.diskAfter}
+	mo := diskmon.MonitorOptions{Image: o.disk, Partition: o.partition, NBDSocket: o.nbd, NBDDevice: o.nbdDevice,
+		TapFIFO: o.tapfifo, TapFIFOOut: o.tapfifoOut, After: o.diskAfter}
 	if o.verbose {
 		mo.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "xascript: disk: "+format+"\n", args...) }
 	}
@@ -49,8 +50,9 @@ func openDisk(ctx context.Context, o *options, stderr io.Writer) (*diskmon.Monit
 	}
 	if !o.quiet {
 		switch {
-		case o.nbd != "":
-			fmt.Fprintf(stderr, "xascript: serving %s (%s) over NBD on %s\n", o.disk, m.Describe(), o.nbd)
+		case o.nbd != "" || o.nbdDevice != "":
+			where := strings.Trim(o.nbd+" "+o.nbdDevice, " ")
+			fmt.Fprintf(stderr, "xascript: serving %s (%s) over NBD on %s\n", o.disk, m.Describe(), where)
 		case o.tapfifo != "":
 			fmt.Fprintf(stderr, "xascript: watching %s (%s) through the requests in %s\n", o.disk, m.Describe(), o.tapfifo)
 		}
