@@ -53,14 +53,23 @@ func TestDiskSections(t *testing.T) {
 	if len(c) != 1 || c[0].Label != "nbdwatch" {
 		t.Fatalf("commands %+v", c)
 	}
-	if err := CheckEvents(c[0], ops, 143); err != nil {
+	if _, err := CheckEvents(c[0], ops, 143, false); err != nil {
 		t.Error(err)
 	}
-	if err := CheckEvents(c[0], ops, 0); err == nil {
+	if _, err := CheckEvents(c[0], ops, 0, false); err == nil {
 		t.Error("a wrong exit status passed")
 	}
-	if err := CheckEvents(c[0], ops[:2], 143); err == nil {
+	if _, err := CheckEvents(c[0], ops[:2], 143, false); err == nil {
 		t.Error("an extra event passed")
+	}
+	// ERROR lines: set aside only where allowed.
+	withErr := *c[0]
+	withErr.Stdout = append([]string{"ERROR: /root: refresh: torn"}, c[0].Stdout...)
+	if _, err := CheckEvents(&withErr, ops, 143, false); err == nil {
+		t.Error("an ERROR line passed where none is allowed")
+	}
+	if errs, err := CheckEvents(&withErr, ops, 143, true); err != nil || len(errs) != 1 {
+		t.Errorf("ERROR line allowed: %q, %v", errs, err)
 	}
 	got, err := DiskImage(l)
 	if err != nil || !bytes.Equal(got, img) {

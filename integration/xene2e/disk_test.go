@@ -35,16 +35,21 @@ func checkDisk(t *testing.T, l *Log, serial, out string) {
 		cmds[c.Label] = c
 	}
 	for _, want := range []struct {
-		label string
-		rc    int // 143: ended by dom0's SIGTERM, cleanly
-	}{{"nbdwatch", 143}, {"tapwatch", 0}} {
+		label    string
+		rc       int  // 143: ended by dom0's SIGTERM, cleanly
+		errorsOK bool // torn reads of a block being rewritten (CheckEvents)
+	}{{"nbdwatch", 143, false}, {"tapwatch", 0, true}} {
 		c := cmds[want.label]
 		if c == nil {
 			t.Errorf("dom0 reported no %s command", want.label)
 			continue
 		}
-		if err := CheckEvents(c, ops, want.rc); err != nil {
+		errs, err := CheckEvents(c, ops, want.rc, want.errorsOK)
+		if err != nil {
 			t.Error(err)
+		}
+		for _, e := range errs {
+			t.Logf("%s reported (a block read while the server rewrote it): %s", want.label, e)
 		}
 	}
 	if c := cmds["nbd-free"]; c == nil || !c.Done || c.RC != 0 {
