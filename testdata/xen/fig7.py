@@ -3,13 +3,14 @@
 
     python3 testdata/xen/fig7.py OUT/serial.log
 
-dom0-disk.sh boots a PV domU twice on the same ext4 image: its xvda is
-dom0's kernel NBD device served by xascript (mode "nbd": the tap and the
-tracker at work, /root watched) or a plain loop device (mode "loop"). The
-domU creates N empty files in a fresh folder and syncs, timed inside the
-guest (/proc/uptime, 10 ms), and prints @@XA-FIG7 MODE N RUN SECS@@. This
-prints, per N and mode, the runs' median, min and max, files per second at
-the median, and the nbd/loop ratio of the medians.
+dom0-disk.sh boots a PV domU three times on the same ext4 image, its xvda
+a loop device (mode "loop": the plain disk, the paper's mode 1), or dom0's
+kernel NBD device served by xascript with no watch ("tap", mode 2) or with
+diskwatch.lua -r watching the folders the files are made in ("watch", mode
+3). The domU creates N empty files in a fresh folder and syncs, timed inside
+the guest (/proc/uptime, 10 ms), and prints @@XA-FIG7 MODE N RUN SECS@@.
+This prints, per N and mode, the runs' median, min and max, files per
+second at the median, and the ratio of the median to loop's.
 """
 
 import re
@@ -30,7 +31,8 @@ def main():
                 runs.setdefault((int(m[2]), m[1]), []).append(float(m[4]))
     if not runs:
         raise SystemExit("no @@XA-FIG7@@ lines: the benchmark did not run (XA_DISK_BENCH_RUNS=0?)")
-    modes = sorted({mode for _, mode in runs}, key=lambda m: (m != "loop", m))
+    order = {"loop": 0, "tap": 1, "watch": 2}
+    modes = sorted({mode for _, mode in runs}, key=lambda m: (order.get(m, 3), m))
     print(f"{'N':>6} {'mode':<6} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7} {'files/s':>8} {'vs loop':>8}")
     for n in sorted({n for n, _ in runs}):
         base = runs.get((n, "loop"))
