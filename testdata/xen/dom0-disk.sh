@@ -184,11 +184,11 @@ disk_main() {
     echo "-- no watch: xascript only serves the disk" >/tmp/nowatch.lua
     for mode in tap watch; do
         if [ $mode = tap ]; then
-            set -- /tmp/nowatch.lua
+            set -- /tmp/nowatch.lua --disk "$img" --nbd-device /dev/nbd0
         else
-            set -- $ws -r /bench
+            set -- $ws --disk "$img" --nbd-device /dev/nbd0 -- -r /bench
         fi
-        xascript "$@" --disk "$img" --nbd-device /dev/nbd0 >/tmp/bench-$mode.out 2>/tmp/bench-$mode.err </dev/null &
+        xascript "$@" >/tmp/bench-$mode.out 2>/tmp/bench-$mode.err </dev/null &
         npid=$!
         if disk_wait_nbd $npid; then
             disk_domu xa-bench-$mode /dev/nbd0 bench:$mode
