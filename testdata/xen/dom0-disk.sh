@@ -186,7 +186,7 @@ disk_main() {
         if [ $mode = tap ]; then
             set -- /tmp/nowatch.lua --disk "$img" --nbd-device /dev/nbd0
         else
-            set -- $ws --disk "$img" --nbd-device /dev/nbd0 -- -r /bench
+            set -- $ws -v --disk "$img" --nbd-device /dev/nbd0 -- -r /bench
         fi
         xascript "$@" >/tmp/bench-$mode.out 2>/tmp/bench-$mode.err </dev/null &
         npid=$!
@@ -200,6 +200,9 @@ disk_main() {
         _rc=$?
         [ $_rc = 143 ] || bench_fail "$mode benchmark: xascript exited with status $_rc: $(tail -n 3 /tmp/bench-$mode.err | tr '\n@' '  ')"
         echo "@@XA-BENCH-EVENTS $mode $(wc -l </tmp/bench-$mode.out)@@"
+        echo "@@XA-BEGIN-BENCHERR-$(echo $mode | tr a-z A-Z)@@"
+        tail -n 20 /tmp/bench-$mode.err | sed 's/@@/##/g'
+        echo "@@XA-END-BENCHERR-$(echo $mode | tr a-z A-Z)@@"
     done
     stamp disk-bench-done
 }

@@ -22,6 +22,10 @@ for w in $(cat /proc/cmdline); do
 done
 bye() {
     echo "@@XA-DISK-DONE $*@@"
+    # xenconsoled copies the console ring to dom0's log file after the
+    # fact: a domain that powers off at once can take its last lines (all
+    # of them, seen twice) with it.
+    sleep 3
     poweroff -f
 }
 i=0
