@@ -201,7 +201,9 @@ disk_main() {
         [ $_rc = 143 ] || bench_fail "$mode benchmark: xascript exited with status $_rc: $(tail -n 3 /tmp/bench-$mode.err | tr '\n@' '  ')"
         echo "@@XA-BENCH-EVENTS $mode $(wc -l </tmp/bench-$mode.out)@@"
         echo "@@XA-BEGIN-BENCHERR-$(echo $mode | tr a-z A-Z)@@"
-        tail -n 20 /tmp/bench-$mode.err | sed 's/@@/##/g'
+        # A Go crash's cause is at its top, its goroutines below.
+        { grep -m 3 -A 4 -E '^(fatal error|panic|runtime:|unexpected fault|SIG)' /tmp/bench-$mode.err; tail -n 8 /tmp/bench-$mode.err; } |
+            sed 's/@@/##/g'
         echo "@@XA-END-BENCHERR-$(echo $mode | tr a-z A-Z)@@"
     done
     stamp disk-bench-done
