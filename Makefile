@@ -131,9 +131,10 @@ test-kdump: testdata-deps build
 # Real Xen 4.17 under QEMU TCG with a busybox dom0 and a PV and a PVH domU;
 # xascript runs in dom0 against each (testdata/xen/README.md). The Debian
 # packages are fetched by testdata/fetch.sh, QEMU comes from testdata-deps.
-# The serial log stays in XEN_E2E_OUT.
+# The serial log stays in XEN_E2E_OUT. The disk test in it (dom0-disk.sh)
+# makes its ext4 image and checks the result with e2fsprogs (disk-deps).
 XEN_E2E_OUT ?= $(CURDIR)/testdata/.cache/xen-e2e
-e2e-xen: testdata-deps
+e2e-xen: testdata-deps disk-deps
 	bash testdata/xen/xen-e2e.sh images
 	XA_XEN_OUT=$(XEN_E2E_OUT) $(GO) test -count=1 -tags xen -run 'TestXenE2E' -timeout 30m -v ./integration/xene2e/
 

@@ -7,6 +7,7 @@
 // # Pipeline
 //
 //	tap (diskmon/nbd server, diskmon/tapfifo records) --Change--> Feed (bounded)
+//	    (the server behind a unix socket, a kernel NBD device, or both)
 //	    --> Tracker: Refresh the on-disk view, re-read every watched folder, diff
 //	    --> Event, delivered to each watch's callback (the Lua runtime's event loop)
 //
@@ -47,8 +48,12 @@
 // library that served QEMU here, has no FLUSH, FUA, TRIM or WRITE_ZEROES,
 // and a disk that drops a FLUSH loses data the guest was told was durable.
 // The protocol is short (github.com/NetworkBlockDevice/nbd doc/proto.md).
-// XenAccess's tapfifo records (diskmon/tapfifo) and a before/after pair of
-// images (Compare) feed the same tracker.
+// It serves QEMU over a unix socket, or the host kernel's own NBD device
+// (diskmon/kernelnbd: /dev/nbdN set up by ioctls, which Xen's blkback
+// exports to a domU as `phy:`). XenAccess's tapfifo records
+// (diskmon/tapfifo) and a before/after pair of images (Compare) feed the
+// same tracker; and what the server serves can be written out as tapfifo
+// records (MonitorOptions.TapFIFOOut, tapout.go) for another monitor.
 //
 // # Order
 //

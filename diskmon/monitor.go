@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xascript/xascript/diskmon/ext4"
+	"github.com/xascript/xascript/diskmon/kernelnbd"
 	"github.com/xascript/xascript/diskmon/nbd"
 	"github.com/xascript/xascript/diskmon/qmpbitmap"
 	"github.com/xascript/xascript/diskmon/tapfifo"
@@ -28,6 +29,14 @@ type MonitorOptions struct {
 	// NBDSocket serves Image to the guest over NBD on this unix socket: the
 	// tap sees every write.
 	NBDSocket string
+	// NBDDevice serves Image through this kernel NBD device (/dev/nbdN),
+	// configured by ioctls (diskmon/kernelnbd): the host's block device that
+	// Xen's blkback exports to a domU. With NBDSocket, both are served.
+	NBDDevice string
+	// TapFIFOOut, with NBDSocket or NBDDevice, writes a XenAccess tapfifo
+	// record of every change the NBD server makes to this FIFO or file, for
+	// another monitor to follow (--tapfifo).
+	TapFIFOOut string
 	// TapFIFO reads XenAccess tapfifo records of the writes to Image from a
 	// FIFO or file (a blktap-style backend that writes Image itself).
 	TapFIFO string
@@ -58,6 +67,8 @@ type Monitor struct {
 	snap     *flushSnapshot // ext2 behind the NBD server: the state at the last FLUSH
 	server   *nbd.Server
 	listener net.Listener
+	device   *kernelnbd.Device
+	tapOut   *tapOut
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	serveErr error
@@ -78,13 +89,17 @@ func (m *Monitor) Stopping() bool { return m.stopping.Load() }
 // OpenMonitor opens the image, finds its file system and starts the tap.
 func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) {
 	sources := 0
-	for _, s := range []string{o.NBDSocket, o.TapFIFO, o.After} {
-		if s != "" {
+	serve := o.NBDSocket != "" || o.NBDDevice != ""
+	for _, s := range []bool{serve, o.TapFIFO != "", o.After != ""} {
+		if s {
 			sources++
 		}
 	}
 	if sources > 1 {
-		return nil, errors.New("give one source of changes for --disk: --nbd, --tapfifo or --disk-after")
+		return nil, errors.New("give one source of changes for --disk: --nbd (and/or --nbd-device), --tapfifo or --disk-after")
+	}
+	if o.TapFIFOOut != "" && !serve {
+		return nil, errors.New("--tapfifo-out records what xascript serves: it needs --nbd or --nbd-device")
 	}
 	if o.Drive != "" {
 		if sources > 0 || o.Image != "" {
@@ -99,7 +114,7 @@ func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) 
 			mon.Close() // m itself is nil by now: the return set it
 		}
 	}()
-	if o.NBDSocket != "" {
+	if serve {
 		b, err := nbd.OpenFile(o.Image, false)
 		if err != nil {
 			return nil, fmt.Errorf("disk %s: %w", o.Image, err)
@@ -136,7 +151,7 @@ func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) 
 	ctx, m.cancel = context.WithCancel(ctx)
 
 	switch {
-	case o.NBDSocket != "":
+	case serve:
 		if err := m.startNBD(ctx); err != nil {
 			return nil, err
 		}
@@ -199,8 +214,18 @@ func (m *Monitor) startNBD(ctx context.Context) error {
 	if m.snap != nil {
 		backend = m.snap
 	}
+	var onWrite func(off uint64, data []byte)
+	if m.opts.TapFIFOOut != "" {
+		m.tapOut = newTapOut(m.opts.TapFIFOOut, m.logf)
+		m.tapOut.start(ctx)
+		onWrite = func(off uint64, data []byte) { m.tapOut.write(nbd.OpWrite, off, uint64(len(data)), data) }
+	}
 	m.server = nbd.NewServer(backend, nbd.Options{
+		OnWrite: onWrite,
 		OnChange: func(op nbd.Op, off, length uint64) {
+			if m.tapOut != nil && op != nbd.OpWrite {
+				m.tapOut.write(op, off, length, nil)
+			}
 			kind := ChangeWrite
 			switch op {
 			case nbd.OpFlush:
@@ -218,23 +243,35 @@ func (m *Monitor) startNBD(ctx context.Context) error {
 		},
 		Logf: m.opts.Logf,
 	})
-	l, err := nbd.ListenUnix(m.opts.NBDSocket)
-	if err != nil {
-		return err
-	}
-	m.listener = l
-	m.wg.Add(2)
-	go func() {
-		defer m.wg.Done()
-		if err := m.server.Serve(ctx, l); err != nil && !errors.Is(err, nbd.ErrServerClosed) && ctx.Err() == nil {
-			m.serveErr = err
-			m.logf("nbd server: %v", err)
-		}
-	}()
+	// The tracker runs before anything is served: the kernel's device reads
+	// (and a guest may write) as soon as it is attached.
+	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		m.tracker.Run(ctx)
 	}()
+	if m.opts.NBDDevice != "" {
+		d, err := kernelnbd.Attach(ctx, m.opts.NBDDevice, m.server, backend.Size(), m.logf)
+		if err != nil {
+			return err
+		}
+		m.device = d
+	}
+	if m.opts.NBDSocket != "" {
+		l, err := nbd.ListenUnix(m.opts.NBDSocket)
+		if err != nil {
+			return err
+		}
+		m.listener = l
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := m.server.Serve(ctx, l); err != nil && !errors.Is(err, nbd.ErrServerClosed) && ctx.Err() == nil {
+				m.serveErr = err
+				m.logf("nbd server: %v", err)
+			}
+		}()
+	}
 	return nil
 }
 
@@ -338,10 +375,21 @@ func (m *Monitor) Shutdown() {
 	m.shutdown.Do(func() {
 		m.stopping.Store(true)
 		m.stopPolling()
+		// The kernel's device first: a clean NBD_DISCONNECT lets the server
+		// answer everything the driver sent, where closing the server first
+		// would fail the device's I/O under whoever still uses it.
+		if m.device != nil {
+			if err := m.device.Close(); err != nil {
+				m.logf("%v", err)
+			}
+		}
 		if m.server != nil {
 			if err := m.server.Close(); err != nil {
 				m.logf("%v", err)
 			}
+		}
+		if m.tapOut != nil {
+			m.tapOut.stop()
 		}
 		if m.tracker != nil {
 			m.tracker.Finish(time.Now())

@@ -296,9 +296,12 @@ EOT
 # library package it needs (found by following the lib* dependencies of
 # xen-utils-4.17 through apt; testdata/xen/xentool.py checks the ELF NEEDED
 # closure when it builds dom0's initramfs), busybox, and the generic kernel for
-# dom0 (the cloud kernel lacks CONFIG_XEN_DOM0), of which only vmlinuz and
-# drivers/xen/ are kept: its .deb is 70 MB, the unpacked modules 400 MB.
-# The domU kernel is the cloud one of the amd64 target.
+# dom0 (the cloud kernel lacks CONFIG_XEN_DOM0), of which only vmlinuz,
+# drivers/xen/ and the block drivers the disk test needs (nbd, loop,
+# xen-blkback) are kept: its .deb is 70 MB, the unpacked modules 400 MB.
+# xenstore-utils: the disk test's hotplug script writes the backend's
+# physical-device with xenstore-write. The domU kernel is the cloud one of
+# the amd64 target.
 fetch_xen() {
     apt_setup amd64
     local out=$CACHE/x/amd64 kver deb p d dir libdirs=""
@@ -308,6 +311,8 @@ fetch_xen() {
     extract "$deb" "$out/xen-hypervisor-4.17-amd64"
     deb=$(download amd64 busybox-static)
     extract "$deb" "$out/busybox-static"
+    deb=$(download amd64 xenstore-utils)
+    extract "$deb" "$out/xenstore-utils"
     # libgcc-s1: glibc dlopens libgcc_s.so.1 at run time and xl aborts without it.
     while ((${#queue[@]})); do
         p=${queue[0]}; queue=("${queue[@]:1}")
@@ -327,14 +332,16 @@ fetch_xen() {
     done
     kver=${XA_XEN_DOM0_KVER:-$(kernel_abi amd64 linux-image-amd64 amd64)}
     dir=$out/dom0-linux-image-$kver
-    if [[ ! -f $dir/.done ]]; then
+    # .done-blk: the block drivers were added later; a cache without them is refetched.
+    if [[ ! -f $dir/.done-blk ]]; then
         deb=$(download amd64 "linux-image-$kver")
         rm -rf "$dir"; mkdir -p "$dir"
-        log "extract vmlinuz and drivers/xen from $(basename "$deb")"
+        log "extract vmlinuz, drivers/xen and nbd, loop, xen-blkback from $(basename "$deb")"
         dpkg-deb --fsys-tarfile "$deb" |
-            tar -x -C "$dir" --wildcards --no-anchored "boot/vmlinuz-$kver" "kernel/drivers/xen/*"
+            tar -x -C "$dir" --wildcards --no-anchored "boot/vmlinuz-$kver" "kernel/drivers/xen/*" \
+                "kernel/drivers/block/nbd.ko*" "kernel/drivers/block/loop.ko*" "kernel/drivers/block/xen-blkback/*"
         rm -f "$deb"
-        touch "$dir/.done"
+        touch "$dir/.done" "$dir/.done-blk"
     fi
     cat >"$CACHE/xen.env" <<EOT
 XEN_GZ=$out/xen-hypervisor-4.17-amd64/boot/xen-4.17-amd64.gz
@@ -343,6 +350,7 @@ XEN_LIBROOTS="${libdirs% }"
 DOM0_KVER=$kver
 DOM0_KROOT=$dir
 BUSYBOX=$out/busybox-static/bin/busybox
+XENSTORE_UTILS=$out/xenstore-utils
 EOT
 }
 

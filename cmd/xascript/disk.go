@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/diskmon"
@@ -24,7 +25,7 @@ func (d diskWatcher) Watch(path string, opts diskmon.WatchOptions, fn func(diskm
 
 // diskGiven tells whether a disk flag was given.
 func (o *options) diskGiven() bool {
-	return o.disk != "" || o.nbd != "" || o.tapfifo != "" || o.diskAfter != "" || o.drive != ""
+	return o.disk != "" || o.nbd != "" || o.nbdDevice != "" || o.tapfifoOut != "" || o.tapfifo != "" || o.diskAfter != "" || o.drive != ""
 }
 
 // memoryGiven tells whether a memory target is to be opened. With --drive,
@@ -33,7 +34,7 @@ func (o *options) diskGiven() bool {
 func (o *options) memoryGiven() bool { return o.targetGiven() && o.drive == "" }
 
 // errDiskUsage marks a disk flag given without --disk.
-var errDiskUsage = errors.New("--nbd, --tapfifo and --disk-after need --disk IMAGE")
+var errDiskUsage = errors.New("--nbd, --nbd-device, --tapfifo, --tapfifo-out and --disk-after need --disk IMAGE")
 
 // errDriveUsage marks --drive given without --qemu, or with --disk.
 var errDriveUsage = errors.New("--drive NODE needs --qemu QMP-SOCKET and no --disk, --nbd, --tapfifo or --disk-after")
@@ -50,8 +51,8 @@ func openDisk(ctx context.Context, o *options, stderr io.Writer) (*diskmon.Monit
 	if o.disk == "" {
 		return nil, errDiskUsage
 	}
-	mo := diskmon.MonitorOptions{Image: o.disk, Partition: o.partition, NBDSocket: o.nbd, TapFIFO: o.tapfifo,
-		After: o.diskAfter}
+	mo := diskmon.MonitorOptions{Image: o.disk, Partition: o.partition, NBDSocket: o.nbd, NBDDevice: o.nbdDevice,
+		TapFIFO: o.tapfifo, TapFIFOOut: o.tapfifoOut, After: o.diskAfter}
 	if o.verbose {
 		mo.Logf = diskLogf(stderr)
 	}
@@ -61,8 +62,9 @@ func openDisk(ctx context.Context, o *options, stderr io.Writer) (*diskmon.Monit
 	}
 	if !o.quiet {
 		switch {
-		case o.nbd != "":
-			fmt.Fprintf(stderr, "xascript: serving %s (%s) over NBD on %s\n", o.disk, m.Describe(), o.nbd)
+		case o.nbd != "" || o.nbdDevice != "":
+			where := strings.Trim(o.nbd+" "+o.nbdDevice, " ")
+			fmt.Fprintf(stderr, "xascript: serving %s (%s) over NBD on %s\n", o.disk, m.Describe(), where)
 		case o.tapfifo != "":
 			fmt.Fprintf(stderr, "xascript: watching %s (%s) through the requests in %s\n", o.disk, m.Describe(), o.tapfifo)
 		}

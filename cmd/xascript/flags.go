@@ -26,6 +26,8 @@ type options struct {
 	json           bool
 	disk           string
 	nbd            string
+	nbdDevice      string
+	tapfifoOut     string
 	tapfifo        string
 	diskAfter      string
 	partition      int
@@ -50,6 +52,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.isf, "isf", "", "a Volatility 3 ISF (.json, .json.xz/.gz/.zst) for symbols and types (with the profile command: the ISF file to write)")
 	fs.StringVar(&o.disk, "disk", "", "the guest's disk image (raw; ext2/3/4, whole or partitioned) for on_disk_event; with --nbd xascript serves it to the guest")
 	fs.StringVar(&o.nbd, "nbd", "", "serve --disk over NBD on this unix socket (QEMU: -drive file=nbd+unix:///?socket=SOCKET,format=raw) and watch every write")
+	fs.StringVar(&o.nbdDevice, "nbd-device", "", "serve --disk through this kernel NBD device (/dev/nbdN, nbd.ko; as root), set up by xascript itself: Xen dom0 exports it to a domU with disk = ['phy:/dev/nbdN,xvda,w']")
+	fs.StringVar(&o.tapfifoOut, "tapfifo-out", "", "with --nbd or --nbd-device: write a XenAccess tapfifo record of every write, trim and flush served to this FIFO or file (for another xascript --tapfifo)")
 	fs.StringVar(&o.tapfifo, "tapfifo", "", "watch --disk through XenAccess tapfifo request records read from this FIFO or file (a blktap-style backend writes the image)")
 	fs.StringVar(&o.diskAfter, "disk-after", "", "compare --disk (before) with this image of the same file system (after): the events between them")
 	fs.IntVar(&o.partition, "partition", 0, "the partition of --disk that holds the file system (default: the whole image, else the first ext2/3/4 partition)")

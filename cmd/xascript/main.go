@@ -145,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		printError(stderr, "xascript", err, o.verbose)
 		return exitScript
 	}
-	if o.nbd != "" {
+	if o.nbd != "" || o.nbdDevice != "" {
 		// xascript is the guest's disk: it goes on serving when the script
 		// is done, until it is told to stop.
 		if !o.quiet && ctx.Err() == nil && !disk.Stopping() {

@@ -123,6 +123,17 @@ func NewClient(c net.Conn, opts ClientOptions) (*Client, error) {
 	return cl, nil
 }
 
+// NewTransmissionClient speaks the transmission phase on c without a
+// handshake, with simple replies: the peer of Server.ServeTransmission, as
+// Linux's NBD driver is after NBD_SET_SOCK (size and flags are what the
+// driver was told with ioctls instead of by the server).
+func NewTransmissionClient(c net.Conn, size uint64, flags uint16) *Client {
+	cl := &Client{c: c, br: newBufReader(c), pending: map[uint64]*call{}, done: make(chan struct{}),
+		contexts: map[uint32]string{}, size: size, flags: flags}
+	go cl.readLoop()
+	return cl
+}
+
 // Size is the export's size in bytes.
 func (cl *Client) Size() uint64 { return cl.size }
 

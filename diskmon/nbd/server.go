@@ -274,6 +274,12 @@ func (s *Server) dataSync() error {
 	return nil
 }
 
+// TransmissionFlags are the export's flags on a connection served by
+// ServeTransmission (no negotiation, simple replies): what a kernel NBD device
+// is told with NBD_SET_FLAGS, so that it sends FLUSH, FUA, TRIM and
+// WRITE_ZEROES as this server supports them.
+func (s *Server) TransmissionFlags() uint16 { return s.transmissionFlags(false) }
+
 // transmissionFlags are the flags the export is advertised with; DF only when
 // structured replies were negotiated (every READ reply is one chunk, so DF holds).
 func (s *Server) transmissionFlags(structured bool) uint16 {

@@ -374,8 +374,13 @@ func TestServeTransmission(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- s.ServeTransmission(t.Context(), a) }()
 	// The kernel's NBD driver speaks simple replies from the first byte.
-	cl := &Client{c: b, br: newBufReader(b), pending: map[uint64]*call{}, done: make(chan struct{}), contexts: map[uint32]string{}, size: 1 << 20}
-	go cl.readLoop()
+	cl := NewTransmissionClient(b, 1<<20, s.TransmissionFlags())
+	if err := cl.Flush(); err != nil {
+		t.Fatalf("flush on a transmission-only connection: %v", err)
+	}
+	if f := s.TransmissionFlags(); f&(FlagHasFlags|FlagSendFlush|FlagSendFUA|FlagSendTrim|FlagSendWriteZeroes) != FlagHasFlags|FlagSendFlush|FlagSendFUA|FlagSendTrim|FlagSendWriteZeroes || f&FlagSendDF != 0 {
+		t.Errorf("transmission flags %#x: want HAS_FLAGS, SEND_FLUSH, SEND_FUA, SEND_TRIM, SEND_WRITE_ZEROES and no DF (no structured replies)", f)
+	}
 	if _, err := cl.WriteAt([]byte("kernel"), 100); err != nil {
 		t.Fatal(err)
 	}

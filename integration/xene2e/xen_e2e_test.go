@@ -125,6 +125,7 @@ func TestXenE2E(t *testing.T) {
 			}
 		})
 	}
+	t.Run(DiskDomU, func(t *testing.T) { checkDisk(t, l, string(data), out) })
 }
 
 // domUNames: the domUs the harness boots (XA_DOMUS is "name:type ...").

@@ -22,12 +22,14 @@
 # Knobs: XA_XASCRIPT (a static xascript binary to use; default: build one with
 # CGO_ENABLED=0 go build), XA_XEN_TESTS (the file that becomes /xa/tests.sh;
 # default dom0-tests.sh here), XA_XEN_TIMEOUT (seconds for the whole boot,
-# default 300; QEMU is killed by its PID after that), XA_XEN_SMP (QEMU CPUs,
+# default 600; QEMU is killed by its PID after that), XA_XEN_SMP (QEMU CPUs,
 # default 1), XA_XEN_CPU (QEMU -cpu, default max,-smap,-avx,-avx2), XA_DOMUS ("name:type ...", default "xa-pv:pv xa-pvh:pvh"),
 # XA_DOMU_TIMEOUT (seconds for a domU to print @@XA-READY@@, default 150),
 # XA_CMD_TIMEOUT (seconds per dom0 test command, default 120),
 # XA_XEN_EXTRA ("SRC:DEST ..." more host files for dom0, e.g. a debugging tool
 # or a dump: /tmp/x.elf:xa/x.elf),
+# XA_XEN_DISK (0 leaves out the disk test, dom0-disk.sh), XA_DISK_BENCH_RUNS
+# (its Figure 7 runs per N and mode, default 3; 0 skips the benchmark),
 # XA_TESTDATA_CACHE (the package cache, default testdata/.cache).
 #
 # Exit status: 0 when dom0 ran to @@XA-DOM0-DONE@@ and QEMU exited by itself;
@@ -40,7 +42,7 @@ TESTDATA=$(cd "$HERE/.." && pwd)
 ROOT=$(cd "$TESTDATA/.." && pwd)
 CACHE=${XA_TESTDATA_CACHE:-$TESTDATA/.cache}
 IMAGES=$CACHE/xen-images
-TIMEOUT=${XA_XEN_TIMEOUT:-300}
+TIMEOUT=${XA_XEN_TIMEOUT:-600}
 SMP=${XA_XEN_SMP:-1}
 # max without SMAP (dom0 crashes with it) and, as a precaution, without
 # AVX, which QEMU 7.2's TCG emulates for the first time: with it, xascript
@@ -48,6 +50,8 @@ SMP=${XA_XEN_SMP:-1}
 # seen in the runs since).
 CPU=${XA_XEN_CPU:-max,-smap,-avx,-avx2}
 DOMU_MODULES=(crc7 crc-itu-t dummy ifb nlmon veth tun loop isofs)
+# dom0's block drivers for the disk test, loaded by dom0-disk.sh (not at boot).
+DISK_MODULES=(nbd xen-blkback loop)
 XEN_CMDLINE="console=com1 com1=115200,8n1 dom0_mem=512M,max:512M bootscrub=false dom0_max_vcpus=1 noreboot serial_tx_buffer=256K guest_loglvl=all"
 DOM0_CMDLINE="console=hvc0 earlyprintk=xen loglevel=4"
 
@@ -64,8 +68,14 @@ envs() {
     DOMU_KVER=$KVER DOMU_KROOT=$KROOT
     # shellcheck disable=SC1091
     source "$CACHE/xen.env"
+    # A cache from before the disk test lacks xenstore-utils and dom0's block drivers.
+    if [[ -z ${XENSTORE_UTILS:-} || ! -f $DOM0_KROOT/.done-blk ]]; then
+        "$TESTDATA/fetch.sh" xen
+        # shellcheck disable=SC1091
+        source "$CACHE/xen.env"
+    fi
     [[ -f $XEN_GZ && -f $BUSYBOX && -f $DOMU_KROOT/boot/vmlinuz-$DOMU_KVER &&
-        -f $DOM0_KROOT/boot/vmlinuz-$DOM0_KVER ]] ||
+        -f $DOM0_KROOT/boot/vmlinuz-$DOM0_KVER && -f $XENSTORE_UTILS/usr/bin/xenstore ]] ||
         die "fetched files missing; rerun testdata/fetch.sh amd64 and testdata/fetch.sh xen"
 }
 
@@ -75,7 +85,8 @@ images() {
     mkdir -p "$IMAGES"
     local key
     key=$(cat "$CACHE/amd64.env" "$CACHE/xen.env" "$HERE/dom0-init.sh" "$HERE/domu-init.sh" "$TESTDATA/guest-lib.sh" \
-        "$HERE/xentool.py" "$TESTDATA/guesttool.py" "$HERE/xen-e2e.sh" | sha256sum | cut -c1-16)
+        "$HERE/xentool.py" "$TESTDATA/guesttool.py" "$HERE/xen-e2e.sh" \
+        "$HERE/domu-disk-init.sh" "$HERE/vbd-hotplug.sh" | sha256sum | cut -c1-16)
     if [[ -f $IMAGES/key && $(<"$IMAGES/key") == "$key" ]]; then
         return 0
     fi
@@ -87,6 +98,7 @@ images() {
     python3 "$TESTDATA/guesttool.py" initramfs "$IMAGES/domu.cpio" \
         --busybox "$BUSYBOX" --init "$HERE/domu-init.sh" \
         --kroot "$DOMU_KROOT" --kver "$DOMU_KVER" "${DOMU_MODULES[@]}"
+    disk_images
     local -a libroots=()
     local r
     for r in $XEN_LIBROOTS; do libroots+=(--libroot "$r"); done
@@ -94,9 +106,32 @@ images() {
         --busybox "$BUSYBOX" --init "$HERE/dom0-init.sh" \
         --xen-utils "$XEN_UTILS" "${libroots[@]}" \
         --kroot "$DOM0_KROOT" --kver "$DOM0_KVER" \
-        --domu-kernel "$DOMU_KROOT/boot/vmlinuz-$DOMU_KVER" --domu-initramfs "$IMAGES/domu.cpio"
+        --domu-kernel "$DOMU_KROOT/boot/vmlinuz-$DOMU_KVER" --domu-initramfs "$IMAGES/domu.cpio" \
+        --xenstore-utils "$XENSTORE_UTILS" "${DISK_MODULES[@]/#/--disk-module=}" \
+        --file "$IMAGES/domu-disk.cpio:xa-disk/initramfs.cpio" --file "$IMAGES/disk.img:xa-disk/disk.img" \
+        --file "$HERE/vbd-hotplug.sh:etc/xen/scripts/block"
     echo "$key" >"$IMAGES/key"
     log "images built in $((SECONDS - t0))s"
+}
+
+# disk_images: for the disk test (dom0-disk.sh), the domU's initramfs
+# (xen-blkfront; the cloud kernel has ext4 built in) and the ext4 image it
+# mounts, holding /root/bar for the paper's `rm bar`. Files are replaced,
+# never rewritten in place (a cache may be hard-linked to another).
+disk_images() {
+    command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found: install e2fsprogs (make disk-deps)"
+    rm -f "$IMAGES/domu-disk.cpio" "$IMAGES/disk.img"
+    python3 "$TESTDATA/guesttool.py" initramfs "$IMAGES/domu-disk.cpio" \
+        --busybox "$BUSYBOX" --init "$HERE/domu-disk-init.sh" \
+        --kroot "$DOMU_KROOT" --kver "$DOMU_KVER" xen-blkfront
+    local tree
+    tree=$(mktemp -d)
+    mkdir -p "$tree/root"
+    echo bar >"$tree/root/bar"
+    # 16384 inodes: Figure 7 makes 1100 files per run, 3 modes x
+    # XA_DISK_BENCH_RUNS (3: 9900 files; 8192 inodes ran out).
+    mkfs.ext4 -q -F -b 4096 -N 16384 -d "$tree" "$IMAGES/disk.img" 32M
+    rm -rf "$tree"
 }
 
 # marks: first appearance of each milestone in the serial log, with the
@@ -135,6 +170,7 @@ run() {
         echo "XA_DOMUS='${XA_DOMUS:-xa-pv:pv xa-pvh:pvh}'"
         echo "XA_DOMU_TIMEOUT=${XA_DOMU_TIMEOUT:-150}"
         echo "XA_CMD_TIMEOUT=${XA_CMD_TIMEOUT:-120}"
+        echo "XA_DISK_BENCH_RUNS=${XA_DISK_BENCH_RUNS:-3}"
     } >"$out/config.sh"
     local -a extra=()
     local spec
@@ -142,6 +178,7 @@ run() {
     python3 "$HERE/xentool.py" overlay "$out/overlay.cpio" \
         --file "$bin:xa/xascript" --file "$HERE/dom0-run.sh:xa/run.sh" \
         --file "$tests:xa/tests.sh" --file "$out/config.sh:xa/config.sh" \
+        $([[ ${XA_XEN_DISK:-1} == 0 ]] || echo "--file $HERE/dom0-disk.sh:xa/disk.sh") \
         --tree "$ROOT/scripts:xa/scripts" "${extra[@]}"
     cat "$IMAGES/dom0-base.cpio" "$out/overlay.cpio" >"$out/dom0.cpio"
     rm -f "$out/serial.log" "$out/qemu.out" "$out/timings.txt"
@@ -150,6 +187,8 @@ run() {
         name=${name%%:*}
         MARKS+=("@@XA-T ready-$name:ready-$name" "@@XA-T tested-$name:tested-$name")
     done
+    [[ ${XA_XEN_DISK:-1} == 0 ]] || MARKS+=("@@XA-T disk-nbd-up:disk-nbd-up" "@@XA-T disk-checked:disk-checked"
+        "@@XA-T disk-bench-done:disk-bench-done")
     MARKS+=("@@XA-DOM0-DONE@@:dom0-done")
 
     # coreutils timeout is QEMU's parent: it bounds QEMU even if this script

@@ -9,7 +9,11 @@ Subcommands:
       (found in the unpacked library packages, checked here so a missing one
       fails the build, not dom0), glibc's loader, libgcc_s.so.1 (glibc dlopens
       it; xl aborts without it), dom0's Xen modules with their dependencies,
-      and the domU kernel and initramfs under /xa-domu/.
+      and the domU kernel and initramfs under /xa-domu/. For the disk test
+      (dom0-disk.sh), optionally: --xenstore-utils DIR (xenstore-write and
+      -read, for its hotplug script), --disk-module NAME (modules put under
+      /lib/modules and listed in /disk-modules.order, loaded by that test,
+      not at boot) and --file SRC:DEST (the domU's disk image and initramfs).
   overlay OUT [--file SRC:DEST]... [--tree SRCDIR:DEST]...
       Write a second cpio with the files that change from run to run (the
       xascript binary, scripts/, the dom0 test scripts).  The kernel unpacks
@@ -99,7 +103,8 @@ def read(path):
 def cmd_dom0(a):
     idx = lib_index(a.libroot)
     tools = [os.path.join(a.xen_utils, XEN_BIN, t) for t in XEN_TOOLS]
-    libs = lib_closure(tools, idx)
+    xenstore = os.path.join(a.xenstore_utils, "usr/bin/xenstore") if a.xenstore_utils else None
+    libs = lib_closure(tools + ([xenstore] if xenstore else []), idx)
     for extra in DLOPENED + (LOADER,):
         if extra not in idx:
             raise SystemExit(f"[xentool] {extra} not found in the unpacked packages")
@@ -136,6 +141,32 @@ def cmd_dom0(a):
             c.file(f"lib/modules/{name}.ko", read_module(path))
             order.append(name)
         c.file("modules.order", ("\n".join(order) + "\n").encode())
+        if a.disk_module:
+            dmods = [(n, p) for n, p in resolve_modules(a.kroot, a.kver, a.disk_module) if n not in order]
+            dgot = {n for n, _ in dmods}
+            dmissing = [m for m in a.disk_module if m.replace("-", "_") not in dgot]
+            if dmissing:
+                raise SystemExit(f"[xentool] dom0 kernel {a.kver} ships no module {dmissing} "
+                                 f"(testdata/fetch.sh xen extracts drivers/block)")
+            for name, path in dmods:
+                c.file(f"lib/modules/{name}.ko", read_module(path))
+            c.file("disk-modules.order", ("\n".join(n for n, _ in dmods) + "\n").encode())
+        if xenstore:
+            # One multi-call binary: it acts on its argv[0].
+            c.file(f"{XEN_BIN}/xenstore", read(xenstore), 0o755)
+            for verb in ("read", "write", "rm", "exists", "ls", "list"):
+                c.symlink(f"{XEN_BIN}/xenstore-{verb}", "xenstore")
+        made = {"etc", "etc/xen", "xa", "xa-domu", "lib", "lib/modules", "usr", "usr/lib"}
+        for spec in a.file:
+            src, _, dest = spec.partition(":")
+            dest = dest.strip("/")
+            parts = dest.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in made:
+                    c.dir(d)
+                    made.add(d)
+            c.file(dest, read(src), 0o755 if os.access(src, os.X_OK) else 0o644)
         c.file("xa-domu/vmlinuz", read(a.domu_kernel))
         c.file("xa-domu/initramfs.cpio", read(a.domu_initramfs))
         c.trailer()
@@ -199,6 +230,9 @@ def main():
     d.add_argument("--kver", required=True)
     d.add_argument("--domu-kernel", required=True)
     d.add_argument("--domu-initramfs", required=True)
+    d.add_argument("--xenstore-utils")
+    d.add_argument("--disk-module", action="append", default=[])
+    d.add_argument("--file", action="append", default=[])
     d.set_defaults(fn=cmd_dom0)
     o = sub.add_parser("overlay")
     o.add_argument("out")
