@@ -28,6 +28,9 @@ type Area struct {
 // target): bindings that need it then raise "no target" errors.
 type Env struct {
 	Guest Guest
+	// GuestName is the guest's name, for records (emit) and for the tag of
+	// output lines when one process watches several guests.
+	GuestName string
 	// Ctx cancels long-running bindings (list walks, sleep) when the user
 	// interrupts.
 	Ctx context.Context

@@ -13,6 +13,10 @@ type options struct {
 	file           string
 	qemu           string
 	dom            string
+	files          []string // every --file, --qemu and --dom given (multi.go)
+	qemus          []string
+	doms           []string
+	qemuDirs       []string
 	pause          bool
 	symbols        string
 	btf            string
@@ -36,9 +40,9 @@ type options struct {
 func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("xascript", pflag.ContinueOnError)
 	fs.SortFlags = false
-	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
-	fs.StringVar(&o.qemu, "qemu", "", "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait); RAM is mapped from a shared memory-backend file, else read from the QEMU process")
-	fs.StringVar(&o.dom, "dom", "", "a running Xen domain, by id or name (run in dom0 as root; PV, PVH and HVM guests)")
+	fs.StringArrayVarP(&o.files, "file", "f", nil, "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
+	fs.StringArrayVar(&o.qemus, "qemu", nil, "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait); RAM is mapped from a shared memory-backend file, else read from the QEMU process")
+	fs.StringArrayVar(&o.doms, "dom", nil, "a running Xen domain, by id or name (run in dom0 as root; PV, PVH and HVM guests); 'all': every running domU")
 	fs.BoolVar(&o.pause, "pause", false, "hold a live guest paused while the script runs")
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
@@ -54,7 +58,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "with an error, print its details: every candidate a search for the kernel, its symbols or its BTF rejected, and why (info always does)")
-	fs.BoolVar(&o.json, "json", false, "info, bench: print JSON instead of text")
+	fs.StringArrayVar(&o.qemuDirs, "qemu-dir", nil, "list: also probe every QMP socket in this folder")
+	fs.BoolVar(&o.json, "json", false, "info, bench, list: print JSON instead of text")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.BoolVar(&o.version, "version", false, "print the version")
 	return fs
@@ -67,6 +72,11 @@ Usage:
   xascript info [flags]                       show how the kernel was found and where symbols and types came from
   xascript profile --isf OUT.json [flags]     write the derived profile as a Volatility 3 ISF
   xascript bench [flags]                      measure read speed on the target (pages/s, read_u32 latency, frame cache)
+  xascript list [--qemu-dir DIR] [--json]      list the guests this host can see (Xen domains, QEMU guests with QMP)
+
+A target flag given more than once (--dom web1 --dom web2, --dom all, --qemu A --qemu B,
+--file A --file B) runs SCRIPT on every guest at once, one Lua state each; each output line
+is tagged [NAME] (README: "Many guests at once").
 
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst
@@ -84,7 +94,8 @@ Environment:
   XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
 
 Exit status: 0 success, 1 script error, 2 usage error, 3 target or profile could not be opened,
-70 internal error (a bug in xascript: please report it), 130 interrupted.
+70 internal error (a bug in xascript: please report it), 130 interrupted (143 by SIGTERM).
+With several guests: the highest status of any guest.
 
 Lua API: docs/lua-api.md, or help("name") inside a script.
 `
