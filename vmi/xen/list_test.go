@@ -88,7 +88,7 @@ func testHost() *fakeHost {
 		fakeHV: fakeHV{version: 4<<16 | 17},
 		doms: map[uint16]fakeDomain{
 			0:  {flags: running, pages: 131072, vcpus: 1},
-			1:  {flags: blocked, pages: 32768, vcpus: 1},                          // PV
+			1:  {flags: blocked, pages: 32768, vcpus: 1},                           // PV
 			2:  {flags: hvm | blocked, pages: 32768 - 256, vcpus: 1, emulation: 1}, // PVH
 			5:  {flags: hvm | running, pages: 65536, outstanding: 256, vcpus: 2, emulation: 0x3ff},
 			7:  {flags: hvm | paused | blocked, pages: 1024, vcpus: 1, emulation: 1 | 1<<10},
