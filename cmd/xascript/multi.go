@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,22 +29,24 @@ import (
 
 // splitTargets turns the repeatable target flags into the single ones the
 // commands read (o.file, o.qemu, o.dom), and reports whether several
-// guests were named: more than one target flag in all, or --dom all.
+// guests of one kind were named: a target flag given more than once, or
+// --dom all. Flags of different kinds (--file with --dom) stay one target
+// each, which opening refuses ("give one target").
 func (o *options) splitTargets() (multi bool) {
-	n := len(o.files) + len(o.qemus) + len(o.doms)
-	for _, d := range o.doms {
-		if d == "all" {
-			return true
+	kinds := 0
+	for _, vals := range [][]string{o.files, o.qemus, o.doms} {
+		if len(vals) > 0 {
+			kinds++
 		}
 	}
-	if n > 1 {
+	if kinds == 1 && (len(o.files)+len(o.qemus)+len(o.doms) > 1 || slices.Contains(o.doms, "all")) {
 		return true
 	}
 	for _, p := range []struct {
 		vals []string
 		one  *string
 	}{{o.files, &o.file}, {o.qemus, &o.qemu}, {o.doms, &o.dom}} {
-		if len(p.vals) == 1 {
+		if len(p.vals) > 0 {
 			*p.one = p.vals[0]
 		}
 	}
@@ -62,7 +65,7 @@ type guestSpec struct {
 var listXen = xen.List
 
 // expandTargets lists the guests of a multi-guest run, in command-line
-// order (files, QEMU sockets, domains), with --dom all expanded to every
+// order, with --dom all expanded to every
 // running domU, and names them: a domain by its xenstore name, a QEMU guest
 // by its -name (else its socket), a dump by its file name (its path as
 // given when two have the same name). Names left equal are made unique

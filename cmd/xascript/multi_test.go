@@ -303,17 +303,23 @@ func TestMultiTargets(t *testing.T) {
 			{ID: 5, Name: "going", Type: "PV", State: "-----d"},
 		}, nil
 	}
-	o := &options{doms: []string{"all", "xa-pv"}, files: []string{"a/mem.elf", "b/mem.elf", "c.raw"}}
+	files := &options{files: []string{"a/mem.elf", "b/mem.elf", "c.raw"}}
+	if !files.splitTargets() {
+		t.Fatal("not multi")
+	}
+	o := &options{doms: []string{"all", "xa-pv"}}
 	if !o.splitTargets() {
 		t.Fatal("not multi")
 	}
-	specs, err := expandTargets(o)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got []string
-	for _, s := range specs {
-		got = append(got, s.flag+":"+s.value+"="+s.name)
+	for _, opts := range []*options{files, o} {
+		specs, err := expandTargets(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range specs {
+			got = append(got, s.flag+":"+s.value+"="+s.name)
+		}
 	}
 	want := "file:a/mem.elf=a/mem.elf file:b/mem.elf=b/mem.elf file:c.raw=c.raw dom:1=xa-pv dom:2=xa-pvh dom:4=4 dom:xa-pv=xa-pv#2"
 	if strings.Join(got, " ") != want {
@@ -322,6 +328,11 @@ func TestMultiTargets(t *testing.T) {
 	one := &options{doms: []string{"web1"}}
 	if one.splitTargets() || one.dom != "web1" {
 		t.Errorf("one --dom: multi or dom %q", one.dom)
+	}
+	// Different kinds are not several guests: opening refuses them.
+	mixed := &options{doms: []string{"all"}, files: []string{"a"}}
+	if mixed.splitTargets() || mixed.dom != "all" || mixed.file != "a" {
+		t.Errorf("--file with --dom all: %+v", mixed)
 	}
 	var stdout, stderr strings.Builder
 	if code := run([]string{"info", "--file", "a", "--file", "b"}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "info takes one target") {
