@@ -4,11 +4,16 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,6 +94,143 @@ func TestLiveQEMUMulti(t *testing.T) {
 			t.Errorf("list does not show %s:\n%s", g.Socket, raw)
 		}
 	}
+
+	t.Run("one QEMU quits", func(t *testing.T) { testMultiOneQuits(t, bin, a, b, names) })
+}
+
+// roundsScript polls the guest's module list and prints one line a round.
+const roundsScript = `
+local linux = require("linux")
+local n = 0
+while true do
+  n = n + 1
+  print("round " .. n .. " " .. #linux.modules())
+  sleep(0.1)
+end`
+
+// testMultiOneQuits: one process polls both guests; guest a's QEMU quits:
+// a's state ends with an error line naming a and saying QEMU went away, b's
+// goes on printing rounds until SIGTERM, and the exit status is 143 (the
+// worst of 1 and 143).
+func testMultiOneQuits(t *testing.T, bin string, a, b *liveguest.Guest, names map[string]string) {
+	script := filepath.Join(t.TempDir(), "rounds.lua")
+	if err := os.WriteFile(script, []byte(roundsScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, script, "--qemu", a.Socket, "--qemu", b.Socket)
+	cmd.Env = cacheEnv(t)
+	na, nb := names[a.Socket], names[b.Socket]
+	bothRunning := make(chan struct{})
+	stdout := &roundsWriter{want: []string{"[" + na + "] round 2 ", "[" + nb + "] round 2 "}, seen: bothRunning}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-bothRunning:
+	case err := <-done:
+		t.Fatalf("ended before both guests ran: %v\n%s\n%s", err, stdout, stderr.String())
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("both guests not polled within 4 minutes\n%s\n%s", stdout, stderr.String())
+	}
+	if err := a.Control("quit", nil, 20*time.Second); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Logf("quit: %v", err) // QEMU may close the socket before it answers
+	}
+	// b goes on: ten more rounds after a's error line.
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(stderr.String(), "["+na+"]") || stdout.count(nb) < stdout.countAt(nb)+10 {
+		select {
+		case err := <-done:
+			t.Fatalf("xascript ended after guest %s quit: %v\n%s\n%s", na, err, stdout, stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("after %s quit: no error line or %s stopped\n%s\n%s", na, nb, stdout, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "["+na+"]") {
+			stdout.mark(nb)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("SIGTERM did not end xascript within 30 s")
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 143 {
+		t.Errorf("exit: %v, want 143", err)
+	}
+	msg := stderr.String()
+	if lines := strings.Split(strings.TrimSpace(msg), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "xascript: ["+na+"] ") || !strings.Contains(msg, "QEMU has gone away") {
+		t.Errorf("stderr: want one line naming %s and saying QEMU went away:\n%s", na, msg)
+	}
+	t.Logf("%s: %d rounds, %s: %d rounds; %s", na, stdout.count(na), nb, stdout.count(nb), strings.TrimSpace(msg))
+}
+
+// roundsWriter collects output, counts each guest's rounds and closes seen
+// once every want string appeared.
+type roundsWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	want   []string
+	seen   chan struct{}
+	closed bool
+	marks  map[string]int
+}
+
+func (w *roundsWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.closed {
+		all := true
+		for _, s := range w.want {
+			all = all && strings.Contains(w.buf.String(), s)
+		}
+		if all {
+			w.closed = true
+			close(w.seen)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *roundsWriter) count(name string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Count(w.buf.String(), "["+name+"] round ")
+}
+
+// mark remembers name's count now; countAt returns the last mark.
+func (w *roundsWriter) mark(name string) {
+	n := w.count(name)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.marks == nil {
+		w.marks = map[string]int{}
+	}
+	w.marks[name] = n
+}
+
+func (w *roundsWriter) countAt(name string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.marks[name]
+}
+
+func (w *roundsWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // qemuName is the -name that live-guest.sh gave QEMU, from its command line.
