@@ -72,7 +72,7 @@ Usage:
   xascript info [flags]                       show how the kernel was found and where symbols and types came from
   xascript profile --isf OUT.json [flags]     write the derived profile as a Volatility 3 ISF
   xascript bench [flags]                      measure read speed on the target (pages/s, read_u32 latency, frame cache)
-  xascript list [--qemu-dir DIR] [--json]      list the guests this host can see (Xen domains, QEMU guests with QMP)
+  xascript list [--qemu-dir DIR] [--json]    list the guests this host can see (Xen domains, QEMU guests with QMP)
 
 A target flag given more than once (--dom web1 --dom web2, --dom all, --qemu A --qemu B,
 --file A --file B) runs SCRIPT on every guest at once, one Lua state each; each output line
