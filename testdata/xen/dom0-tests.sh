@@ -73,31 +73,34 @@ while true do
   sleep(0.2)
 end
 LUA
-        xa_run multi-one-gone sh -c '
-            rounds() { grep -c "^\[$1\] round" /tmp/multi.out; }
-            xascript /tmp/xa-rounds.lua --dom "$DOMU_NAME" --dom xa-multi >/tmp/multi.out 2>/tmp/multi.err &
-            p=$!
-            i=0
-            while [ "$(rounds xa-multi)" -lt 1 ] || [ "$(rounds "$DOMU_NAME")" -lt 1 ]; do
-                i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5
-            done
-            xl destroy xa-multi
-            sleep 3
-            before=$(rounds "$DOMU_NAME")
-            i=0
-            while [ "$(rounds "$DOMU_NAME")" -le "$before" ]; do
-                i=$((i + 1)); [ $i -gt 60 ] && break; sleep 0.5
-            done
-            after=$(rounds "$DOMU_NAME")
-            kill -0 $p 2>/dev/null && alive=1
-            kill -TERM $p
-            wait $p
-            rc=$?
-            cat /tmp/multi.out
-            cat /tmp/multi.err >&2
-            echo "exit status $rc; $DOMU_NAME rounds $before before, $after after; alive $alive" >&2
-            [ "$alive" = 1 ] && [ $rc -eq 143 ] && [ "$after" -gt "$before" ] &&
-                grep -q "^xascript: \[xa-multi\] .*domain is gone" /tmp/multi.err'
+        # A file, not sh -c '...': the command line must be one line in the log.
+        cat >/tmp/xa-multi-gone.sh <<'SH'
+rounds() { grep -c "^\[$1\] round" /tmp/multi.out; }
+xascript /tmp/xa-rounds.lua --dom "$DOMU_NAME" --dom xa-multi >/tmp/multi.out 2>/tmp/multi.err &
+p=$!
+i=0
+while [ "$(rounds xa-multi)" -lt 1 ] || [ "$(rounds "$DOMU_NAME")" -lt 1 ]; do
+    i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5
+done
+xl destroy xa-multi
+sleep 3
+before=$(rounds "$DOMU_NAME")
+i=0
+while [ "$(rounds "$DOMU_NAME")" -le "$before" ]; do
+    i=$((i + 1)); [ $i -gt 60 ] && break; sleep 0.5
+done
+after=$(rounds "$DOMU_NAME")
+kill -0 $p 2>/dev/null && alive=1
+kill -TERM $p
+wait $p
+rc=$?
+cat /tmp/multi.out
+cat /tmp/multi.err >&2
+echo "exit status $rc; $DOMU_NAME rounds $before before, $after after; alive $alive" >&2
+[ "$alive" = 1 ] && [ $rc -eq 143 ] && [ "$after" -gt "$before" ] &&
+    grep -q "^xascript: \[xa-multi\] .*domain is gone" /tmp/multi.err
+SH
+        xa_run multi-one-gone sh /tmp/xa-multi-gone.sh
     else
         cat /tmp/create-xa-multi.log
         echo "@@XA-DOMU-FAIL xa-multi could not be started beside $DOMU_NAME@@"
