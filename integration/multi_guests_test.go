@@ -124,8 +124,9 @@ func testMultiOneQuits(t *testing.T, bin string, a, b *liveguest.Guest, names ma
 	na, nb := names[a.Socket], names[b.Socket]
 	bothRunning := make(chan struct{})
 	stdout := &roundsWriter{want: []string{"[" + na + "] round 2 ", "[" + nb + "] round 2 "}, seen: bothRunning}
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = stdout, &stderr
+	aFailed := make(chan struct{})
+	stderr := &markerWriter{marker: "xascript: [" + na + "] ", seen: aFailed}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,27 +135,34 @@ func testMultiOneQuits(t *testing.T, bin string, a, b *liveguest.Guest, names ma
 	select {
 	case <-bothRunning:
 	case err := <-done:
-		t.Fatalf("ended before both guests ran: %v\n%s\n%s", err, stdout, stderr.String())
+		t.Fatalf("ended before both guests ran: %v\n%s\n%s", err, stdout, stderr)
 	case <-time.After(4 * time.Minute):
-		t.Fatalf("both guests not polled within 4 minutes\n%s\n%s", stdout, stderr.String())
+		cmd.Process.Kill()
+		t.Fatalf("both guests not polled within 4 minutes\n%s\n%s", stdout, stderr)
 	}
 	if err := a.Control("quit", nil, 20*time.Second); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 		t.Logf("quit: %v", err) // QEMU may close the socket before it answers
 	}
+	select {
+	case <-aFailed:
+	case err := <-done:
+		t.Fatalf("xascript ended after guest %s quit: %v\n%s\n%s", na, err, stdout, stderr)
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("no error line for %s within a minute of its quit\n%s\n%s", na, stdout, stderr)
+	}
 	// b goes on: ten more rounds after a's error line.
+	atFail := stdout.count(nb)
 	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(stderr.String(), "["+na+"]") || stdout.count(nb) < stdout.countAt(nb)+10 {
+	for stdout.count(nb) < atFail+10 {
 		select {
 		case err := <-done:
-			t.Fatalf("xascript ended after guest %s quit: %v\n%s\n%s", na, err, stdout, stderr.String())
+			t.Fatalf("xascript ended after guest %s quit: %v\n%s\n%s", na, err, stdout, stderr)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatalf("after %s quit: no error line or %s stopped\n%s\n%s", na, nb, stdout, stderr.String())
-		}
-		if !strings.Contains(stderr.String(), "["+na+"]") {
-			stdout.mark(nb)
+			t.Fatalf("after %s quit, %s made %d rounds in 2 minutes\n%s\n%s", na, nb, stdout.count(nb)-atFail, stdout, stderr)
 		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -184,7 +192,6 @@ type roundsWriter struct {
 	want   []string
 	seen   chan struct{}
 	closed bool
-	marks  map[string]int
 }
 
 func (w *roundsWriter) Write(p []byte) (int, error) {
@@ -208,23 +215,6 @@ func (w *roundsWriter) count(name string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return strings.Count(w.buf.String(), "["+name+"] round ")
-}
-
-// mark remembers name's count now; countAt returns the last mark.
-func (w *roundsWriter) mark(name string) {
-	n := w.count(name)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.marks == nil {
-		w.marks = map[string]int{}
-	}
-	w.marks[name] = n
-}
-
-func (w *roundsWriter) countAt(name string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.marks[name]
 }
 
 func (w *roundsWriter) String() string {
