@@ -56,8 +56,20 @@ fi
 if [ "$DOMU_TYPE" = pvh ]; then
     domu_cfg xa-multi pv >/xa/xa-multi.cfg
     : >"$CONSOLE_DIR/guest-xa-multi.log"
-    stamp create-xa-multi
-    if xl create /xa/xa-multi.cfg >/tmp/create-xa-multi.log 2>&1 && wait_ready xa-multi; then
+    # One more try if the first boot fails, as dom0-run.sh gives each domU.
+    multi_ok=
+    for try in 1 2; do
+        stamp create-xa-multi
+        if xl create /xa/xa-multi.cfg >/tmp/create-xa-multi.log 2>&1 && wait_ready xa-multi; then
+            multi_ok=1
+            break
+        fi
+        cat /tmp/create-xa-multi.log
+        xl destroy xa-multi >/dev/null 2>&1
+        : >"$CONSOLE_DIR/guest-xa-multi.log"
+        [ "$try" = 1 ] && echo "@@XA-DOMU-RETRY xa-multi@@"
+    done
+    if [ -n "$multi_ok" ]; then
         stamp ready-xa-multi
         dump_console xa-multi
         echo "@@XA-DOMID xa-multi $(xl domid xa-multi)@@"
@@ -102,7 +114,6 @@ echo "exit status $rc; $DOMU_NAME rounds $before before, $after after; alive $al
 SH
         xa_run multi-one-gone sh /tmp/xa-multi-gone.sh
     else
-        cat /tmp/create-xa-multi.log
         echo "@@XA-DOMU-FAIL xa-multi could not be started beside $DOMU_NAME@@"
         dump_console xa-multi
     fi
