@@ -6,12 +6,14 @@ import (
 	"sort"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/xascript/xascript/internal/record"
 )
 
 // Binding is one Lua global function with its documentation.
 type Binding struct {
-	Name      string
-	Signature string // e.g. "read_u32(addr) -> number | nil, err"
+	Name      string // a global, or "table.name" for a field of a global table ("xascript.require_version")
+	Signature string // e.g. "read_u32(addr) -> number | nil, err"; LuaLS types come from luatypes.go
 	Doc       string // Markdown; first sentence is the summary
 	Fn        lua.LGFunction
 }
@@ -28,9 +30,6 @@ type Area struct {
 // target): bindings that need it then raise "no target" errors.
 type Env struct {
 	Guest Guest
-	// GuestName is the guest's name, for records (emit) and for the tag of
-	// output lines when one process watches several guests.
-	GuestName string
 	// Ctx cancels long-running bindings (list walks, sleep) when the user
 	// interrupts.
 	Ctx context.Context
@@ -52,7 +51,21 @@ type Env struct {
 	// script waits (a monitor that polls forever is read as it runs). Nil
 	// does nothing; bindings call it through BlockingPoint.
 	BeforeBlock func()
+	// GuestName names the target in every record emit writes (its "guest"
+	// field): the --dom name or id, the --qemu socket, the dump file's base
+	// name. Empty: no target, no field. It is the one place a record's
+	// guest comes from; with several guests, each Lua state's Env has its
+	// own.
+	GuestName string
+	// RecordTime adds the time a record was written (its "time" field):
+	// set when the target is live or a disk is watched as it is written,
+	// where records are observations of now.
+	RecordTime bool
+	// JSON makes emit write JSON Lines instead of aligned text (--json).
+	JSON bool
 
+	records   record.Encoder // emit's, so text columns line up across records
+	recordBuf []byte
 	scratch   [8]byte
 	addressMT *lua.LTable
 	numbers   numberBox
@@ -87,6 +100,7 @@ func Areas(env *Env) []Area {
 		env = &Env{}
 	}
 	return []Area{
+		versionArea(env),
 		addressArea(env),
 		memoryArea(env),
 		symbolsArea(env),
@@ -94,6 +108,7 @@ func Areas(env *Env) []Area {
 		targetArea(env),
 		timeArea(env),
 		diskArea(env),
+		emitArea(env),
 	}
 }
 
@@ -106,9 +121,10 @@ func Register(L *lua.LState, env *Env) {
 		env.ListLimit = DefaultListLimit
 	}
 	registerAddressType(L, env)
+	registerVersion(L)
 	for _, a := range Areas(env) {
 		for _, b := range a.Bindings {
-			L.SetGlobal(b.Name, L.NewFunction(b.Fn))
+			setGlobalPath(L, b.Name, L.NewFunction(b.Fn))
 		}
 	}
 	L.SetGlobal("help", L.NewFunction(help))

@@ -1,6 +1,8 @@
 // Package bindings is xascript's Lua API: the global functions a monitor
 // script calls (read_u32, symbol, walk_list, ...), the address type, and the
-// doc strings from which docs/lua-api.md and the REPL's help are generated.
+// doc strings from which docs/lua-api.md, the REPL's help and the editors'
+// LuaLS declarations (luals.go, with the types of luatypes.go) are generated,
+// and the API version (version.go).
 //
 // One file per API area (address.go, memory.go, symbols.go, lists.go,
 // output.go); each area is a table of Binding values, each with its name,

@@ -12,7 +12,9 @@ func Markdown() string {
 	b.WriteString("# xascript Lua API\n\n")
 	b.WriteString("<!-- Generated from the doc strings in bindings/*.go by `make docs`; do not edit. -->\n\n")
 	b.WriteString("Scripts run with these globals besides Lua 5.1's standard library. Inside a script, " +
-		"`help()` lists them and `help(\"name\")` prints one entry.\n\n")
+		"`help()` lists them and `help(\"name\")` prints one entry. " +
+		"`scripts/types/xascript.lua` declares them for editors with lua-language-server (`scripts/.luarc.json` " +
+		"points it there), and `docs/lua-libs.md` describes the shared libraries that `require` finds.\n\n")
 	areas := Areas(nil)
 	for _, a := range areas {
 		fmt.Fprintf(&b, "- [%s](#%s)\n", a.Title, anchor(a.Title))

@@ -359,7 +359,7 @@ func testChurn(t *testing.T, bin, cache string, g *liveguest.Guest) {
 		for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
 			s := scripts[i%2]
 			rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
-			args := append([]string{s[0], "--pause", "--qemu", g.CtlSocket}, s[1:]...)
+			args := append([]string{s[0], "--pause", "--json", "--qemu", g.CtlSocket}, s[1:]...)
 			cmd := xascriptCmd(rctx, bin, cache, args...)
 			var out, errb bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errb
@@ -506,24 +506,33 @@ func checkSnapshot(r pausedRun) string {
 	if r.err != nil {
 		return r.err.Error()
 	}
-	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	recs, err := Records(r.out)
+	if err != nil {
+		return err.Error()
+	}
+	if len(recs) == 0 {
+		return "no records"
+	}
 	switch r.script {
 	case "modwatch.lua":
-		for _, l := range lines {
-			if !strings.HasPrefix(l, "+ ") {
-				return fmt.Sprintf("line %q is not a loaded module", l)
+		var loaded []string
+		for _, rec := range recs {
+			if rec["event"] != "loaded" {
+				return fmt.Sprintf("record %v is not a loaded module", rec)
 			}
+			name, _ := rec["module"].(string)
+			loaded = append(loaded, name)
 		}
 		for _, m := range []string{"ifb", "veth", "tun", "loop", "crc_itu_t"} {
-			if !slices.Contains(lines, "+ "+m) {
+			if !slices.Contains(loaded, m) {
 				return "no module " + m
 			}
 		}
 	case "ps.lua":
-		if lines[0] != "0\tswapper/0" {
-			return fmt.Sprintf("first task %q, want the idle task", lines[0])
+		if recs[0]["pid"] != 0.0 || recs[0]["comm"] != "swapper/0" {
+			return fmt.Sprintf("first task %v, want the idle task", recs[0])
 		}
-		if !slices.Contains(lines, "1\tinit") {
+		if !slices.ContainsFunc(recs, func(rec map[string]any) bool { return rec["pid"] == 1.0 && rec["comm"] == "init" }) {
 			return "no pid 1"
 		}
 	}

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/xascript/xascript/bindings"
@@ -47,11 +49,48 @@ func (img *Image) OpenKernel(dumpName string, dumpCache, cache unpack.Options) (
 	return t, k, nil
 }
 
-// RunScript runs a Lua script against a guest and returns its output.
+// RunScript runs a Lua script against a guest and returns its output. The
+// records it emits are JSON Lines (as with --json), for Records to read.
 func RunScript(g bindings.Guest, script string, args ...string) (string, error) {
 	var out strings.Builder
-	rt := runtime.New(runtime.Config{Stdout: &out, Env: &bindings.Env{Guest: g}, Libs: scripts.Libs()})
+	rt := runtime.New(runtime.Config{Stdout: &out, Env: &bindings.Env{Guest: g, JSON: true}, Libs: scripts.Libs()})
 	defer rt.Close()
 	err := rt.RunFile(script, args)
 	return out.String(), err
+}
+
+// Records parses out, the output of a script that emits records with --json
+// (or through RunScript): one JSON object a line, every line one.
+func Records(out string) ([]map[string]any, error) {
+	var recs []map[string]any
+	for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if line == "" && out == "" {
+			break
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("line %d %q is not a JSON record: %w", i+1, line, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// RecordStrings returns the string field key of every record in out (as
+// Records reads it); a record without it, or with another type, is an
+// error.
+func RecordStrings(out, key string) ([]string, error) {
+	recs, err := Records(out)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]string, len(recs))
+	for i, r := range recs {
+		s, ok := r[key].(string)
+		if !ok {
+			return nil, fmt.Errorf("record %d %v has no string %q", i+1, r, key)
+		}
+		vals[i] = s
+	}
+	return vals, nil
 }

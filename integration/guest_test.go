@@ -34,7 +34,7 @@ func TestGuestModules(t *testing.T) {
 					if err != nil {
 						t.Fatalf("lkm.lua: %v", err)
 					}
-					got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+					got := moduleNames(t, out)
 					want := img.Truth.Modules
 					if strings.Join(got, ",") != strings.Join(want, ",") {
 						t.Fatalf("lkm.lua printed %d modules:\n%v\nthe guest's /proc/modules had %d:\n%v", len(got), got, len(want), want)
@@ -158,6 +158,16 @@ func TestGuestTasks(t *testing.T) {
 	}
 }
 
+// moduleNames returns the name field of lkm.lua's records in out.
+func moduleNames(t *testing.T, out string) []string {
+	t.Helper()
+	names, err := RecordStrings(out, "name")
+	if err != nil {
+		t.Fatalf("lkm.lua: %v", err)
+	}
+	return names
+}
+
 // checkTasks compares ps.lua's output with the tasks the guest listed from
 // /proc, plus the idle task (pid 0), which /proc does not show.
 func checkTasks(t *testing.T, img *Image, out string) {
@@ -167,11 +177,16 @@ func checkTasks(t *testing.T, img *Image, out string) {
 		want[task.PID] = task.Comm
 	}
 	got := map[int]string{}
-	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		var pid int
-		var comm string
-		if _, err := fmt.Sscanf(line, "%d\t%s", &pid, &comm); err != nil {
-			t.Fatalf("ps.lua line %q: %v", line, err)
+	recs, err := Records(out)
+	if err != nil {
+		t.Fatalf("ps.lua: %v", err)
+	}
+	for _, r := range recs {
+		fpid, okPID := r["pid"].(float64)
+		comm, okComm := r["comm"].(string)
+		pid := int(fpid)
+		if !okPID || !okComm || float64(pid) != fpid {
+			t.Fatalf("ps.lua record %v: want a whole pid and a comm", r)
 		}
 		if _, dup := got[pid]; dup {
 			t.Errorf("pid %d listed twice", pid)
@@ -280,7 +295,7 @@ func TestGuestNoProfile(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						if got := strings.Fields(out); strings.Join(got, ",") != strings.Join(img.Truth.Modules, ",") {
+						if got := moduleNames(t, out); strings.Join(got, ",") != strings.Join(img.Truth.Modules, ",") {
 							t.Fatalf("lkm.lua printed %v, the guest listed %v", got, img.Truth.Modules)
 						}
 						ps, err := RunScript(k, "../scripts/examples/ps.lua")
@@ -340,7 +355,7 @@ func TestGuestI386ISF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.ExportISF(f, "0.1.0"); err != nil {
+	if err := k.ExportISF(f, "0.1.0", linux.ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -359,7 +374,7 @@ func TestGuestI386ISF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Fields(out); strings.Join(got, ",") != strings.Join(img.Truth.Modules, ",") {
+	if got := moduleNames(t, out); strings.Join(got, ",") != strings.Join(img.Truth.Modules, ",") {
 		t.Fatalf("lkm.lua with the ISF printed %v, the guest listed %v", got, img.Truth.Modules)
 	}
 }

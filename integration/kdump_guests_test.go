@@ -256,7 +256,7 @@ func TestKdumpVmcore(t *testing.T) {
 		if err != nil {
 			t.Fatalf("lkm.lua: %v", err)
 		}
-		if got := strings.Fields(out); strings.Join(got, ",") != strings.Join(tr.Modules, ",") {
+		if got := moduleNames(t, out); strings.Join(got, ",") != strings.Join(tr.Modules, ",") {
 			t.Fatalf("lkm.lua printed %d modules:\n%v\nthe guest's /proc/modules had %d:\n%v", len(got), got, len(tr.Modules), tr.Modules)
 		}
 	})
@@ -275,7 +275,7 @@ func TestKdumpVmcore(t *testing.T) {
 			t.Fatal("XASCRIPT_BIN is not set (make test-kdump sets it to bin/xascript)")
 		}
 		cacheDir := t.TempDir()
-		got := strings.Fields(runBinary(t, bin, lkm, "--file", vmcore, "--cache-dir", cacheDir, "--quiet"))
+		got := moduleNames(t, runBinary(t, bin, lkm, "--file", vmcore, "--cache-dir", cacheDir, "--quiet", "--json"))
 		if strings.Join(got, ",") != strings.Join(tr.Modules, ",") {
 			t.Fatalf("xascript lkm.lua --file %s printed %v; the guest's /proc/modules had %v", vmcore, got, tr.Modules)
 		}

@@ -99,8 +99,8 @@ func testPaused(t *testing.T, g *liveguest.Guest, want []string) {
 	if err := target.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(strings.Fields(got), ",") != strings.Join(want, ",") {
-		t.Fatalf("lkm.lua on the paused guest printed %v; its console listed %v", strings.Fields(got), want)
+	if names := moduleNames(t, got); strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("lkm.lua on the paused guest printed %v; its console listed %v", names, want)
 	}
 
 	// with_paused pauses for fn and resumes even when fn fails.
@@ -265,9 +265,25 @@ func runBinary(t *testing.T, bin string, args ...string) string {
 }
 
 // lkmBinary runs lkm.lua on the live guest and returns the module names.
+// Every record must name the guest by its QMP socket and carry the time it
+// was written (the guest is live), within the run.
 func lkmBinary(t *testing.T, bin, sock string) []string {
 	t.Helper()
-	return strings.Fields(runBinary(t, bin, lkm, "--qemu", sock))
+	start := time.Now().Truncate(time.Millisecond)
+	out := runBinary(t, bin, lkm, "--qemu", sock, "--json")
+	end := time.Now()
+	recs, err := Records(out)
+	if err != nil {
+		t.Fatalf("lkm.lua --qemu --json: %v", err)
+	}
+	for _, r := range recs {
+		ts, _ := r["time"].(string)
+		when, err := time.Parse(time.RFC3339Nano, ts)
+		if r["guest"] != sock || err != nil || when.Before(start) || when.After(end) {
+			t.Fatalf("lkm.lua --qemu record %v: want guest %q and a time within the run (%v to %v)", r, sock, start, end)
+		}
+	}
+	return moduleNames(t, out)
 }
 
 // consoleModules parses the /proc/modules the guest printed between

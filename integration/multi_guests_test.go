@@ -46,38 +46,59 @@ func TestLiveQEMUMulti(t *testing.T) {
 		t.Fatalf("the two guests list the same modules: %v", truth[names[a.Socket]])
 	}
 
+	// Text: every line tagged with its guest, the record in it naming the
+	// same guest.
 	out := runBinary(t, bin, lkm, "--qemu", a.Socket, "--qemu", b.Socket)
 	got := map[string][]string{}
 	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		tag, mod, ok := strings.Cut(l, " ")
-		if !ok || !strings.HasPrefix(tag, "[") || !strings.HasSuffix(tag, "]") || strings.ContainsAny(mod, " \t") {
-			t.Fatalf("line %q is not one tagged module name:\n%s", l, out)
-		}
+		tag, rec, ok := strings.Cut(l, " ")
 		name := strings.Trim(tag, "[]")
-		got[name] = append(got[name], mod)
-	}
-	if len(got) != 2 {
-		t.Errorf("output tagged with %d names, want the 2 guests' %v:\n%s", len(got), names, out)
-	}
-	for name, mods := range truth {
-		if strings.Join(got[name], ",") != strings.Join(mods, ",") {
-			t.Errorf("guest %s: xascript printed %v; its /proc/modules lists %v", name, got[name], mods)
+		f := strings.Fields(rec)
+		if !ok || tag != "["+name+"]" || len(f) != 2 || f[0] != "guest="+name || !strings.HasPrefix(f[1], "name=") {
+			t.Fatalf("line %q is not one module record tagged with its guest:\n%s", l, out)
 		}
+		got[name] = append(got[name], strings.TrimPrefix(f[1], "name="))
 	}
+	checkGuests(t, "text", got, truth)
 
-	var list []struct {
+	// --json: JSON Lines, each record with its guest and the time it was
+	// read.
+	start := time.Now().Truncate(time.Millisecond)
+	out = runBinary(t, bin, lkm, "--json", "--qemu", a.Socket, "--qemu", b.Socket)
+	end := time.Now()
+	recs, err := Records(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string][]string{}
+	for _, r := range recs {
+		g, _ := r["guest"].(string)
+		mod, _ := r["name"].(string)
+		ts, _ := r["time"].(string)
+		when, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil || when.Before(start) || when.After(end) {
+			t.Fatalf("record %v: want a time within the run (%v to %v)", r, start, end)
+		}
+		got[g] = append(got[g], mod)
+	}
+	checkGuests(t, "--json", got, truth)
+
+	type entry struct {
 		Kind   string `json:"kind"`
 		Socket string `json:"socket"`
-		QEMU   struct {
-			Name   string `json:"name"`
-			Status string `json:"status"`
-			PID    int    `json:"pid"`
-			Error  string `json:"error"`
-		} `json:"qemu"`
+		Name   string `json:"name"`
+		State  string `json:"state"`
+		PID    int    `json:"pid"`
+		Error  string `json:"error"`
 	}
+	var list []entry
 	raw := runBinary(t, bin, "list", "--json", "--qemu-dir", filepath.Dir(a.Dir), "--qemu-dir", filepath.Dir(b.Dir))
-	if err := json.Unmarshal([]byte(raw), &list); err != nil {
-		t.Fatalf("list --json: %v\n%s", err, raw)
+	for _, line := range strings.Split(strings.TrimSuffix(raw, "\n"), "\n") {
+		var e entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("list --json: line %q: %v", line, err)
+		}
+		list = append(list, e)
 	}
 	for _, g := range []*liveguest.Guest{a, b} {
 		found := false
@@ -86,7 +107,7 @@ func TestLiveQEMUMulti(t *testing.T) {
 				continue
 			}
 			found = true
-			if e.Kind != "qemu" || e.QEMU.Name != names[g.Socket] || e.QEMU.Status != "running" || e.QEMU.PID != g.PID || e.QEMU.Error != "" {
+			if e.Kind != "qemu" || e.Name != names[g.Socket] || e.State != "running" || e.PID != g.PID || e.Error != "" {
 				t.Errorf("list: %s: %+v; want qemu %s running, pid %d", g.Socket, e, names[g.Socket], g.PID)
 			}
 		}
@@ -221,6 +242,19 @@ func (w *roundsWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// checkGuests compares each guest's module names with its /proc/modules.
+func checkGuests(t *testing.T, how string, got, truth map[string][]string) {
+	t.Helper()
+	if len(got) != len(truth) {
+		t.Errorf("%s: output from %d guests, want %d", how, len(got), len(truth))
+	}
+	for name, mods := range truth {
+		if strings.Join(got[name], ",") != strings.Join(mods, ",") {
+			t.Errorf("%s: guest %s: xascript printed %v; its /proc/modules lists %v", how, name, got[name], mods)
+		}
+	}
 }
 
 // qemuName is the -name that live-guest.sh gave QEMU, from its command line.

@@ -26,8 +26,10 @@
 // file, a signal that ends it loses nothing it printed, and SIGKILL loses at
 // most what it printed since it last waited.
 //
-// require searches, in order: the script's own folder, each folder in
-// $XASCRIPT_PATH (colon-separated), then the shared libraries under
+// require "a.b" looks for a/b.lua, then a/b/init.lua, in order in: the
+// script's own folder, each folder of Config.SearchPath (the CLI's --lib
+// folders, then $XASCRIPT_PATH's), then the shared libraries under
 // scripts/lib/ that are embedded in the binary (so an installed xascript
-// needs no files beside it).
+// needs no files beside it). One searcher (require.go) does it all, and
+// when it finds nothing it lists every place it looked.
 package runtime

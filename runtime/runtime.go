@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -25,7 +24,8 @@ type Config struct {
 	LineBuffered bool
 	Env          *bindings.Env
 	// SearchPath lists extra folders for require, searched after the
-	// script's folder (the CLI passes $XASCRIPT_PATH).
+	// script's folder (the CLI passes its --lib folders, then
+	// $XASCRIPT_PATH's).
 	SearchPath []string
 	// Libs holds the embedded shared libraries (name.lua at its root).
 	Libs fs.FS
@@ -59,9 +59,7 @@ func New(cfg Config) *Runtime {
 	}
 	bindings.Register(L, env)
 	L.SetGlobal("print", L.NewFunction(r.print))
-	if cfg.Libs != nil {
-		r.addEmbeddedLoader()
-	}
+	r.installSearcher()
 	return r
 }
 
@@ -196,33 +194,4 @@ func (r *Runtime) setSearchPath(scriptDir string) {
 	if t, ok := pkg.(*lua.LTable); ok {
 		r.L.SetField(t, "path", lua.LString(strings.Join(parts, ";")))
 	}
-}
-
-// addEmbeddedLoader appends a package.loaders entry that finds modules in
-// the embedded scripts/lib, after the path searcher so that a user's copy of
-// a library wins.
-func (r *Runtime) addEmbeddedLoader() {
-	pkg, ok := r.L.GetGlobal("package").(*lua.LTable)
-	if !ok {
-		return
-	}
-	loaders, ok := r.L.GetField(pkg, "loaders").(*lua.LTable)
-	if !ok {
-		return
-	}
-	loaders.Append(r.L.NewFunction(func(L *lua.LState) int {
-		name := L.CheckString(1)
-		file := path.Clean(strings.ReplaceAll(name, ".", "/")) + ".lua"
-		src, err := fs.ReadFile(r.cfg.Libs, file)
-		if err != nil {
-			L.Push(lua.LString("\n\tno embedded library " + file))
-			return 1
-		}
-		fn, err := L.Load(strings.NewReader(string(src)), "scripts/lib/"+file)
-		if err != nil {
-			L.RaiseError("load embedded library %s: %v", file, err)
-		}
-		L.Push(fn)
-		return 1
-	}))
 }

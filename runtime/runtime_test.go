@@ -63,7 +63,7 @@ print(pcall(require, "missing"))
 	}
 	// The message lists every place searched, one per line.
 	if !strings.HasPrefix(lines[1], "false") || !strings.Contains(out, "module missing not found") ||
-		!strings.Contains(out, filepath.Join(extra, "missing.lua")) || !strings.Contains(out, "no embedded library missing.lua") {
+		!strings.Contains(out, filepath.Join(extra, "missing.lua")) || !strings.Contains(out, "no built-in library 'scripts/lib/missing.lua'") {
 		t.Errorf("missing module: %q", out)
 	}
 }

@@ -7,7 +7,10 @@ import (
 	"io/fs"
 )
 
-//go:embed lib/*.lua
+// All of lib, subfolders too: require "a.b" may be lib/a/b.lua or
+// lib/a/b/init.lua.
+//
+//go:embed lib
 var libFS embed.FS
 
 // Libs is scripts/lib as a file system: "linux.lua" at its root.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand"
@@ -65,9 +64,10 @@ func runBench(o *options, stdout, stderr io.Writer) int {
 		r.FrameHitRate, r.FramesMapped, r.FramesRefused = s.HitRate(), s.FramesMapped, s.FramesFailed
 	}
 	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(r)
+		if err := writeJSONReport(stdout, &r); err != nil {
+			printError(stderr, "xascript bench", err, o.verbose)
+			return exitScript
+		}
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "target:            %s\n", r.Target)

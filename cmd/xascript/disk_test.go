@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,23 +84,48 @@ func TestDiskExamples(t *testing.T) {
 	if code != exitOK || out != "MKDIR: /root/foo\nMKFILE: /root/dummy\nRMFILE: /root/bar\n" {
 		t.Fatalf("diskwatch.lua: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	out, errOut, code = runCLI(t, "../../scripts/examples/disk-ids.lua", "--disk", before, "--disk-after", after)
+	out, errOut, code = runCLI(t, "../../scripts/examples/disk-ids.lua", "--disk", before, "--disk-after", after, "--json")
 	if code != exitOK {
 		t.Fatalf("disk-ids.lua: status %d, stderr %q", code, errOut)
 	}
-	for _, want := range []string{
-		"MKFILE /usr/bin/.hidden size=34 mode=4755 uid=0 type=file",
-		"RMFILE /usr/sbin/sshd size=3 mode=0755",
-		"MKFILE /etc/cron.d/backdoor size=34",
-		"MKDIR /lib/modules/6.1.0/kernel/rootkit",
-		"MKFILE /lib/modules/6.1.0/kernel/rootkit/rk.ko size=34",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("disk-ids.lua did not report %q; it printed:\n%s", want, out)
-		}
+	type event struct {
+		Guest, Op, Path, Mode, Type, Time string
+		Size, UID                         *int
 	}
-	if strings.Contains(out, "/root/") {
-		t.Errorf("disk-ids.lua reported a folder it does not watch:\n%s", out)
+	var events []event
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		var e event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("disk-ids.lua --json wrote %q: %v", line, err)
+		}
+		if e.Guest != filepath.Base(before) || e.Time != "" {
+			t.Errorf("record %q: guest %q, time %q; want guest %q and no time (two images compared, not a live disk)", line, e.Guest, e.Time, filepath.Base(before))
+		}
+		if strings.HasPrefix(e.Path, "/root/") {
+			t.Errorf("disk-ids.lua reported a folder it does not watch: %q", line)
+		}
+		events = append(events, e)
+	}
+	for _, want := range []struct {
+		op, path, mode, typ string
+		size                int
+	}{
+		{"MKFILE", "/usr/bin/.hidden", "4755", "file", 34},
+		{"RMFILE", "/usr/sbin/sshd", "0755", "file", 3},
+		{"MKFILE", "/etc/cron.d/backdoor", "", "file", 34},
+		{"MKDIR", "/lib/modules/6.1.0/kernel/rootkit", "", "dir", -1},
+		{"MKFILE", "/lib/modules/6.1.0/kernel/rootkit/rk.ko", "", "file", 34},
+	} {
+		found := false
+		for _, e := range events {
+			if e.Op == want.op && e.Path == want.path && (want.mode == "" || e.Mode == want.mode) && e.Type == want.typ &&
+				(want.size < 0 || e.Size != nil && *e.Size == want.size) && e.UID != nil && *e.UID == 0 {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("disk-ids.lua did not report %+v; it wrote:\n%s", want, out)
+		}
 	}
 	// The disk flags without --disk are a usage error.
 	if _, errOut, code := runCLI(t, "../../scripts/examples/diskwatch.lua", "--nbd", "x.sock"); code != exitUsage || !strings.Contains(errOut, "need --disk") {

@@ -25,6 +25,7 @@ type options struct {
 	cacheDir       string
 	noCache        bool
 	noProfileCache bool
+	libs           []string
 	json           bool
 	disk           string
 	nbd            string
@@ -56,10 +57,11 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not report one-time work (decompressing a dump, extracting BTF) on stderr")
+	fs.StringArrayVar(&o.libs, "lib", nil, "a folder of Lua libraries for require, searched after the script's own folder and before $XASCRIPT_PATH (repeatable; in the order given)")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not show the progress of one-time work (decompressing a dump, deriving a profile, indexing DWARF) on stderr")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "with an error, print its details: every candidate a search for the kernel, its symbols or its BTF rejected, and why (info always does)")
-	fs.StringArrayVar(&o.qemuDirs, "qemu-dir", nil, "list: also probe every QMP socket in this folder")
-	fs.BoolVar(&o.json, "json", false, "info, bench, list: print JSON instead of text")
+	fs.StringArrayVar(&o.qemuDirs, "qemu-dir", nil, "list: also probe every QMP socket in this folder and its subfolders (repeatable)")
+	fs.BoolVar(&o.json, "json", false, "print JSON Lines instead of text: the records a script emits, and the reports of info and bench (list: one JSON array)")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.BoolVar(&o.version, "version", false, "print the version")
 	return fs
@@ -72,6 +74,8 @@ Usage:
   xascript info [flags]                       show how the kernel was found and where symbols and types came from
   xascript profile --isf OUT.json [flags]     write the derived profile as a Volatility 3 ISF
   xascript bench [flags]                      measure read speed on the target (pages/s, read_u32 latency, frame cache)
+  xascript repl [flags]                       an interactive Lua prompt on the target (or none): line editing,
+                                              Tab completion, history; reads statements line by line from a pipe
   xascript list [--qemu-dir DIR] [--json]    list the guests this host can see (Xen domains, QEMU guests with QMP)
 
 A target flag given more than once (--dom web1 --dom web2, --dom all, --qemu A --qemu B,
@@ -84,20 +88,22 @@ Example:
   xascript scripts/examples/lkm.lua --file mem.raw --symbols System.map --btf vmlinuz
   xascript scripts/examples/lkm.lua --dom web1          (in dom0)
   xascript scripts/examples/lkm.lua --qemu /run/vm.qmp
+  xascript repl --file mem.elf.zst
 
 Flags:
 `
 
 const usageTail = `
 Environment:
-  XASCRIPT_PATH       colon-separated folders searched by require (after the script's own folder)
+  XASCRIPT_PATH       colon-separated folders searched by require (after the script's folder and --lib)
   XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
+  XASCRIPT_DISK_TRACE set to 1 with --verbose: log every disk request the tap sees (offset, length, time)
 
 Exit status: 0 success, 1 script error, 2 usage error, 3 target or profile could not be opened,
 70 internal error (a bug in xascript: please report it), 130 interrupted (143 by SIGTERM).
 With several guests: the highest status of any guest.
 
-Lua API: docs/lua-api.md, or help("name") inside a script.
+Lua API: docs/lua-api.md, or help("name") inside a script; shared libraries: docs/lua-libs.md.
 `
 
 func usage(w io.Writer, fs *pflag.FlagSet) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -100,9 +99,10 @@ func runInfo(o *options, stdout, stderr io.Writer) int {
 	}
 	r.Millis = float64(time.Since(start).Microseconds()) / 1000
 	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(r)
+		if err := writeJSONReport(stdout, &r); err != nil {
+			printError(stderr, "xascript info", err, o.verbose)
+			return exitScript
+		}
 		return exitOK
 	}
 	if o.dom != "" { // the target's kind already names the domain

@@ -45,21 +45,42 @@ var xenHost = func() bool {
 	return false
 }
 
-// listEntry is one guest of the listing: a Xen domain (the Domain fields)
-// or a QEMU guest (socket, status, pid).
+// listEntry is one guest of the listing, one JSON object per line with
+// --json: a Xen domain (id, name, type, memory, vCPUs, xl's state letters)
+// or a QEMU guest (its socket, -name, query-status state, QEMU's pid, or
+// why the socket could not be probed).
 type listEntry struct {
-	Kind string `json:"kind"` // "xen" or "qemu"
-	*xen.Domain
-	Socket string    `json:"socket,omitempty"`
-	QEMU   *qmpProbe `json:"qemu,omitempty"`
+	Kind      string  `json:"kind"` // "xen" or "qemu"
+	ID        *uint16 `json:"id,omitempty"`
+	Name      string  `json:"name,omitempty"`
+	Type      string  `json:"type,omitempty"` // PV, PVH, HVM
+	MemoryMiB *uint64 `json:"memory_mib,omitempty"`
+	VCPUs     *uint32 `json:"vcpus,omitempty"`
+	State     string  `json:"state,omitempty"`
+	Socket    string  `json:"socket,omitempty"`
+	PID       int     `json:"pid,omitempty"`
+	Error     string  `json:"error,omitempty"`
+	flag      string  // the target flag that names it
+}
+
+func xenEntry(d xen.Domain) listEntry {
+	flag := "--dom " + d.Name
+	if d.Name == "" {
+		flag = fmt.Sprint("--dom ", d.ID)
+	}
+	return listEntry{Kind: "xen", ID: &d.ID, Name: d.Name, Type: d.Type, MemoryMiB: &d.MemoryMiB, VCPUs: &d.VCPUs, State: d.State, flag: flag}
+}
+
+func qemuEntry(sock string, p qmpProbe) listEntry {
+	return listEntry{Kind: "qemu", Name: p.Name, State: p.Status, Socket: sock, PID: p.PID, Error: p.Error, flag: "--qemu " + sock}
 }
 
 // qmpProbe is what a QMP socket said about its guest.
 type qmpProbe struct {
-	Name   string `json:"name,omitempty"`   // -name, "" when QEMU has none
-	Status string `json:"status,omitempty"` // query-status: running, paused, ...
-	PID    int    `json:"pid,omitempty"`    // QEMU's, from the socket's peer
-	Error  string `json:"error,omitempty"`  // why the probe failed
+	Name   string // -name, "" when QEMU has none
+	Status string // query-status: running, paused, ...
+	PID    int    // QEMU's, from the socket's peer
+	Error  string // why the probe failed
 	err    error
 }
 
@@ -145,7 +166,8 @@ func qmpSockets(dirs []string) ([]string, error) {
 	return out, nil
 }
 
-// runList prints the guests: a table, or with --json one JSON array.
+// runList prints the guests: a table, or with --json one JSON object a
+// line (as info and bench print theirs).
 // Sources that fail (no root for Xen, a --qemu-dir that is not there) are
 // reported on stderr; the exit status is 3 only when one failed and
 // nothing was listed, 2 for a bad --qemu-dir.
@@ -158,8 +180,8 @@ func runList(o *options, stdout, stderr io.Writer) int {
 			printError(stderr, "xascript list", fmt.Errorf("xen: %w", err), o.verbose)
 			failed = true
 		}
-		for i := range doms {
-			entries = append(entries, listEntry{Kind: "xen", Domain: &doms[i]})
+		for _, d := range doms {
+			entries = append(entries, xenEntry(d))
 		}
 	}
 	socks, err := qmpSockets(o.qemuDirs)
@@ -178,18 +200,17 @@ func runList(o *options, stdout, stderr io.Writer) int {
 	}
 	wg.Wait()
 	for i, s := range socks {
-		entries = append(entries, listEntry{Kind: "qemu", Socket: s, QEMU: &probes[i]})
+		entries = append(entries, qemuEntry(s, probes[i]))
 	}
 	if o.json {
-		if entries == nil {
-			entries = []listEntry{}
+		// One object per line, through the encoder of info's report and
+		// of the scripts' records.
+		for i := range entries {
+			if err := writeJSONReport(stdout, &entries[i]); err != nil {
+				printError(stderr, "xascript list", err, o.verbose)
+				return exitInternal
+			}
 		}
-		b, err := json.MarshalIndent(entries, "", "  ")
-		if err != nil {
-			printError(stderr, "xascript list", err, o.verbose)
-			return exitInternal
-		}
-		fmt.Fprintf(stdout, "%s\n", b)
 	} else {
 		printList(stdout, entries)
 	}
@@ -204,26 +225,22 @@ func runList(o *options, stdout, stderr io.Writer) int {
 func printList(w io.Writer, entries []listEntry) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tID\tNAME\tTYPE\tMEM(MiB)\tVCPUS\tSTATE\tTARGET")
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return clean(s)
+	}
 	for _, e := range entries {
-		if e.Domain != nil {
-			d := e.Domain
-			flag := "--dom " + d.Name
-			if d.Name == "" {
-				flag = fmt.Sprint("--dom ", d.ID)
-			}
-			fmt.Fprintf(tw, "xen\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, clean(d.Name), d.Type, d.MemoryMiB, d.VCPUs, d.State, clean(flag))
+		if e.Kind == "xen" {
+			fmt.Fprintf(tw, "xen\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n", *e.ID, dash(e.Name), e.Type, *e.MemoryMiB, *e.VCPUs, e.State, clean(e.flag))
 			continue
 		}
-		p := e.QEMU
-		state := p.Status
-		if p.err != nil {
-			state = "? " + p.Error
+		state := e.State
+		if e.Error != "" {
+			state = "? " + e.Error
 		}
-		name := p.Name
-		if name == "" {
-			name = "-"
-		}
-		fmt.Fprintf(tw, "qemu\t-\t%s\t-\t-\t-\t%s\t%s\n", clean(name), clean(state), clean("--qemu "+e.Socket))
+		fmt.Fprintf(tw, "qemu\t-\t%s\t-\t-\t-\t%s\t%s\n", dash(e.Name), dash(state), clean(e.flag))
 	}
 	tw.Flush()
 }

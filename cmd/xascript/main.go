@@ -55,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitOK
 	}
 	if o.version {
-		fmt.Fprintln(stdout, "xascript", version)
+		fmt.Fprintf(stdout, "xascript %s (Lua API %s)\n", version, bindings.APIVersion)
 		return exitOK
 	}
 	multi := o.splitTargets()
@@ -63,6 +63,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	var scriptArgs []string
 	if dash := fs.ArgsLenAtDash(); dash >= 0 {
 		pos, scriptArgs = fs.Args()[:dash], fs.Args()[dash:]
+	}
+	if err := checkLibs(o.libs); err != nil {
+		fmt.Fprintf(stderr, "xascript: %v\n", err)
+		return exitUsage
 	}
 	if len(pos) == 0 {
 		fmt.Fprintln(stderr, "xascript: no script given\nRun 'xascript --help' for usage.")
@@ -87,6 +91,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if pos[0] == "profile" && len(pos) == 1 {
 		enterStage(&stage, "the profile command")
 		return runProfile(&o, stdout, stderr)
+	}
+	if pos[0] == "repl" && len(pos) == 1 {
+		enterStage(&stage, "the repl command")
+		return runREPL(&o, stdout, stderr)
 	}
 	script := pos[0]
 	scriptArgs = append(pos[1:], scriptArgs...)
@@ -117,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	ctx, signalled, stop := interruptContextAfter(shutdownDisk)
 	defer stop()
-	env := &bindings.Env{Ctx: ctx}
+	env := &bindings.Env{Ctx: ctx, GuestName: o.guestName(), RecordTime: o.recordsLive(), JSON: o.json}
 	if disk != nil {
 		env.Disk = diskWatcher{disk}
 	}
@@ -136,7 +144,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 
 	enterStage(&stage, "running the script")
-	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: searchPath(), Libs: scripts.Libs()})
+	rt := runtime.New(runtime.Config{Stdout: stdout, Env: env, SearchPath: requirePath(o.libs), Libs: scripts.Libs()})
 	defer rt.Close()
 	if err := rt.RunFile(script, scriptArgs); err != nil {
 		if ctx.Err() != nil {

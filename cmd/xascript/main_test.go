@@ -45,6 +45,31 @@ func TestCLI(t *testing.T) {
 
 const variant = "x86_64-4level"
 
+// writeModuleRecords writes the guest's own module list as modules.want,
+// and what lkm.lua must emit on each dump the transcripts give it:
+// modules.GUEST.want in text, modules.GUEST.jsonl with --json. GUEST is the
+// dump's base name, the guest field of every record.
+func writeModuleRecords(dir string, modules []string) error {
+	// The names alone, one a line, for transcripts that print them.
+	if err := os.WriteFile(filepath.Join(dir, "modules.want"), []byte(strings.Join(modules, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	for _, guest := range []string{"mem.elf.zst", "mem.raw.zst", "nokallsyms.raw"} {
+		var text, js strings.Builder
+		for _, m := range modules {
+			fmt.Fprintf(&text, "guest=%s name=%s\n", guest, m)
+			fmt.Fprintf(&js, "{\"guest\":%q,\"name\":%q}\n", guest, m)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "modules."+guest+".want"), []byte(text.String()), 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "modules."+guest+".jsonl"), []byte(js.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func abs(t testing.TB, rel string) string {
 	p, err := filepath.Abs(rel)
 	if err != nil {
@@ -86,7 +111,7 @@ func setupCLI(env *testscript.Env) error {
 	}
 	env.Setenv("XASCRIPT_CACHE_DIR", cache)
 	checkStderrLines(env)
-	if err := os.WriteFile(filepath.Join(work, "modules.want"), []byte(strings.Join(truth.Modules, "\n")+"\n"), 0o644); err != nil {
+	if err := writeModuleRecords(work, truth.Modules); err != nil {
 		return err
 	}
 	elf, err := unpack.Open(filepath.Join(img, "mem.elf.zst"), unpack.Options{CacheDir: sharedDumps})

@@ -9,7 +9,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xascript/xascript/bindings"
+	"github.com/xascript/xascript/internal/record"
 	"github.com/xascript/xascript/runtime"
 	"github.com/xascript/xascript/scripts"
 	"github.com/xascript/xascript/vmi/xen"
@@ -155,7 +155,7 @@ func runMulti(o *options, script string, args []string, stdout, stderr io.Writer
 	}
 	codes := runGuests(ctx, specs, open, multiConfig{
 		script: script, args: args, stdout: stdout, stderr: stderr,
-		json: o.json, verbose: o.verbose, lineBuffered: stdoutIsTerminal(stdout),
+		json: o.json, libs: o.libs, verbose: o.verbose, lineBuffered: stdoutIsTerminal(stdout),
 		interrupted: signalled,
 	})
 	worst := exitOK
@@ -171,7 +171,8 @@ type multiConfig struct {
 	args         []string
 	stdout       io.Writer
 	stderr       io.Writer
-	json         bool // error records go to stdout as JSON too
+	json         bool // records are JSON Lines; error records go to stdout too
+	libs         []string
 	verbose      bool
 	lineBuffered bool
 	// interrupted gives the status of the signal that cancelled the
@@ -208,12 +209,12 @@ func runGuests(ctx context.Context, specs []guestSpec, open func(guestSpec) (*gu
 				errs.writeLine(strings.TrimSuffix(b.String(), "\n"))
 			}
 			if cfg.json {
-				rec, _ := json.Marshal(struct {
-					Guest  string `json:"guest"`
-					Error  string `json:"error"`
-					Status int    `json:"status"`
-				}{s.name, oneLine(err), code})
-				out.writeLine(string(rec))
+				// The emit encoder's JSON Line, so that a reader of the
+				// records sees the failure among them.
+				e := record.Encoder{JSON: true}
+				if rec, err := e.Append(nil, record.Record{{Key: "guest", Value: s.name}, {Key: "error", Value: oneLine(err)}, {Key: "status", Value: int64(code)}}); err == nil {
+					out.write(rec)
+				}
 			}
 		}()
 	}
@@ -254,8 +255,8 @@ func runGuest(ctx context.Context, s guestSpec, open func(guestSpec) (*guest, er
 		prefix = "[" + s.name + "] "
 	}
 	w := &guestWriter{mux: out, prefix: prefix, json: cfg.json}
-	env := &bindings.Env{Ctx: ctx, Guest: g.kernel, GuestName: s.name}
-	rt := runtime.New(runtime.Config{Stdout: w, LineBuffered: cfg.lineBuffered, Env: env, SearchPath: searchPath(), Libs: scripts.Libs()})
+	env := &bindings.Env{Ctx: ctx, Guest: g.kernel, GuestName: s.name, RecordTime: s.flag != "file", JSON: cfg.json}
+	rt := runtime.New(runtime.Config{Stdout: w, LineBuffered: cfg.lineBuffered, Env: env, SearchPath: requirePath(cfg.libs), Libs: scripts.Libs()})
 	err = rt.RunFile(cfg.script, cfg.args)
 	rt.Close()
 	w.Close()

@@ -55,30 +55,69 @@ func TestMultiDumps(t *testing.T) {
 		args = append(args, "--file", filepath.Join(dir, name))
 	}
 	args = append(args, "--file", filepath.Join(dir, "gone.elf"))
+	cache := t.TempDir()
 	var stdout, stderr strings.Builder
-	code := run(append([]string{abs(t, "../../scripts/examples/lkm.lua"), "-q", "--cache-dir", t.TempDir()}, args...), &stdout, &stderr)
+	code := run(append([]string{abs(t, "../../scripts/examples/lkm.lua"), "-q", "--cache-dir", cache}, args...), &stdout, &stderr)
 	if code != exitTarget {
 		t.Errorf("exit %d, want %d (the missing dump)\nstderr: %s", code, exitTarget, stderr.String())
 	}
+	// Text: each line is tagged, and the record in it names the same guest.
 	got := map[string][]string{}
-	line := regexp.MustCompile(`^\[([a-z0-9.]+)\] ([a-z0-9_]+)$`)
+	line := regexp.MustCompile(`^\[([a-z0-9.]+)\] guest=([a-z0-9.]+) +name=([a-z0-9_]+)$`)
 	for _, l := range strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n") {
 		m := line.FindStringSubmatch(l)
-		if m == nil {
-			t.Fatalf("line %q is not one tagged module name", l)
+		if m == nil || m[1] != m[2] {
+			t.Fatalf("line %q is not one module record tagged with its guest", l)
 		}
-		got[m[1]] = append(got[m[1]], m[2])
+		got[m[1]] = append(got[m[1]], m[3])
 	}
+	checkPerGuest(t, got, want)
+	if e := stderr.String(); !strings.HasPrefix(e, "xascript: [gone.elf] ") || !strings.Contains(e, "no such file") || strings.Count(e, "\n") != 1 {
+		t.Errorf("stderr: %q, want one line naming gone.elf", e)
+	}
+
+	// --json: JSON Lines, untagged; each record names its guest, and the
+	// missing dump's failure is a record too.
+	stdout.Reset()
+	stderr.Reset()
+	code = run(append([]string{abs(t, "../../scripts/examples/lkm.lua"), "-q", "--json", "--cache-dir", cache}, args...), &stdout, &stderr)
+	if code != exitTarget {
+		t.Errorf("--json: exit %d", code)
+	}
+	got = map[string][]string{}
+	failed := 0
+	for _, l := range strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n") {
+		var r struct {
+			Guest, Name, Error string
+			Status             int
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("--json line %q: %v", l, err)
+		}
+		if r.Error != "" {
+			if r.Guest != "gone.elf" || r.Status != exitTarget || !strings.Contains(r.Error, "no such file") {
+				t.Errorf("error record %q", l)
+			}
+			failed++
+			continue
+		}
+		got[r.Guest] = append(got[r.Guest], r.Name)
+	}
+	checkPerGuest(t, got, want)
+	if failed != 1 {
+		t.Errorf("%d error records, want 1", failed)
+	}
+}
+
+func checkPerGuest(t *testing.T, got, want map[string][]string) {
+	t.Helper()
 	for name, mods := range want {
 		if strings.Join(got[name], " ") != strings.Join(mods, " ") {
 			t.Errorf("%s: got %v\nwant %v", name, got[name], mods)
 		}
 	}
-	if len(got) != 2 {
-		t.Errorf("output from %d guests, want 2", len(got))
-	}
-	if e := stderr.String(); !strings.HasPrefix(e, "xascript: [gone.elf] ") || !strings.Contains(e, "no such file") || strings.Count(e, "\n") != 1 {
-		t.Errorf("stderr: %q, want one line naming gone.elf", e)
+	if len(got) != len(want) {
+		t.Errorf("output from %d guests, want %d", len(got), len(want))
 	}
 }
 

@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"sync"
+	"time"
 
+	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/dump"
@@ -33,11 +36,31 @@ func (g *guest) Close() error {
 }
 
 func unpackOptions(o *options) unpack.Options {
-	opt := unpack.Options{CacheDir: o.cacheDir, NoCache: o.noCache}
-	if !o.quiet {
-		opt.Progress = os.Stderr
+	return unpack.Options{CacheDir: o.cacheDir, NoCache: o.noCache, Progress: progressMeter(o.quiet)}
+}
+
+// stderrMeter reports slow one-time work on stderr: one Meter for the
+// process, so that nested steps share the terminal line.
+var stderrMeter = sync.OnceValue(func() *progress.Meter {
+	m := progress.ForStderr(false)
+	// Tests set the delay to 0 so that work shows whatever the machine's
+	// speed; no user needs it.
+	if d, err := time.ParseDuration(os.Getenv(progressDelayEnv)); err == nil && d >= 0 {
+		m.Delay = d
 	}
-	return opt
+	return m
+})
+
+// progressDelayEnv overrides how long work runs before it is shown.
+const progressDelayEnv = "XASCRIPT_TEST_PROGRESS_DELAY"
+
+// progressMeter is where long work reports its progress: nothing with
+// --quiet.
+func progressMeter(quiet bool) *progress.Meter {
+	if quiet {
+		return nil
+	}
+	return stderrMeter()
 }
 
 // openGuest opens the dump and locates the kernel in it.

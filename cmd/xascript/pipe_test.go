@@ -166,7 +166,7 @@ func TestModwatchThroughPipe(t *testing.T) {
 	}
 	var want []string
 	for _, m := range truth.Modules {
-		want = append(want, "+ "+m)
+		want = append(want, "guest=mem.elf.zst event=loaded module="+m)
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got %q\nwant the guest's modules %q", lines, want)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/xascript/xascript/vmi/linux"
 )
 
 // runProfile writes the guest's profile (symbols and struct layouts, from
@@ -29,7 +31,9 @@ func runProfile(o *options, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	err = g.kernel.ExportISF(w, version)
+	// With --dwarf, the -dbg vmlinux types every variable (and gives the
+	// layouts, from its .BTF).
+	err = g.kernel.ExportISF(w, version, linux.ExportOptions{DWARFPath: o.dwarf})
 	if err == nil {
 		err = w.Flush()
 	}

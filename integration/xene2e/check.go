@@ -1,13 +1,16 @@
 package xene2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // LKMPrefix marks the commands of dom0-tests.sh whose stdout must be
-// exactly the domU's module names, one a line, in /proc/modules order (what
-// scripts/examples/lkm.lua prints).
+// exactly the domU's modules, in /proc/modules order: the records of
+// scripts/examples/lkm.lua --json, one a line, each naming the domain as
+// the command did (its name or id) and carrying the time (a live guest).
 const LKMPrefix = "lkm"
 
 // CheckDomU reports whether the domU came up and printed its module list;
@@ -52,9 +55,23 @@ func CheckCommand(c *Command, domID string, want []string) error {
 	if !strings.HasPrefix(c.Label, LKMPrefix) {
 		return nil
 	}
-	got := c.Stdout
-	for len(got) > 0 && got[len(got)-1] == "" {
-		got = got[:len(got)-1]
+	lines := c.Stdout
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	var got []string
+	for _, line := range lines {
+		var r struct{ Guest, Time, Name string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return fmt.Errorf("%s wrote %q, not a JSON record: %v", what, line, err)
+		}
+		if r.Guest != c.DomU && r.Guest != domID {
+			return fmt.Errorf("%s wrote %q: guest %q, want the domain's name %q or id %s", what, line, r.Guest, c.DomU, domID)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, r.Time); err != nil {
+			return fmt.Errorf("%s wrote %q: no time of a live guest's record: %v", what, line, err)
+		}
+		got = append(got, r.Name)
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		return fmt.Errorf("%s printed %d lines:\n  %s\nthe domU's /proc/modules lists %d modules:\n  %s\nstderr:\n%s",

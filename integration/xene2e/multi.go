@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MultiDomU is the domU dom0-tests.sh starts beside the PVH one for the
@@ -44,7 +45,7 @@ func CheckMulti(l *Log) (ran []string, errs []error) {
 		var err error
 		switch c.Label {
 		case "multi-lkm", "multi-all":
-			err = checkTaggedModules(c, truth)
+			err = checkRecords(c, truth)
 		case "multi-list":
 			err = checkList(c, map[string]string{c.DomU: "PVH", MultiDomU: "PV", "Domain-0": "PV"})
 		case "multi-one-gone":
@@ -87,25 +88,27 @@ func tagged(line string) (name, rest string, ok bool) {
 	return name, rest, ok
 }
 
-// checkTaggedModules: every line is one guest's module name, and each
-// guest's lines are exactly its /proc/modules, in order.
-func checkTaggedModules(c *Command, truth map[string][]string) error {
+// checkRecords: every line is one JSON record of a test guest, with the
+// time of a live guest's record, and each guest's records are exactly its
+// /proc/modules, in order.
+func checkRecords(c *Command, truth map[string][]string) error {
 	got := map[string][]string{}
 	for _, l := range stdout(c) {
-		name, mod, ok := tagged(l)
-		if !ok || strings.ContainsAny(mod, " \t") {
-			return fmt.Errorf("line %q is not [NAME] module", l)
+		var r struct{ Guest, Time, Name string }
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			return fmt.Errorf("line %q is not a JSON record: %v", l, err)
 		}
-		got[name] = append(got[name], mod)
+		if _, ok := truth[r.Guest]; !ok {
+			return fmt.Errorf("line %q: a guest %q that the test did not start", l, r.Guest)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, r.Time); err != nil {
+			return fmt.Errorf("line %q: no time of a live guest's record: %v", l, err)
+		}
+		got[r.Guest] = append(got[r.Guest], r.Name)
 	}
 	for name, want := range truth {
 		if strings.Join(got[name], ",") != strings.Join(want, ",") {
 			return fmt.Errorf("guest %s: printed %v; its /proc/modules lists %v", name, got[name], want)
-		}
-	}
-	for name := range got {
-		if _, ok := truth[name]; !ok {
-			return fmt.Errorf("output from a guest %q that the test did not start", name)
 		}
 	}
 	return nil
@@ -135,7 +138,8 @@ func checkRounds(c *Command, truth map[string][]string) error {
 	return nil
 }
 
-// listEntry is the part of `xascript list --json` compared with xl list.
+// listEntry is the part of a line of `xascript list --json` compared with
+// xl list.
 type listEntry struct {
 	Kind      string `json:"kind"`
 	ID        *int   `json:"id"`
@@ -162,8 +166,12 @@ func checkList(c *Command, types map[string]string) error {
 		return fmt.Errorf("no xl list table before the separator")
 	}
 	var entries []listEntry
-	if err := json.Unmarshal([]byte(strings.Join(out[sep+1:], "\n")), &entries); err != nil {
-		return fmt.Errorf("xascript list --json: %v", err)
+	for _, l := range out[sep+1:] {
+		var e listEntry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			return fmt.Errorf("xascript list --json: line %q: %v", l, err)
+		}
+		entries = append(entries, e)
 	}
 	byID := map[int]listEntry{}
 	for _, e := range entries {

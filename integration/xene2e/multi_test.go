@@ -20,18 +20,25 @@ func multiLog(lkm, list, rounds string) string {
 }
 
 const (
-	goodLKM = "[xa-pvh] isofs\n[xa-multi] romfs\n[xa-multi] isofs\n[xa-pvh] cdrom\n[xa-pvh] loop\n[xa-multi] cdrom\n" +
-		"[xa-multi] loop\n[xa-multi] tun\n[xa-pvh] tun\n[xa-pvh] veth\n[xa-multi] veth\n"
+	goodLKM = "{\"guest\":\"xa-pvh\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"isofs\"}\n" +
+		"{\"guest\":\"xa-multi\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"romfs\"}\n" +
+		"{\"guest\":\"xa-multi\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"isofs\"}\n" +
+		"{\"guest\":\"xa-pvh\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"cdrom\"}\n" +
+		"{\"guest\":\"xa-pvh\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"loop\"}\n" +
+		"{\"guest\":\"xa-multi\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"cdrom\"}\n" +
+		"{\"guest\":\"xa-multi\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"loop\"}\n" +
+		"{\"guest\":\"xa-multi\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"tun\"}\n" +
+		"{\"guest\":\"xa-pvh\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"tun\"}\n" +
+		"{\"guest\":\"xa-pvh\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"veth\"}\n" +
+		"{\"guest\":\"xa-multi\",\"time\":\"2026-12-02T10:00:00.5Z\",\"name\":\"veth\"}\n"
 	goodList = `Name                                        ID   Mem VCPUs	State	Time(s)
 Domain-0                                     0   512     1     r-----      60.1
 xa-pvh                                       2   127     1     -b----       9.0
 xa-multi                                     3   128     1     --p---       3.2
 --- xascript list --json ---
-[
-  {"kind": "xen", "id": 0, "name": "Domain-0", "type": "PV", "memory_mib": 512, "vcpus": 1, "state": "r-----"},
-  {"kind": "xen", "id": 2, "name": "xa-pvh", "type": "PVH", "memory_mib": 127, "vcpus": 1, "state": "r-----"},
-  {"kind": "xen", "id": 3, "name": "xa-multi", "type": "PV", "memory_mib": 128, "vcpus": 1, "state": "-bp---"}
-]
+{"kind":"xen","id":0,"name":"Domain-0","type":"PV","memory_mib":512,"vcpus":1,"state":"r-----"}
+{"kind":"xen","id":2,"name":"xa-pvh","type":"PVH","memory_mib":127,"vcpus":1,"state":"r-----"}
+{"kind":"xen","id":3,"name":"xa-multi","type":"PV","memory_mib":128,"vcpus":1,"state":"-bp---"}
 `
 	goodRounds = "[xa-pvh] round 1 5\n[xa-multi] round 1 6\n[xa-pvh] round 2 5\n[xa-pvh] round 3 5\n"
 )
@@ -42,14 +49,15 @@ func TestCheckMulti(t *testing.T) {
 		t.Fatalf("a good log: ran %v, errors %v", ran, errs)
 	}
 	for _, tc := range []struct{ name, lkm, list, rounds, want string }{
-		{"a module of the other guest", strings.Replace(goodLKM, "[xa-pvh] isofs", "[xa-pvh] romfs", 1), goodList, goodRounds, "guest xa-pvh: printed [romfs"},
-		{"an untagged line", goodLKM + "veth\n", goodList, goodRounds, `line "veth"`},
-		{"a guest not started", goodLKM + "[xa-pv] veth\n", goodList, goodRounds, `guest "xa-pv"`},
-		{"two lines mixed", strings.Replace(goodLKM, "[xa-pvh] loop\n", "[xa-pvh] lo[xa-multi] tun\nop\n", 1), goodList, goodRounds, "is not [NAME] module"},
-		{"memory differs", goodLKM, strings.Replace(goodList, `"memory_mib": 127`, `"memory_mib": 128`, 1), goodRounds, "domain 2: xascript list says"},
+		{"a module of the other guest", strings.Replace(goodLKM, `"xa-pvh","time":"2026-12-02T10:00:00.5Z","name":"isofs"`, `"xa-pvh","time":"2026-12-02T10:00:00.5Z","name":"romfs"`, 1), goodList, goodRounds, "guest xa-pvh: printed [romfs"},
+		{"a line not a record", goodLKM + "veth\n", goodList, goodRounds, `line "veth" is not a JSON record`},
+		{"a guest not started", goodLKM + `{"guest":"xa-pv","time":"2026-12-02T10:00:00.5Z","name":"veth"}` + "\n", goodList, goodRounds, `guest "xa-pv"`},
+		{"no time", strings.Replace(goodLKM, `"time":"2026-12-02T10:00:00.5Z",`, "", 1), goodList, goodRounds, "no time"},
+		{"two lines mixed", strings.Replace(goodLKM, `"name":"loop"}`+"\n", `"name":"lo{"guest":"xa-multi"`+"\n", 1), goodList, goodRounds, "is not a JSON record"},
+		{"memory differs", goodLKM, strings.Replace(goodList, `"memory_mib":127`, `"memory_mib":128`, 1), goodRounds, "domain 2: xascript list says"},
 		{"paused missed", goodLKM, strings.Replace(goodList, `"-bp---"`, `"-b----"`, 1), goodRounds, "domain 3"},
 		{"type", goodLKM, strings.Replace(goodList, `"PVH"`, `"HVM"`, 1), goodRounds, "type HVM, want PVH"},
-		{"a domain missing", goodLKM, strings.Replace(goodList, `"id": 3`, `"id": 4`, 1), goodRounds, "no domain 3"},
+		{"a domain missing", goodLKM, strings.Replace(goodList, `"id":3`, `"id":4`, 1), goodRounds, "no domain 3"},
 		{"wrong count", goodLKM, goodList, strings.Replace(goodRounds, "round 2 5", "round 2 4", 1), "want round 2 with 5 modules"},
 		{"a round skipped", goodLKM, goodList, strings.Replace(goodRounds, "round 3 5", "round 4 5", 1), "want round 3"},
 		{"no round of one", goodLKM, goodList, "[xa-pvh] round 1 5\n", "no round from xa-multi"},

@@ -1,22 +1,39 @@
-// Command gendocs writes docs/lua-api.md from the bindings' doc strings.
+// Command gendocs writes the files generated from doc strings: the Lua API
+// reference (docs/lua-api.md), the LuaLS declarations for editors
+// (scripts/types/xascript.lua) and the shared libraries' reference
+// (docs/lua-libs.md, from the doc block atop each scripts/lib/*.lua). Run it
+// from the repository root:
 //
-//	go run ./internal/gendocs docs/lua-api.md
+//	go run ./internal/gendocs
+//
+// TestGeneratedFilesAreCurrent fails when a committed file differs from what
+// this would write.
 package main
 
 import (
 	"fmt"
 	"os"
-
-	"github.com/xascript/xascript/bindings"
+	"path/filepath"
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: gendocs OUT.md")
+	if len(os.Args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: go run ./internal/gendocs   (from the repository root)")
 		os.Exit(2)
 	}
-	if err := os.WriteFile(os.Args[1], []byte(bindings.Markdown()), 0o644); err != nil {
+	files, err := generate(".")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gendocs:", err)
 		os.Exit(1)
+	}
+	for _, f := range files {
+		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "gendocs:", err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(f.path, []byte(f.content), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "gendocs:", err)
+			os.Exit(1)
+		}
 	}
 }

@@ -11,14 +11,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
+
+	"github.com/xascript/xascript/internal/progress"
 )
 
 // DefaultMaxSize bounds a decompressed file when Options.MaxSize is zero.
@@ -35,9 +35,10 @@ type Options struct {
 	NoCache bool
 	// MaxSize bounds decompressed sizes; 0 means DefaultMaxSize.
 	MaxSize int64
-	// Progress, when set, gets a line before and after each cache miss
-	// (decompressing a dump can take seconds; later runs are instant).
-	Progress io.Writer
+	// Progress, when set, reports each slow cache miss (decompressing a
+	// dump can take minutes; later runs are instant): a bar on a terminal,
+	// one line otherwise (internal/progress).
+	Progress *progress.Meter
 }
 
 func (o Options) maxSize() int64 {
@@ -152,18 +153,28 @@ func Open(path string, opt Options) (*File, error) {
 		}
 		return &File{Data: data, mapped: data != nil}, nil
 	}
-	produce := func(w io.Writer) error {
+	produce := func(w io.Writer, bar *progress.Bar) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		r, err := NewReader(kind, bufio.NewReaderSize(f, 1<<20))
+		// The compressed input is what has a known size: the bar counts
+		// it, and the final line gives the output's size.
+		if st, err := f.Stat(); err == nil {
+			bar.SetTotal(st.Size())
+		}
+		r, err := NewReader(kind, bufio.NewReaderSize(countingReader{f, bar}, 1<<20))
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		return copyBounded(w, r, opt.maxSize())
+		cw := &countingWriter{w: w}
+		err = copyBounded(cw, r, opt.maxSize())
+		bar.SetResult(progress.FormatBytes(cw.n))
+		return err
 	}
-	out, err := derive(f, path, "decompressed", opt, produce)
+	step := progress.Step{Name: filepath.Base(path), Doing: "decompressing", Done: "decompressed",
+		Note: " (later runs use the cache)", Unit: progress.Bytes}
+	out, err := derive(f, path, "decompressed", step, opt, produce)
 	if err != nil {
 		return nil, fmt.Errorf("decompress %s (%s): %w", path, kind, err)
 	}
@@ -174,17 +185,38 @@ func Open(path string, opt Options) (*File, error) {
 // Derived returns data produced from srcPath by produce, cached under a key
 // made of the source's identity and tag. produce runs only on a cache miss.
 // Change tag whenever what produce writes changes.
+// A slow miss reports the bytes written as its progress.
 func Derived(srcPath, tag string, opt Options, produce func(w io.Writer) error) (*File, error) {
+	step := progress.Step{Name: filepath.Base(srcPath), Doing: "preparing " + tag, Done: "prepared " + tag + ",",
+		Note: " (later runs use the cache)", Unit: progress.Bytes}
+	return DerivedStep(srcPath, tag, step, opt, func(w io.Writer, bar *progress.Bar) error {
+		return produce(&countingWriter{w: w, bar: bar})
+	})
+}
+
+// DerivedStep is Derived for work that reports its own progress: produce
+// gets the bar of step (nil when nothing is reported) and counts its work
+// on it.
+func DerivedStep(srcPath, tag string, step progress.Step, opt Options, produce func(w io.Writer, bar *progress.Bar) error) (*File, error) {
 	f, err := os.Open(srcPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return derive(f, srcPath, tag, opt, produce)
+	return derive(f, srcPath, tag, step, opt, produce)
 }
 
-func derive(src *os.File, path, tag string, opt Options, produce func(w io.Writer) error) (*File, error) {
-	produce = withProgress(opt.Progress, path, tag, produce)
+func derive(src *os.File, path, tag string, step progress.Step, opt Options, withBar func(w io.Writer, bar *progress.Bar) error) (*File, error) {
+	if opt.NoCache {
+		step.Note = "" // no later run will find it
+	}
+	// Only a miss runs produce, and so shows progress.
+	produce := func(w io.Writer) error {
+		bar := opt.Progress.Start(step)
+		err := withBar(w, bar)
+		bar.Done(err)
+		return err
+	}
 	if !opt.NoCache {
 		if dir, err := cacheDir(opt); err == nil {
 			key, err := identity(src, path, tag)
@@ -241,7 +273,7 @@ func deriveCached(dir, key string, produce func(w io.Writer) error) (*File, erro
 // function that releases it. The lock file stays: removing it would race
 // with a process that just opened it.
 func lockEntry(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // owner-only, like every cache file
 	if err != nil {
 		return nil, err
 	}
@@ -406,55 +438,29 @@ func mmapFile(f *os.File) ([]byte, error) {
 	return data, nil
 }
 
-// progressDelay is how long a cache miss may take before it is reported:
-// quick ones stay silent.
-var progressDelay = 300 * time.Millisecond
-
-// withProgress wraps produce so that a slow cache miss says what it is doing
-// and, when done, how long it took.
-func withProgress(w io.Writer, path, tag string, produce func(io.Writer) error) func(io.Writer) error {
-	if w == nil {
-		return produce
-	}
-	return func(out io.Writer) error {
-		name := filepath.Base(path)
-		var mu sync.Mutex
-		announced := false
-		announce := func() {
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintf(w, "xascript: %s: preparing %s once (later runs use the cache)...\n", name, tag)
-			announced = true
-		}
-		delay := progressDelay
-		if delay <= 0 {
-			announce()
-		}
-		timer := time.AfterFunc(max(delay, 0), func() {
-			if delay > 0 {
-				announce()
-			}
-		})
-		start := time.Now()
-		cw := &countingWriter{w: out}
-		err := produce(cw)
-		timer.Stop()
-		mu.Lock()
-		defer mu.Unlock()
-		if err == nil && announced {
-			fmt.Fprintf(w, "xascript: %s: %s ready, %.1f MiB in %.1f s\n", name, tag, float64(cw.n)/(1<<20), time.Since(start).Seconds())
-		}
-		return err
-	}
+// countingReader counts what is read from the compressed source on bar.
+type countingReader struct {
+	r   io.Reader
+	bar *progress.Bar
 }
 
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.bar.Add(int64(n))
+	return n, err
+}
+
+// countingWriter counts what produce writes, and reports it on bar when
+// there is one.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	bar *progress.Bar
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	c.bar.Add(int64(n))
 	return n, err
 }

@@ -6,10 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/internal/unpack/unpacktest"
 )
 
@@ -176,12 +177,14 @@ func TestDetect(t *testing.T) {
 	}
 }
 
+// TestProgressOnCacheMissOnly: decompressing reports one line (not a
+// terminal) on a miss, with the output's size; a hit reports nothing.
 func TestProgressOnCacheMissOnly(t *testing.T) {
 	path := writeFile(t, "img.zst", unpacktest.Compress(t, Zstd, bytes.Repeat([]byte("x"), 3<<20)))
 	var log bytes.Buffer
-	opt := Options{CacheDir: t.TempDir(), Progress: &log}
-	defer func(d time.Duration) { progressDelay = d }(progressDelay)
-	progressDelay = 0 // report even this quick miss
+	meter := progress.New(&log, false)
+	meter.Delay = 0 // report even this quick miss
+	opt := Options{CacheDir: t.TempDir(), Progress: meter}
 	for i := 0; i < 2; i++ {
 		f, err := Open(path, opt)
 		if err != nil {
@@ -189,8 +192,20 @@ func TestProgressOnCacheMissOnly(t *testing.T) {
 		}
 		f.Close()
 	}
-	got := log.String()
-	if strings.Count(got, "preparing decompressed once") != 1 || !strings.Contains(got, "decompressed ready, 3.0 MiB in") {
-		t.Fatalf("progress log:\n%s", got)
+	if !regexp.MustCompile(`^xascript: img\.zst: decompressed 3\.0 MiB in \d+\.\d s \(later runs use the cache\)\n$`).MatchString(log.String()) {
+		t.Fatalf("progress log:\n%s", log.String())
+	}
+	// Derived reports the bytes it wrote.
+	log.Reset()
+	f, err := Derived(path, "index-v1", opt, func(w io.Writer) error {
+		_, err := w.Write(make([]byte, 2048))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if !regexp.MustCompile(`^xascript: img\.zst: prepared index-v1, 2\.0 KiB in \d+\.\d s \(later runs use the cache\)\n$`).MatchString(log.String()) {
+		t.Fatalf("progress log:\n%s", log.String())
 	}
 }

@@ -7,15 +7,14 @@ local watched = {
   "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/etc/crontab", "/etc/cron.d", "/etc/cron.hourly",
   "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly", "/var/spool/cron",
 }
+-- One record per change: op and path first, then what is known of the file
+-- (size, mode as octal text, uid, type; target for a symlink, old_path for a
+-- rename) or the error that kept it from being read.
 local function report(ev)
-  if ev.error then
-    print(string.format("%s %s: %s", ev.op, ev.path, ev.error))
-    return
-  end
-  local from = ev.old_path and (" (was " .. ev.old_path .. ")") or ""
-  local link = ev.target and (" -> " .. ev.target) or ""
-  print(string.format("%s %s%s%s size=%d mode=%04o uid=%d type=%s", ev.op, ev.path, link, from,
-    ev.size, ev.mode, ev.uid, ev.type))
+  emit({
+    op = ev.op, path = ev.path, target = ev.target, old_path = ev.old_path, error = ev.error,
+    size = ev.size, mode = ev.mode and string.format("%04o", ev.mode), uid = ev.uid, type = ev.type,
+  }, { "op", "path" })
 end
 for _, path in ipairs(watched) do
   on_disk_event(path, report, { files = true, recursive = true, max_depth = 4 })

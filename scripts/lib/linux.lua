@@ -1,5 +1,11 @@
--- linux.lua: helpers for Linux kernel structures, shared by monitors.
+-- @module linux
+-- Helpers that read Linux kernel structures, shared by monitors.
+--
+-- ```lua
 -- local linux = require("linux")
+-- for _, m in ipairs(linux.modules()) do print(m.name, m.addr) end
+-- ```
+
 local linux = {}
 
 -- modules() returns the loaded kernel modules in list order (newest first, as

@@ -13,7 +13,7 @@
 #                   the fsyncs returned (the host kills the tap meanwhile)
 #   xa.mode=bench   Figure 7 of the paper: N empty files in a fresh folder and
 #                   sync, timed in the guest, xa.runs times for each N of xa.ns;
-#                   then dd xa.ddmb MiB with oflag=direct
+#                   then xa.ddruns times dd xa.ddmb MiB with oflag=direct
 #   xa.fs=ext2|ext3|ext4 the filesystem type to mount
 #
 # Markers: XA-UP (disk mounted; with the guest's uptime), XA-FAIL (an op
@@ -22,7 +22,7 @@
 . /lib/xa-guest.sh
 xa_boot
 
-MODE=none FS=ext4 RUNS=10 NS=100,1000,10000 DDMB=256
+MODE=none FS=ext4 RUNS=10 NS=100,1000,10000 DDMB=256 DDRUNS=1
 read -r _cmdline </proc/cmdline
 for _w in $_cmdline; do
     case $_w in
@@ -31,6 +31,7 @@ for _w in $_cmdline; do
     xa.runs=*) RUNS=${_w#xa.runs=} ;;
     xa.ns=*) NS=${_w#xa.ns=} ;;
     xa.ddmb=*) DDMB=${_w#xa.ddmb=} ;;
+    xa.ddruns=*) DDRUNS=${_w#xa.ddruns=} ;;
     esac
 done
 
@@ -166,7 +167,8 @@ run_kill() {
 
 # run_bench: Figure 7: for each N, xa.runs times: a fresh folder
 # /root/fig7/nN-rR, then (timed) N empty files and sync; the folder is
-# emptied and removed after each run, untimed. Then dd.
+# emptied and removed after each run, untimed. Then xa.ddruns times dd
+# (each on a fresh file, removed and synced after it).
 run_bench() {
     mkdir -p $M/root/fig7 && sync || fail mkdir
     for _n in $(echo $NS | tr , ' '); do
@@ -188,14 +190,18 @@ run_bench() {
             _r=$((_r + 1))
         done
     done
-    sync
-    now_ns
-    _t0=$NOW_NS
-    dd if=/dev/zero of=$M/dd.bin bs=1M count=$DDMB oflag=direct 2>/dev/null || fail dd
-    sync
-    now_ns
-    echo "XA-DD $DDMB $((NOW_NS - _t0))"
-    rm -f $M/dd.bin
+    _r=1
+    while [ $_r -le $DDRUNS ]; do
+        sync
+        now_ns
+        _t0=$NOW_NS
+        dd if=/dev/zero of=$M/dd.bin bs=1M count=$DDMB oflag=direct 2>/dev/null || fail dd
+        sync
+        now_ns
+        echo "XA-DD $DDMB $((NOW_NS - _t0))"
+        rm -f $M/dd.bin
+        _r=$((_r + 1))
+    done
 }
 
 xa_idle_fd

@@ -8,21 +8,22 @@
 # prints the command's stdout, stderr and exit status between markers.
 # integration/xen_e2e_test.go checks every command: exit status 0, and for a
 # LABEL that begins with "lkm" stdout must be exactly the domU's module names
-# in /proc/modules order (what lkm.lua prints). XASCRIPT_CACHE_DIR is fresh
+# in /proc/modules order, as lkm.lua --json records (with the domain as guest
+# and the time). XASCRIPT_CACHE_DIR is fresh
 # per domU, so the first xascript command of each takes the cold path. For a
 # command against one domU only: [ "$DOMU_TYPE" = pvh ] && xa_run ...
 # Edit freely; XA_XEN_TESTS (xen-e2e.sh) swaps in another file.
 
 xa_run help sh -c 'xascript --help 2>&1 | head -n 1'
-xa_run lkm-name xascript /xa/scripts/examples/lkm.lua --dom "$DOMU_NAME"
-xa_run lkm-id xascript /xa/scripts/examples/lkm.lua --dom "$DOMU_ID"
+xa_run lkm-name xascript /xa/scripts/examples/lkm.lua --json --dom "$DOMU_NAME"
+xa_run lkm-id xascript /xa/scripts/examples/lkm.lua --json --dom "$DOMU_ID"
 xl pause "$DOMU_NAME"
 xa_run paused-state sh -c "xl list '$DOMU_NAME' | awk 'NR == 2 && \$5 ~ /p/ { ok = 1 } END { exit !ok }'"
-xa_run lkm-paused-name xascript /xa/scripts/examples/lkm.lua --dom "$DOMU_NAME"
-xa_run lkm-paused-id xascript /xa/scripts/examples/lkm.lua --dom "$DOMU_ID"
+xa_run lkm-paused-name xascript /xa/scripts/examples/lkm.lua --json --dom "$DOMU_NAME"
+xa_run lkm-paused-id xascript /xa/scripts/examples/lkm.lua --json --dom "$DOMU_ID"
 xl unpause "$DOMU_NAME"
 xa_run info xascript info --dom "$DOMU_NAME"
-xa_run lkm-pause-flag xascript /xa/scripts/examples/lkm.lua --pause --dom "$DOMU_NAME"
+xa_run lkm-pause-flag xascript /xa/scripts/examples/lkm.lua --json --pause --dom "$DOMU_NAME"
 xa_run not-left-paused sh -c "xl list '$DOMU_NAME' | awk 'NR == 2 && \$5 !~ /p/ { ok = 1 } END { exit !ok }'"
 xa_run no-such-domain sh -c 'out=$(xascript /xa/scripts/examples/lkm.lua --dom no-such-domain 2>&1); rc=$?; echo "$out"; [ $rc -eq 3 ] && echo "$out" | grep -q "no such domain"'
 xa_run bench xascript bench --dom "$DOMU_NAME"
@@ -46,9 +47,10 @@ fi
 # With the PVH domU, the last one (xa-pv is destroyed by then): a second
 # domU, xa-multi (PV, the same kernel and initramfs), runs beside it, and
 # ONE xascript process monitors both. integration/xene2e/multi.go checks
-# each guest's [NAME]-tagged lines against that guest's own console.
-#   multi-lkm       lkm.lua --dom xa-pvh --dom xa-multi
-#   multi-all       lkm.lua --dom all
+# each guest's records (or [NAME]-tagged lines) against that guest's own
+# console.
+#   multi-lkm       lkm.lua --json --dom xa-pvh --dom xa-multi (records name their guest)
+#   multi-all       lkm.lua --json --dom all
 #   multi-list      xl list, then xascript list --json (compared row by row)
 #   multi-one-gone  a polling loop on both; xa-multi destroyed mid-run: its
 #                   state ends with "domain is gone", xa-pvh's goes on until
@@ -73,8 +75,8 @@ if [ "$DOMU_TYPE" = pvh ]; then
         stamp ready-xa-multi
         dump_console xa-multi
         echo "@@XA-DOMID xa-multi $(xl domid xa-multi)@@"
-        xa_run multi-lkm xascript /xa/scripts/examples/lkm.lua --dom "$DOMU_NAME" --dom xa-multi
-        xa_run multi-all xascript /xa/scripts/examples/lkm.lua --dom all
+        xa_run multi-lkm xascript /xa/scripts/examples/lkm.lua --json --dom "$DOMU_NAME" --dom xa-multi
+        xa_run multi-all xascript /xa/scripts/examples/lkm.lua --json --dom all
         xa_run multi-list sh -c 'xl list && echo "--- xascript list --json ---" && xascript list --json'
         cat >/tmp/xa-rounds.lua <<'LUA'
 local linux = require("linux")

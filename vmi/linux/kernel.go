@@ -94,12 +94,12 @@ func Open(t vmi.Target, opt Options) (*Kernel, error) {
 		k.dwarfPath, k.TypesFrom = opt.DWARFPath, "DWARF in "+opt.DWARFPath
 	}
 	if opt.ISFPath != "" {
-		prof, err := isf.Load(opt.ISFPath)
+		prof, isfSyms, err := isf.Open(opt.ISFPath, "ISF "+opt.ISFPath, opt.Unpack)
 		if err != nil {
 			return nil, fmt.Errorf("load ISF: %w", err)
 		}
 		if opt.SymbolsPath == "" {
-			k.Syms, k.SymbolsFrom = symbols.FromList("ISF "+opt.ISFPath, prof.Symbols()), "ISF "+opt.ISFPath
+			k.Syms, k.SymbolsFrom = isfSyms, "ISF "+opt.ISFPath
 		}
 		if opt.BTFPath == "" && opt.DWARFPath == "" {
 			k.types, k.TypesFrom = prof, "ISF "+opt.ISFPath
@@ -341,9 +341,39 @@ func (k *Kernel) Validate() (string, error) {
 	return got, nil
 }
 
+// ExportOptions refine ExportISF.
+type ExportOptions struct {
+	// DWARFPath, when set, is the kernel's -dbg vmlinux: every variable's
+	// type comes from its DWARF, and the layouts from its .BTF section
+	// (the vmlinux of a kernel built with BTF carries one), so that the ISF
+	// types every global a reader may ask for, as dwarf2json's does.
+	DWARFPath string
+}
+
 // ExportISF writes the profile as a Volatility 3 ISF: symbols at link-time
-// addresses and the struct layouts of the kernel's BTF.
-func (k *Kernel) ExportISF(w io.Writer, producerVersion string) error {
+// addresses, layouts from BTF, the banner that identifies the kernel.
+func (k *Kernel) ExportISF(w io.Writer, producerVersion string, opt ExportOptions) error {
+	in := isf.Input{
+		Symbols: k.Syms, Banner: k.Layout.Banner, ProducerVersion: producerVersion,
+		SymbolShift: k.Layout.KASLRVirtual - k.Layout.SymbolShift,
+	}
+	if opt.DWARFPath != "" {
+		vars, err := dwarfsrc.VariableTypes(opt.DWARFPath)
+		if err != nil {
+			return fmt.Errorf("export ISF: variable types: %w", err)
+		}
+		f, err := unpack.Open(opt.DWARFPath, k.unpackOpt)
+		if err != nil {
+			return fmt.Errorf("export ISF: %w", err)
+		}
+		defer f.Close()
+		sec, _, err := btfsrc.ELFSection(f.Data)
+		if err != nil {
+			return fmt.Errorf("export ISF: the layouts come from the .BTF section of %s: %w", opt.DWARFPath, err)
+		}
+		in.BTF, in.GlobalTypes = sec, vars
+		return isf.Write(w, in)
+	}
 	t, err := k.Types()
 	if err != nil {
 		return err
@@ -352,10 +382,8 @@ func (k *Kernel) ExportISF(w io.Writer, producerVersion string) error {
 	if !ok || bt.Raw() == nil {
 		return fmt.Errorf("export ISF: the struct layouts come from %s, not BTF", k.TypesFrom)
 	}
-	return isf.Write(w, isf.Input{
-		Symbols: k.Syms, BTF: bt.Raw(), Banner: k.Layout.Banner, ProducerVersion: producerVersion,
-		SymbolShift: k.Layout.KASLRVirtual - k.Layout.SymbolShift,
-	})
+	in.BTF = bt.Raw()
+	return isf.Write(w, in)
 }
 
 // TypeSource answers struct-layout questions: BTF (btfsrc) or a

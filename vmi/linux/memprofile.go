@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/btfmem"
@@ -109,7 +110,14 @@ func profileFromMemory(t vmi.Target, opt Options, skip map[string]bool) (*memPro
 	}
 	var prof *memProfile
 	tried := 0
-	err := FindKernel(t, func(r Region) error {
+	// Deriving reads the kernel's tables and BTF out of memory, and on a
+	// target without CPU state scans all of RAM for the kernel first.
+	step := progress.Step{Name: "kernel", Doing: "locating the kernel", Done: "profile derived from memory", Unit: progress.Phases}
+	if !opt.Unpack.NoCache { // finishProfile caches it
+		step.Note = " (later runs use the profile cache)"
+	}
+	bar := opt.Unpack.Progress.Start(step)
+	err := findKernel(t, opt.Unpack.Progress, func(r Region) error {
 		tried++
 		if useCache {
 			if p, err := loadCachedProfile(t, opt.Unpack, r, skip); err == nil {
@@ -117,13 +125,15 @@ func profileFromMemory(t vmi.Target, opt Options, skip map[string]bool) (*memPro
 				return nil
 			}
 		}
-		p, err := deriveProfile(t, r)
+		p, err := deriveProfile(t, r, bar)
 		if err != nil {
+			bar.Phase("locating the kernel")
 			return err
 		}
 		prof = p
 		return nil
 	})
+	bar.Done(err)
 	if err != nil && tried > 0 {
 		// Kernel images were found, but none had symbol tables that
 		// decode: say that, and keep why each was rejected as details.
@@ -242,11 +252,12 @@ func (k *Kernel) finishProfile(p *memProfile, opt Options) {
 }
 
 // deriveProfile decodes the region's kallsyms tables and finds its BTF.
-func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
+func deriveProfile(t vmi.Target, r Region, bar *progress.Bar) (*memProfile, error) {
 	start := time.Now()
 	if err := r.FindBanner(t); err != nil {
 		return nil, err
 	}
+	bar.Phase("decoding kallsyms")
 	img := PhysReaderAt{Phys: t, Base: r.Start, Size: r.Size}
 	res, err := kallsyms.Find(img, int64(r.Size), kallsyms.Options{Hint: int64(r.BannerPA - r.Start)})
 	if err != nil {
@@ -270,6 +281,7 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 		}
 	}
 	p.meta.TextOnly = textSymbolsOnly(p.syms)
+	bar.Phase("finding BTF")
 	raw, off, err := btfmem.Find(img, int64(r.Size))
 	if errors.Is(err, vmi.ErrNotFound) {
 		p.btfErr = err // says "no BTF in ... kernel memory" and why
@@ -277,7 +289,7 @@ func deriveProfile(t vmi.Target, r Region) (*memProfile, error) {
 	} else if err != nil {
 		p.btfErr = fmt.Errorf("no BTF in kernel memory: %w", err)
 		p.meta.BTFError = p.btfErr.Error()
-	} else if n, err := crossCheckBTF(raw); err != nil {
+	} else if n, err := checkBTF(raw, bar); err != nil {
 		p.btfErr = fmt.Errorf("BTF in memory at physical %#x: %w", r.Start+uint64(off), err)
 		p.meta.BTFError = p.btfErr.Error()
 	} else {
@@ -567,6 +579,12 @@ func textSymbolsOnly(syms *symbols.Table) bool {
 		return true
 	})
 	return data*100 < syms.Len()
+}
+
+// checkBTF is crossCheckBTF as a phase of bar.
+func checkBTF(raw []byte, bar *progress.Bar) (int, error) {
+	bar.Phase("checking BTF")
+	return crossCheckBTF(raw)
 }
 
 // crossCheckBTF decodes BTF found in guest memory with cilium/ebpf as well

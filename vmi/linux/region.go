@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/paging"
 )
@@ -88,6 +89,11 @@ func (r PhysReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // When every place is rejected, the error's message is one line and its
 // details (vmi.Details) say why each place was rejected.
 func FindKernel(t vmi.Target, try func(Region) error) error {
+	return findKernel(t, nil, try)
+}
+
+// findKernel is FindKernel showing a scan of RAM on m.
+func findKernel(t vmi.Target, m *progress.Meter, try func(Region) error) error {
 	var details []string
 	rejected := 0 // regions that try rejected
 	if cpu := t.CPU(); cpu.Known {
@@ -102,7 +108,7 @@ func FindKernel(t vmi.Target, try func(Region) error) error {
 			details = append(details, vmi.Explain("", err)...)
 		}
 	}
-	hits, err := scanBanners(t)
+	hits, err := scanBannersShowing(t, m)
 	if err != nil {
 		details = append(details, vmi.Explain("", err)...)
 	}
@@ -172,7 +178,21 @@ type bannerHit struct {
 }
 
 // scanBanners finds "Linux version <digit>" in RAM, reading in chunks.
-func scanBanners(t vmi.Target) ([]bannerHit, error) {
+// scanBannersShowing is scanBanners with its progress on m: the one pass
+// over all of RAM, minutes on a large guest read live.
+func scanBannersShowing(t vmi.Target, m *progress.Meter) ([]bannerHit, error) {
+	var total uint64
+	for _, r := range t.MemoryMap() {
+		total += r.End - r.Start
+	}
+	bar := m.Start(progress.Step{Name: "memory", Doing: "scanning for the kernel", Done: "scanned for the kernel",
+		Total: int64(min(total, maxScanBytes)), Unit: progress.Bytes})
+	hits, err := scanBanners(t, bar)
+	bar.Done(err)
+	return hits, err
+}
+
+func scanBanners(t vmi.Target, bar *progress.Bar) ([]bannerHit, error) {
 	var hits []bannerHit
 	buf := make([]byte, scanChunk+maxBannerLen)
 	var scanned uint64
@@ -182,6 +202,7 @@ func scanBanners(t vmi.Target) ([]bannerHit, error) {
 			if err := t.ReadPhys(buf[:n], pa); err != nil {
 				return hits, err
 			}
+			bar.Add(int64(min(n, scanChunk)))
 			if scanned += n; scanned > maxScanBytes {
 				return hits, fmt.Errorf("banner scan: memory map larger than %d bytes: %w", uint64(maxScanBytes), vmi.ErrLimit)
 			}

@@ -3,7 +3,6 @@ package xen
 import (
 	"os"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/xascript/xascript/integration"
@@ -53,7 +52,10 @@ func TestRealKernelThroughXenTarget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := strings.Fields(out)
+			got, err := integration.RecordStrings(out, "name")
+			if err != nil {
+				t.Fatalf("lkm.lua: %v", err)
+			}
 			if !slices.Equal(got, img.Truth.Modules) {
 				t.Fatalf("lkm.lua printed %v, the guest listed %v", got, img.Truth.Modules)
 			}

@@ -19,6 +19,8 @@ func FuzzBTF(f *testing.F) {
 			ty.Sizeof(n)
 			ty.TypeOf(n)
 			ty.Fields(n)
+			ty.MemberNames(n, "")
 		}
+		ty.CompositeNames()
 	})
 }

@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 )
@@ -93,10 +95,10 @@ func (x *index) key(i int) []byte {
 func (t *Types) ensureIndex() error {
 	t.idx.once.Do(func() {
 		if t.path == "" || t.opt.NoCache {
-			t.idx.m, t.idx.err = t.scan()
+			t.idx.m, t.idx.err = t.scanShowing(t.opt.Progress)
 			return
 		}
-		f, err := unpack.Derived(t.path, indexTag, t.opt, t.writeIndex)
+		f, err := unpack.DerivedStep(t.path, indexTag, t.indexStep(), t.opt, t.writeIndex)
 		if err != nil {
 			t.idx.err = err
 			return
@@ -104,7 +106,7 @@ func (t *Types) ensureIndex() error {
 		if err := t.useIndex(f.Data); err != nil {
 			// A stale or damaged entry: work from memory this time.
 			f.Close()
-			t.idx.m, t.idx.err = t.scan()
+			t.idx.m, t.idx.err = t.scanShowing(t.opt.Progress)
 			return
 		}
 		t.idxFile = f
@@ -112,8 +114,29 @@ func (t *Types) ensureIndex() error {
 	return t.idx.err
 }
 
-func (t *Types) writeIndex(w io.Writer) error {
-	m, err := t.scan()
+// indexStep is how the scan shows its progress: compile units, whose
+// number the unit headers give before the scan starts.
+func (t *Types) indexStep() progress.Step {
+	name := "vmlinux"
+	if t.path != "" {
+		name = filepath.Base(t.path)
+	}
+	return progress.Step{Name: name, Doing: "indexing DWARF", Done: "indexed the DWARF of", Unit: progress.Items,
+		ItemName: "compile units", Note: " (later runs use the cache)"}
+}
+
+// scanShowing is scan with its progress on m (a scan that is not cached).
+func (t *Types) scanShowing(m *progress.Meter) (map[string]ref, error) {
+	step := t.indexStep()
+	step.Note = ""
+	bar := m.Start(step)
+	idx, err := t.scan(bar)
+	bar.Done(err)
+	return idx, err
+}
+
+func (t *Types) writeIndex(w io.Writer, bar *progress.Bar) error {
+	m, err := t.scan(bar)
 	if err != nil {
 		return err
 	}
@@ -157,7 +180,7 @@ func (t *Types) useIndex(raw []byte) error {
 // scan makes the pass over every unit's top-level entries, the units
 // spread over the CPUs. Each name keeps its lowest-offset definition, so the
 // result does not depend on scheduling.
-func (t *Types) scan() (m map[string]ref, err error) {
+func (t *Types) scan(bar *progress.Bar) (m map[string]ref, err error) {
 	defer firewall(&err)
 	if t.info == nil {
 		d, err := t.wholeData()
@@ -174,6 +197,7 @@ func (t *Types) scan() (m map[string]ref, err error) {
 	if err != nil {
 		return nil, err
 	}
+	bar.SetTotal(int64(len(offs)))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(offs)))
 	maps := make([]map[string]ref, workers)
 	errs := make([]error, workers)
@@ -197,6 +221,7 @@ func (t *Types) scan() (m map[string]ref, err error) {
 				if err == nil {
 					err = scanData(d, cu, cu, end-cu, maps[w])
 				}
+				bar.Add(1)
 				if err != nil {
 					errs[w] = fmt.Errorf("DWARF unit at %#x: %w: %w", cu, vmi.ErrFormat, err)
 				}

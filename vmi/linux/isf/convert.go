@@ -23,6 +23,7 @@ type converter struct {
 	composites map[string]btf.Type // ISF name -> *btf.Struct or *btf.Union
 	enums      map[string]*btf.Enum
 	percpu     map[string]btf.Type // per-CPU variable -> its type
+	globals    map[string]btf.Type // other typed globals (globals.go)
 
 	names map[btf.Type]string // anonymous struct/union/enum -> unnamed_<hash>
 	descs map[btf.Type][]byte // memoized type descriptors
@@ -56,6 +57,8 @@ func newConverter(raw []byte) *converter {
 // wins, except that a struct beats a union and an enum with values beats a
 // forward-declared one, as a reader asking for the bare name expects.
 func (c *converter) collect(spec *btf.Spec) error {
+	fwds := map[string]btf.FwdKind{}
+	var typedefs []*btf.Typedef
 	for typ, err := range spec.All() {
 		if err != nil {
 			return fmt.Errorf("read BTF: %w", err)
@@ -82,12 +85,55 @@ func (c *converter) collect(spec *btf.Spec) error {
 			if old, dup := c.enums[name]; !dup || (len(old.Values) == 0 && len(t.Values) > 0) {
 				c.enums[name] = t
 			}
+		case *btf.Fwd:
+			if t.Name != "" {
+				fwds[t.Name] = t.Kind
+			}
+		case *btf.Typedef:
+			if t.Name != "" {
+				typedefs = append(typedefs, t)
+			}
 		case *btf.Datasec:
 			for _, v := range t.Vars {
 				if v, ok := v.Type.(*btf.Var); ok && v.Name != "" {
 					c.percpu[v.Name] = v.Type
 				}
 			}
+		}
+	}
+	// dwarf2json names a struct, union or enum reached through a typedef
+	// by the typedef (`kernel_cap_t`, `atomic_t`, `pgd_t`, `gate_desc`),
+	// and gives the typedef its own entry, a copy of its target's.
+	// Volatility attaches its extension classes by these names
+	// (kernel_cap_t on 6.3+), so the ISF must have them.
+	for _, td := range typedefs {
+		target, err := resolve(td)
+		if err != nil {
+			continue
+		}
+		switch target.(type) {
+		case *btf.Struct, *btf.Union:
+			if _, dup := c.composites[td.Name]; !dup {
+				c.composites[td.Name] = target
+			}
+		case *btf.Enum:
+			if _, dup := c.enums[td.Name]; !dup {
+				c.enums[td.Name] = target.(*btf.Enum)
+			}
+		}
+	}
+	// A struct only ever declared (`struct assoc_array_ptr;`) is referenced
+	// by pointers but has no definition; dwarf2json writes such a
+	// declaration as an empty type of size 0, so a reader that resolves
+	// every referenced name finds one.
+	for name, kind := range fwds {
+		if _, ok := c.composites[name]; ok {
+			continue
+		}
+		if kind == btf.FwdUnion {
+			c.composites[name] = &btf.Union{Name: name}
+		} else {
+			c.composites[name] = &btf.Struct{Name: name}
 		}
 	}
 	c.ptrSize = 8
@@ -260,6 +306,34 @@ func resolve(t btf.Type) (btf.Type, error) {
 	return nil, fmt.Errorf("typedef/qualifier chain longer than %d: %w", maxDepth, vmi.ErrLimit)
 }
 
+// typedefComposite reports whether t is, behind qualifiers, a typedef of
+// a struct, union or enum: dwarf2json then names the type by the
+// innermost typedef of the chain, the one that names the composite itself
+// (atomic_long_t -> atomic64_t -> struct {...} is "atomic64_t"), and that
+// typedef has its own entry (collect).
+func (c *converter) typedefComposite(t btf.Type) (string, btf.Type, bool) {
+	name := ""
+	for range maxDepth {
+		switch q := t.(type) {
+		case *btf.Const:
+			t = q.Type
+		case *btf.Volatile:
+			t = q.Type
+		case *btf.Restrict:
+			t = q.Type
+		case *btf.TypeTag:
+			t = q.Type
+		case *btf.Typedef:
+			name, t = q.Name, q.Type
+		case *btf.Struct, *btf.Union, *btf.Enum:
+			return name, t, name != ""
+		default:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
+}
+
 // desc is the type descriptor of t (dwarf2json's typeName), memoized:
 // pointers to the same struct recur thousands of times.
 func (c *converter) desc(t btf.Type) ([]byte, error) {
@@ -272,6 +346,13 @@ func (c *converter) descDepth(t btf.Type, depth int) ([]byte, error) {
 	}
 	if depth > maxDepth {
 		return nil, fmt.Errorf("type descriptor nested deeper than %d: %w", maxDepth, vmi.ErrLimit)
+	}
+	if name, target, ok := c.typedefComposite(t); ok {
+		d := append([]byte(`{"kind":"`), kindOf(target)...)
+		d = appendString(append(d, `","name":`...), name)
+		d = append(d, '}')
+		c.descs[t] = d
+		return d, nil
 	}
 	rt, err := resolve(t)
 	if err != nil {

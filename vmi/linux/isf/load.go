@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,6 +38,58 @@ type Profile struct {
 
 	mu    sync.Mutex
 	users map[string]*userType
+
+	doc *unpack.File // backs the entries when Open mapped it
+	ix  *unpack.File // backs userIx and enumIx
+	// userIx and enumIx replace userRaw and enumRaw for a profile from
+	// Open's index.
+	userIx, enumIx *sortedRaw
+
+	// symsLazy, when set, makes syms on first use (Open's index).
+	symsLazy func() map[string]uint64
+	symsOnce sync.Once
+}
+
+// rawUser is the JSON of user type name.
+func (p *Profile) rawUser(name string) ([]byte, bool) {
+	if p.userIx != nil {
+		return p.userIx.get(name)
+	}
+	raw, ok := p.userRaw[name]
+	return raw, ok
+}
+
+// rawEnum is the JSON of enum name.
+func (p *Profile) rawEnum(name string) ([]byte, bool) {
+	if p.enumIx != nil {
+		return p.enumIx.get(name)
+	}
+	raw, ok := p.enumRaw[name]
+	return raw, ok
+}
+
+// symbolMap returns the symbols, decoding them from the index first when
+// the profile came from Open.
+func (p *Profile) symbolMap() map[string]uint64 {
+	p.symsOnce.Do(func() {
+		if p.symsLazy != nil {
+			p.syms, p.symsLazy = p.symsLazy(), nil
+		}
+	})
+	return p.syms
+}
+
+// Close releases the mapped document of a profile from Open; the profile
+// must not be used after. Close of a Load or Parse profile does nothing.
+func (p *Profile) Close() error {
+	var err error
+	for _, f := range []*unpack.File{p.doc, p.ix} {
+		if f != nil {
+			err = errors.Join(err, f.Close())
+		}
+	}
+	p.doc, p.ix, p.userRaw, p.enumRaw, p.userIx, p.enumIx = nil, nil, nil, nil, nil, nil
+	return err
 }
 
 // userType is a decoded user_types entry.
@@ -192,7 +245,7 @@ func (p *Profile) userType(name string) (*userType, error) {
 	if ok {
 		return u, u.err
 	}
-	raw, ok := p.userRaw[name]
+	raw, ok := p.rawUser(name)
 	if !ok {
 		return nil, fmt.Errorf("no type %q in ISF %s: %w", name, p.name, vmi.ErrNotFound)
 	}
@@ -213,7 +266,7 @@ func (p *Profile) userType(name string) (*userType, error) {
 
 // enumSize is the size of enum name.
 func (p *Profile) enumSize(name string) (uint64, error) {
-	raw, ok := p.enumRaw[name]
+	raw, ok := p.rawEnum(name)
 	if !ok {
 		return 0, fmt.Errorf("no enum %q in ISF %s: %w", name, p.name, vmi.ErrNotFound)
 	}

@@ -12,7 +12,7 @@ import (
 // Lookup returns the address of symbol name as the ISF has it (link-time,
 // for ISFs made from a System.map).
 func (p *Profile) Lookup(name string) (uint64, bool) {
-	a, ok := p.syms[name]
+	a, ok := p.symbolMap()[name]
 	return a, ok
 }
 
@@ -20,8 +20,9 @@ func (p *Profile) Lookup(name string) (uint64, bool) {
 // symbols.FromList. An ISF does not record nm type letters, so Type is '?'
 // (nm's "unknown").
 func (p *Profile) Symbols() []symbols.Symbol {
-	out := make([]symbols.Symbol, 0, len(p.syms))
-	for name, a := range p.syms {
+	syms := p.symbolMap()
+	out := make([]symbols.Symbol, 0, len(syms))
+	for name, a := range syms {
 		out = append(out, symbols.Symbol{Addr: a, Type: '?', Name: name})
 	}
 	slices.SortFunc(out, func(a, b symbols.Symbol) int {
@@ -215,7 +216,7 @@ func (p *Profile) Sizeof(typeName string) (uint64, error) {
 	case "enum":
 		return p.enumSize(name)
 	}
-	if _, ok := p.userRaw[name]; ok {
+	if _, ok := p.rawUser(name); ok {
 		u, err := p.userType(name)
 		if err != nil {
 			return 0, err
@@ -229,7 +230,7 @@ func (p *Profile) Sizeof(typeName string) (uint64, error) {
 		}
 		return sz, nil
 	}
-	if _, ok := p.enumRaw[name]; ok {
+	if _, ok := p.rawEnum(name); ok {
 		return p.enumSize(name)
 	}
 	return 0, fmt.Errorf("no type %q in ISF %s (an ISF has structs, unions, enums and base types; typedefs are resolved away): %w",

@@ -42,6 +42,10 @@ type Input struct {
 	// 0 for a System.map. Absolute symbols (type A, the per-CPU offsets)
 	// do not move with KASLR and are written as they are.
 	SymbolShift int64
+	// GlobalTypes gives the C types of further global symbols (e.g. read
+	// from DWARF), spelled as in wellKnownGlobals (globals.go); they win over
+	// that table.
+	GlobalTypes map[string]string
 }
 
 var versionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
@@ -73,7 +77,10 @@ func Write(w io.Writer, in Input) error {
 	if err := c.collect(spec); err != nil {
 		return fmt.Errorf("isf: %w", err)
 	}
-	syms, err := collectSymbols(in)
+	if c.globals, err = c.globalTypes(spec, in.GlobalTypes); err != nil {
+		return fmt.Errorf("isf: %w", err)
+	}
+	syms, err := collectSymbols(in, c.ptrSize)
 	if err != nil {
 		return fmt.Errorf("isf: %w", err)
 	}
@@ -160,7 +167,7 @@ type symEntry struct {
 // collectSymbols picks one address per kernel symbol name. An ISF maps a
 // name to one symbol; like symbols.Table.Lookup, a global symbol beats a
 // local one of the same name, else the first listed wins.
-func collectSymbols(in Input) (map[string]symEntry, error) {
+func collectSymbols(in Input, ptrSize int) (map[string]symEntry, error) {
 	syms := make(map[string]symEntry, in.Symbols.Len())
 	in.Symbols.Each(func(s symbols.Symbol) bool {
 		if s.Module != "" {
@@ -180,6 +187,7 @@ func collectSymbols(in Input) (map[string]symEntry, error) {
 	if len(syms) == 0 {
 		return nil, fmt.Errorf("symbol table %s has no kernel symbols: %w", in.Symbols.Name(), vmi.ErrNotFound)
 	}
+	addAbsoluteSymbols(syms, ptrSize)
 	if _, ok := syms["linux_banner"]; in.Banner != "" && !ok {
 		return nil, fmt.Errorf("a banner was given but symbol table %s has no linux_banner to carry it: %w",
 			in.Symbols.Name(), vmi.ErrNotFound)
@@ -208,10 +216,19 @@ func (c *converter) appendSymbol(buf []byte, name string, s symEntry, banner str
 		buf = base64.StdEncoding.AppendEncode(buf, bannerData(banner))
 		buf = append(buf, '"')
 	}
-	// BTF types variables only in its per-CPU DATASEC; the rest of the
-	// symbols stay untyped (dwarf2json types System.map symbols as void,
-	// which tells a reader nothing either).
-	if t, ok := c.percpu[name]; ok {
+	// BTF types variables only in its per-CPU DATASEC; the well-known
+	// globals get theirs from globals.go, and the rest of the symbols stay
+	// untyped (dwarf2json types System.map symbols as void, which tells a
+	// reader nothing either).
+	t, ok := c.percpu[name]
+	if !ok {
+		t, ok = c.globals[name]
+	}
+	if a, isArray := t.(*btf.Array); ok && isArray && name == "linux_banner" && banner != "" {
+		// Its length is that of the banner it holds, as DWARF has it.
+		t = &btf.Array{Type: a.Type, Nelems: uint32(len(bannerData(banner)))}
+	}
+	if ok {
 		d, err := c.desc(t)
 		if err != nil {
 			return nil, fmt.Errorf("symbol %s: %w", name, err)
@@ -220,6 +237,32 @@ func (c *converter) appendSymbol(buf []byte, name string, s symEntry, banner str
 		buf = append(buf, d...)
 	}
 	return append(buf, '}'), nil
+}
+
+// The kernel's start in virtual memory on x86 (LOAD_OFFSET in
+// arch/x86/kernel/vmlinux.lds.S): __START_KERNEL_map on x86_64.
+const startKernelMap64 = 0xffffffff80000000
+
+// addAbsoluteSymbols adds the linker's absolute symbols that are in a
+// System.map but not in kallsyms, when they are missing: LibVMI starts from
+// phys_startup_64 (phys_startup_32), defined by the linker script as
+// ABSOLUTE(startup_64 - LOAD_OFFSET). On x86_64 LOAD_OFFSET is
+// __START_KERNEL_map; on i386 it is PAGE_OFFSET, which the configuration
+// picks (3G/1G, 2G/2G ... splits) and which is the link address of
+// startup_32 with its low 28 bits (the physical start, at most 256 MiB)
+// cleared.
+func addAbsoluteSymbols(syms map[string]symEntry, ptrSize int) {
+	add := func(name string, addr uint64) {
+		if _, ok := syms[name]; !ok {
+			syms[name] = symEntry{addr: addr, global: true}
+		}
+	}
+	if s, ok := syms["startup_64"]; ok && ptrSize == 8 && s.addr >= startKernelMap64 {
+		add("phys_startup_64", s.addr-startKernelMap64)
+	}
+	if s, ok := syms["startup_32"]; ok && ptrSize == 4 && s.addr >= 0x40000000 && s.addr <= 0xffffffff {
+		add("phys_startup_32", s.addr&0x0fffffff)
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -11,6 +11,14 @@ import (
 // index; name is used in messages. A symbol whose name or module is empty
 // or holds whitespace cannot be a line and is left out.
 func FromList(name string, syms []Symbol) *Table {
+	return &Table{data: Render(syms), name: name, cache: map[string]result{}}
+}
+
+// Render writes syms as kallsyms lines, the text a Table reads (FromList's
+// representation, for callers that cache it in a file and Load it back).
+// A symbol whose name or module is empty or holds whitespace cannot be a
+// line and is left out.
+func Render(syms []Symbol) []byte {
 	data := make([]byte, 0, len(syms)*48)
 	for _, s := range syms {
 		if !lineSafe(s.Name, false) || !lineSafe(s.Module, true) || s.Type <= ' ' || s.Type > '~' {
@@ -32,7 +40,7 @@ func FromList(name string, syms []Symbol) *Table {
 		}
 		data = append(data, '\n')
 	}
-	return &Table{data: data, name: name, cache: map[string]result{}}
+	return data
 }
 
 func lineSafe(s string, emptyOK bool) bool {

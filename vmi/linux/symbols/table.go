@@ -64,6 +64,17 @@ func Load(path string, opt unpack.Options) (*Table, error) {
 	return t, nil
 }
 
+// LoadAs is Load with name, not path, in messages (for a table kept in a
+// cache file on behalf of another source).
+func LoadAs(path, name string, opt unpack.Options) (*Table, error) {
+	t, err := Load(path, opt)
+	if err != nil {
+		return nil, err
+	}
+	t.name = name
+	return t, nil
+}
+
 // Parse checks that data looks like a symbol table and returns it; name is
 // used in messages. data must stay unchanged while the Table is used.
 func Parse(data []byte, name string) (*Table, error) {

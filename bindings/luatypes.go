@@ -1,0 +1,185 @@
+package bindings
+
+import (
+	"strings"
+
+	"github.com/xascript/xascript/diskmon"
+)
+
+// The types an editor needs to complete and check a monitor, for the LuaLS
+// declarations that luals.go writes (scripts/types/xascript.lua).
+//
+// A binding's Signature names its parameters and results in words
+// ("read_u32(addr) -> number | nil, err"); the tables below give each word
+// its LuaLS type, so that every signature keeps one spelling for docs, help()
+// and the editor. A parameter name means the same type in every binding
+// (addr, head and va are addresses; struct and member are strings), except
+// where luaParamTypes has a "binding.param" entry (the callback fn differs
+// per binding). The objects that bindings return (the address type, a watch,
+// guest_info's table, a disk event) are declared in luaClasses; tests build
+// each for real and fail when its fields or methods differ from these lists.
+
+// luaParamTypes maps a parameter name, or "binding.param" for one binding's,
+// to its LuaLS type.
+var luaParamTypes = map[string]string{
+	"addr":    "xascript.addrlike",
+	"head":    "xascript.addrlike",
+	"va":      "xascript.addrlike",
+	"m":       "xascript.addrlike",
+	"n":       "integer",
+	"max":     "integer",
+	"limit":   "integer",
+	"name":    "string",
+	"struct":  "string",
+	"member":  "string",
+	"type":    "string",
+	"path":    "string",
+	"seconds": "number",
+	"version": "string",
+	"...":     "any",
+
+	"addr.x":              "address|number|string",
+	"is_address.x":        "any",
+	"walk_list.struct":    "string?",
+	"walk_list.fn":        "fun(entry: address): boolean?",
+	"on_disk_event.fn":    "fun(ev: xascript.disk_event)",
+	"on_disk_event.opts":  "xascript.watch_options",
+	"with_paused.fn":      "fun(...): ...",
+	"container_of.struct": "string",
+	"emit.record":         "table<string, any>",
+	"emit.order":          "string[]",
+}
+
+// luaReturn is the LuaLS type of one word of a signature's results, and the
+// name LuaLS shows for that result ("err").
+type luaReturn struct{ Type, Name string }
+
+var luaReturnTypes = map[string]luaReturn{
+	"number":       {"number", ""},
+	"string":       {"string", ""},
+	"boolean":      {"boolean", ""},
+	"address":      {"address", ""},
+	"true":         {"true", ""},
+	"nil":          {"nil", ""},
+	"err":          {"string", "err"},
+	"count":        {"integer", "count"},
+	"watch":        {"xascript.watch", ""},
+	"object":       {"xascript.guest_info", ""},
+	"fn's results": {"any", "..."},
+}
+
+// LuaClass is a type that bindings hand to scripts: declared for editors,
+// checked against the real objects by tests.
+type LuaClass struct {
+	Name string // LuaLS class name: "address", "xascript.watch"
+	Doc  string
+	// Global is set for a class that is also a global table (xascript):
+	// its functions are the bindings named "Name.function".
+	Global    bool
+	Fields    []LuaField
+	Methods   []Binding // Name, Signature (parameter and result words as above) and Doc; no Fn
+	Operators []string  // LuaLS ---@operator lines: "add(address|integer): address"
+}
+
+// LuaField is one field of a LuaClass; Optional fields may be absent (nil).
+type LuaField struct {
+	Name, Type, Doc string
+	Optional        bool
+}
+
+// luaExtraGlobals are the global functions that are not in an Area (so not
+// in docs/lua-api.md's list) but that a script may call.
+var luaExtraGlobals = []Binding{
+	{Name: "help", Signature: "help([name])",
+		Doc: "Describes the function `name` (its signature and doc, as docs/lua-api.md has them); without `name`, lists every function."},
+}
+
+// diskOps are the values of a disk event's op, for completion.
+var diskOps = []diskmon.Op{diskmon.OpMkdir, diskmon.OpRmdir, diskmon.OpMkfile, diskmon.OpRmfile, diskmon.OpRename,
+	diskmon.OpWrite, diskmon.OpTruncate, diskmon.OpChmod, diskmon.OpChown, diskmon.OpError, diskmon.OpLost}
+
+// luaAliases are LuaLS ---@alias lines: name and type.
+func luaAliases() [][2]string {
+	ops := make([]string, len(diskOps))
+	for i, op := range diskOps {
+		ops[i] = `"` + string(op) + `"`
+	}
+	return [][2]string{
+		{"xascript.addrlike", "address|integer|string"},
+		{"xascript.disk_op", strings.Join(ops, "|")},
+	}
+}
+
+// luaAliasDocs say what each alias is for.
+var luaAliasDocs = map[string]string{
+	"xascript.addrlike": "What a function that takes an address accepts: an address, an exact integer below 2^53, or a decimal or `0x` hex string.",
+	"xascript.disk_op":  "A disk event's kind.",
+}
+
+var luaClasses = []LuaClass{
+	{Name: "address", Doc: "A 64-bit guest value (an address or any u64); see `addr`.",
+		Operators: []string{
+			"add(address|integer): address",
+			"sub(address|integer): address",
+			"concat(string|number|address): string",
+		},
+		Methods: []Binding{
+			{Name: "hex", Signature: "hex() -> string", Doc: "The value as `0x…` hex, like `tostring(a)`."},
+			{Name: "tonumber", Signature: "tonumber() -> number", Doc: "The value as a Lua number; raises an error above 2^53."},
+			{Name: "band", Signature: "band(m) -> address", Doc: "Bitwise and."},
+			{Name: "bor", Signature: "bor(m) -> address", Doc: "Bitwise or."},
+			{Name: "bxor", Signature: "bxor(m) -> address", Doc: "Bitwise exclusive or."},
+			{Name: "shl", Signature: "shl(m) -> address", Doc: "Shifted left by `m` bits."},
+			{Name: "shr", Signature: "shr(m) -> address", Doc: "Shifted right by `m` bits."},
+		}},
+	{Name: "xascript.guest_info", Doc: "What `guest_info()` returns.",
+		Fields: []LuaField{
+			{Name: "target", Type: "string", Doc: "The target's kind (the dump format, a live QEMU or Xen guest)."},
+			{Name: "paging", Type: "string", Doc: "`\"4-level\"`, `\"5-level\"`, `\"PAE\"`, ..."},
+			{Name: "root", Type: "address", Doc: "The kernel's page-table root."},
+			{Name: "root_source", Type: "string", Doc: "Where the root was found."},
+			{Name: "banner", Type: "string", Doc: "The kernel's version banner."},
+			{Name: "text_phys", Type: "address", Doc: "Physical address of `_text`."},
+			{Name: "kaslr_virtual", Type: "address", Doc: "The virtual KASLR offset (wraps when negative)."},
+			{Name: "kaslr_physical", Type: "address", Doc: "The physical KASLR offset (wraps when negative)."},
+			{Name: "symbol_shift", Type: "address", Doc: "Added to the symbol file's addresses."},
+			{Name: "symbols", Type: "integer", Doc: "How many symbols the profile has."},
+			{Name: "notes", Type: "string[]", Doc: "Findings, e.g. a CPU root that did not map the kernel."},
+		}},
+	{Name: "xascript.watch", Doc: "A disk watch, as `on_disk_event` returns it.",
+		Fields: []LuaField{{Name: "path", Type: "string", Doc: "The watched path."}},
+		Methods: []Binding{
+			{Name: "close", Signature: "close()", Doc: "Ends the watch: no more events from it."},
+		}},
+	{Name: "xascript.watch_options", Doc: "The options of `on_disk_event`.",
+		Fields: []LuaField{
+			{Name: "recursive", Type: "boolean", Optional: true, Doc: "Watch every folder below too."},
+			{Name: "files", Type: "boolean", Optional: true, Doc: "Also WRITE, TRUNCATE, CHMOD and CHOWN of the files in the folder."},
+			{Name: "max_depth", Type: "integer", Optional: true, Doc: "How deep a recursive watch goes (default 16)."},
+			{Name: "max_entries", Type: "integer", Optional: true, Doc: "How many entries a watch tracks at most (default 1,000,000)."},
+		}},
+	{Name: "xascript.disk_event", Doc: "One change in the guest's file system, as `on_disk_event` delivers it.",
+		Fields: []LuaField{
+			{Name: "op", Type: "xascript.disk_op", Doc: "What happened."},
+			{Name: "path", Type: "string", Doc: "The path that changed."},
+			{Name: "watch", Type: "string", Doc: "The watched path that reported it."},
+			{Name: "old_path", Type: "string", Optional: true, Doc: "A RENAME's former path."},
+			{Name: "error", Type: "string", Optional: true, Doc: "Why an ERROR or LOST happened."},
+			{Name: "inode", Type: "integer", Optional: true, Doc: "The inode number."},
+			{Name: "type", Type: "string", Optional: true, Doc: "`\"file\"`, `\"dir\"`, `\"symlink\"`, ..."},
+			{Name: "size", Type: "integer", Optional: true, Doc: "Size in bytes."},
+			{Name: "mode", Type: "integer", Optional: true, Doc: "Permission bits."},
+			{Name: "uid", Type: "integer", Optional: true, Doc: "Owner."},
+			{Name: "gid", Type: "integer", Optional: true, Doc: "Group."},
+			{Name: "links", Type: "integer", Optional: true, Doc: "Hard link count."},
+			{Name: "hardlink", Type: "boolean", Optional: true, Doc: "An existing file got another name."},
+			{Name: "target", Type: "string", Optional: true, Doc: "A symlink's target."},
+			{Name: "watch_ended", Type: "true", Optional: true, Doc: "The watched folder was removed: no more events."},
+			{Name: "time", Type: "number", Optional: true, Doc: "When the write reached the tap, seconds since the epoch."},
+			{Name: "ctime", Type: "number", Optional: true, Doc: "The guest's own timestamp, seconds since the epoch."},
+		}},
+	{Name: "xascript", Global: true, Doc: "xascript's own table: its API version and `require_version`.",
+		Fields: []LuaField{
+			{Name: "api_version", Type: "string", Doc: "This Lua API's version, `\"MAJOR.MINOR\"`."},
+		}},
+}

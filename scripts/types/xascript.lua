@@ -1,0 +1,328 @@
+---@meta xascript
+
+-- xascript's Lua API 1.1 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
+-- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
+-- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
+
+---What a function that takes an address accepts: an address, an exact integer below 2^53, or a decimal or `0x` hex string.
+---@alias xascript.addrlike address|integer|string
+
+---A disk event's kind.
+---@alias xascript.disk_op "MKDIR"|"RMDIR"|"MKFILE"|"RMFILE"|"RENAME"|"WRITE"|"TRUNCATE"|"CHMOD"|"CHOWN"|"ERROR"|"LOST"
+
+---A 64-bit guest value (an address or any u64); see `addr`.
+---@class address
+---@operator add(address|integer): address
+---@operator sub(address|integer): address
+---@operator concat(string|number|address): string
+local address = {}
+
+---The value as `0x…` hex, like `tostring(a)`.
+---@return string
+function address:hex() end
+
+---The value as a Lua number; raises an error above 2^53.
+---@return number
+function address:tonumber() end
+
+---Bitwise and.
+---@param m xascript.addrlike
+---@return address
+function address:band(m) end
+
+---Bitwise or.
+---@param m xascript.addrlike
+---@return address
+function address:bor(m) end
+
+---Bitwise exclusive or.
+---@param m xascript.addrlike
+---@return address
+function address:bxor(m) end
+
+---Shifted left by `m` bits.
+---@param m xascript.addrlike
+---@return address
+function address:shl(m) end
+
+---Shifted right by `m` bits.
+---@param m xascript.addrlike
+---@return address
+function address:shr(m) end
+
+---What `guest_info()` returns.
+---@class xascript.guest_info
+---@field target string The target's kind (the dump format, a live QEMU or Xen guest).
+---@field paging string `"4-level"`, `"5-level"`, `"PAE"`, ...
+---@field root address The kernel's page-table root.
+---@field root_source string Where the root was found.
+---@field banner string The kernel's version banner.
+---@field text_phys address Physical address of `_text`.
+---@field kaslr_virtual address The virtual KASLR offset (wraps when negative).
+---@field kaslr_physical address The physical KASLR offset (wraps when negative).
+---@field symbol_shift address Added to the symbol file's addresses.
+---@field symbols integer How many symbols the profile has.
+---@field notes string[] Findings, e.g. a CPU root that did not map the kernel.
+
+---A disk watch, as `on_disk_event` returns it.
+---@class xascript.watch
+---@field path string The watched path.
+local xascript_watch = {}
+
+---Ends the watch: no more events from it.
+function xascript_watch:close() end
+
+---The options of `on_disk_event`.
+---@class xascript.watch_options
+---@field recursive? boolean Watch every folder below too.
+---@field files? boolean Also WRITE, TRUNCATE, CHMOD and CHOWN of the files in the folder.
+---@field max_depth? integer How deep a recursive watch goes (default 16).
+---@field max_entries? integer How many entries a watch tracks at most (default 1,000,000).
+
+---One change in the guest's file system, as `on_disk_event` delivers it.
+---@class xascript.disk_event
+---@field op xascript.disk_op What happened.
+---@field path string The path that changed.
+---@field watch string The watched path that reported it.
+---@field old_path? string A RENAME's former path.
+---@field error? string Why an ERROR or LOST happened.
+---@field inode? integer The inode number.
+---@field type? string `"file"`, `"dir"`, `"symlink"`, ...
+---@field size? integer Size in bytes.
+---@field mode? integer Permission bits.
+---@field uid? integer Owner.
+---@field gid? integer Group.
+---@field links? integer Hard link count.
+---@field hardlink? boolean An existing file got another name.
+---@field target? string A symlink's target.
+---@field watch_ended? true The watched folder was removed: no more events.
+---@field time? number When the write reached the tap, seconds since the epoch.
+---@field ctime? number The guest's own timestamp, seconds since the epoch.
+
+---xascript's own table: its API version and `require_version`.
+---@class xascript
+---@field api_version string This Lua API's version, `"MAJOR.MINOR"`.
+xascript = {}
+
+-- API version
+
+---Raises an error unless this xascript's API is at least `version` (`"MAJOR.MINOR"` or `"MAJOR"`, a string: the number `1.10` would read as 1.1), compared number by number, so a script that needs a newer function fails at its first line with a message that says which version it needs instead of at a call to a function that does not exist. Call it at the top of a script or library: `xascript.require_version("1.0")`.
+---@param version string
+function xascript.require_version(version) end
+
+-- Addresses and 64-bit values
+
+---Converts `x` (a number below 2^53, a decimal or `0x` hex string, or an address) to an address. Raises an error when `x` is not one.
+---@param x address|number|string
+---@return address
+function addr(x) end
+
+---Tells whether `x` is an address value.
+---@param x any
+---@return boolean
+function is_address(x) end
+
+-- Reading guest memory
+
+---Reads an unsigned byte at kernel virtual address `addr`.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function read_u8(addr) end
+
+---Reads an unsigned 16-bit integer at kernel virtual address `addr`.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function read_u16(addr) end
+
+---Reads an unsigned 32-bit integer at kernel virtual address `addr`.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function read_u32(addr) end
+
+---Reads a 64-bit value at kernel virtual address `addr`, as an address value (64 bits do not fit a Lua number).
+---@param addr xascript.addrlike
+---@return address?
+---@return string? err
+function read_u64(addr) end
+
+---Reads a guest pointer (4 or 8 bytes, as the guest's mode says) at kernel virtual address `addr`.
+---@param addr xascript.addrlike
+---@return address?
+---@return string? err
+function read_addr(addr) end
+
+---Reads a NUL-terminated string at kernel virtual address `addr`, at most `max` bytes (default 256, at most 1048576); the string stops at the first NUL or at `max`.
+---@param addr xascript.addrlike
+---@param max? integer
+---@return string?
+---@return string? err
+function read_cstring(addr, max) end
+
+---Reads `n` bytes (at most 16777216) at kernel virtual address `addr` as a Lua string.
+---@param addr xascript.addrlike
+---@param n integer
+---@return string?
+---@return string? err
+function read_bytes(addr, n) end
+
+---Reads an unsigned byte at guest-physical address `addr`.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function read_u8_pa(addr) end
+
+---Reads an unsigned 16-bit integer at guest-physical address `addr`.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function read_u16_pa(addr) end
+
+---Reads an unsigned 32-bit integer at guest-physical address `addr`.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function read_u32_pa(addr) end
+
+---Reads a 64-bit value at guest-physical address `addr`, as an address value (64 bits do not fit a Lua number).
+---@param addr xascript.addrlike
+---@return address?
+---@return string? err
+function read_u64_pa(addr) end
+
+---Reads a guest pointer (4 or 8 bytes, as the guest's mode says) at guest-physical address `addr`.
+---@param addr xascript.addrlike
+---@return address?
+---@return string? err
+function read_addr_pa(addr) end
+
+---Reads a NUL-terminated string at guest-physical address `addr`, at most `max` bytes (default 256, at most 1048576); the string stops at the first NUL or at `max`.
+---@param addr xascript.addrlike
+---@param max? integer
+---@return string?
+---@return string? err
+function read_cstring_pa(addr, max) end
+
+---Reads `n` bytes (at most 16777216) at guest-physical address `addr` as a Lua string.
+---@param addr xascript.addrlike
+---@param n integer
+---@return string?
+---@return string? err
+function read_bytes_pa(addr, n) end
+
+---Translates kernel virtual address `va` to its guest-physical address through the kernel's page tables.
+---@param va xascript.addrlike
+---@return address?
+---@return string? err
+function translate(va) end
+
+-- Symbols and struct layouts
+
+---Returns the run-time address of kernel symbol `name`, or `nil, err` when the profile does not know it.
+---@param name string
+---@return address?
+---@return string? err
+function symbol(name) end
+
+---Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines are found in that module's BTF in memory. An unknown struct or member raises an error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels.
+---@param struct string
+---@param member string
+---@return number
+function offsetof(struct, member) end
+
+---Tells whether `struct` has `member` (a dotted path) in this kernel's layout.
+---@param struct string
+---@param member string
+---@return boolean
+function has_member(struct, member) end
+
+---Returns the size in bytes of `type` (`"module"`, `"struct list_head"`, a typedef name). An unknown type raises an error.
+---@param type string
+---@return number
+function sizeof(type) end
+
+---Returns the address of the `struct` that contains `member` at `addr`, like the kernel's `container_of` macro.
+---@param addr xascript.addrlike
+---@param struct string
+---@param member string
+---@return address
+function container_of(addr, struct, member) end
+
+-- Walking kernel lists
+
+---Walks the circular list whose `struct list_head` is at `head` (e.g. `symbol("modules")`), following `next` pointers until it is back at `head`. For each node it calls `fn(entry)` with the address of the containing `struct` (the node minus `offsetof(struct, member)`); with `struct` nil, `fn` gets the node itself. `fn` may return `false` to stop early. Returns the number of entries visited, or `nil, err` when a pointer cannot be read, the list revisits a node without returning to `head` (a cycle), or more than `limit` entries (default 100000) were seen; `err` names the address.
+---@param head xascript.addrlike
+---@param struct string?
+---@param member string
+---@param fn fun(entry: address): boolean?
+---@param limit? integer
+---@return integer? count
+---@return string? err
+function walk_list(head, struct, member, fn, limit) end
+
+-- The target
+
+---Returns how the guest was opened and its kernel located, with fields `target` (the dump format), `paging` (`"4-level"`, `"5-level"`, `"PAE"`, ...), `root` (page-table root, an address), `root_source`, `banner`, `text_phys` (physical address of `_text`), `kaslr_virtual` and `kaslr_physical` (the KASLR offsets, addresses that wrap for negative values), `symbol_shift` (added to the symbol file's addresses), `symbols` (how many) and `notes` (findings, e.g. a CPU root that did not map the kernel). Fields are read-only.
+---@return xascript.guest_info
+function guest_info() end
+
+---Pauses a live guest so that memory holds still while the script reads it, and drops what was cached while it ran. A guest that is already paused (by the script, by `--pause` or by an operator) stays paused; xascript resumes at exit only what it paused itself. A dump never changes: there it does nothing and returns true.
+---@return true?
+---@return string? err
+function pause() end
+
+---Lets a live guest that xascript paused (`pause()`, `--pause`) run again, and drops what was cached while it was paused (its page tables may change). A pause that xascript did not take, such as an operator's, is left alone. Does nothing on a dump.
+---@return true?
+---@return string? err
+function resume() end
+
+---Calls `fn(...)` with the guest paused and resumes it afterwards, also when `fn` raises an error (which is then raised again). A guest that was already paused stays paused.
+---@param fn fun(...): ...
+---@param ... any
+---@return any ...
+function with_paused(fn, ...) end
+
+---Drops everything cached from the guest, so that the next reads see it afresh: virtual-to-physical translations (the kernel's and every process's), and on a live target its mapped pages, pages that failed to map and a Xen PV guest's frame table. xascript does this by itself whenever it sees the guest stop or resume (its own `pause()`/`resume()`, or an operator's on QEMU); call it when the guest may have changed otherwise, such as a running guest polled in a loop. A dump never changes.
+function flush_cache() end
+
+-- Time
+
+---Waits `seconds` (a number, fractions allowed, at most a day) without holding the guest paused. An interrupt (Ctrl-C) while waiting raises an error, so the script ends as it would on a fault and a guest paused by `--pause` is resumed. What the script printed so far reaches its reader (a pipe, a file) before the wait.
+---@param seconds number
+function sleep(seconds) end
+
+---Returns the time in seconds since the Unix epoch, with fractions (microseconds), for timestamps and for timing a script's own work.
+---@return number
+function now() end
+
+-- Watching the guest's disk
+
+---Watches the folder (or file) at absolute `path` in the guest's file system and calls `fn(ev)` for each change, with `ev` a table: `op` (`"MKDIR"`, `"RMDIR"`, `"MKFILE"`, `"RMFILE"`, `"RENAME"`, and for watched files `"WRITE"`, `"TRUNCATE"`, `"CHMOD"`, `"CHOWN"`; `"ERROR"` when a folder cannot be read and `"LOST"` when the tracker fell behind and rescanned), `path`, `old_path` (RENAME), `inode`, `type` (`"file"`, `"dir"`, `"symlink"`, ...), `size`, `mode`, `uid`, `gid`, `links`, `target` (a symlink's), `hardlink` (true when an existing file got another name), `time` (when the write reached the tap, seconds since the epoch), `ctime` (the guest's own timestamp), `error`, `watch` (the watched path) and `watch_ended` (the watched folder was removed: no more events). `opts`: `recursive` (watch every folder below too), `files` (also WRITE/TRUNCATE/CHMOD/CHOWN of the files in the folder), `max_depth` (default 16), `max_entries` (default 1,000,000). A path that does not exist yet is watched from when it is created. Returns a watch with `w:close()` and `w.path`.
+---@param path string
+---@param fn fun(ev: xascript.disk_event)
+---@param opts? xascript.watch_options
+---@return xascript.watch
+function on_disk_event(path, fn, opts) end
+
+---Ends the event loop once the running callback returns: the script ends with status 0 and the disk is flushed and served until then.
+function stop() end
+
+-- Output
+
+---Writes `record` (a table with string keys) as one line. With `--json` the line is a JSON object (JSON Lines: pipe it into `jq`); otherwise it is `key=value` pairs separated by spaces, each value but the last padded to the widest seen so far under its key (up to 32 characters), so that records of one shape line up in columns. A text value is bare when it is plain (printable, no space, quote, backslash or `=`) and a quoted, escaped string otherwise, so a name read from the guest cannot forge a line.
+---
+---Fields come in a stable order: `guest`, `time`, then the keys listed in `order` (an array of names; those the record lacks are skipped), then the other keys sorted. Values: numbers (integers without a fraction), strings, booleans, addresses (as `"0x…"` strings: exact where a JSON number would round), and tables: a table whose keys are 1..n is an array, any other table an object (an empty table is `{}`; integer and address keys become strings). JSON strings escape control characters and turn invalid UTF-8 into U+FFFD. Raises an error for a function or other userdata value, NaN or an infinity, a table that contains itself, nesting deeper than 32, or more than 2^20 values in one record; nothing of a record that fails is written.
+---
+---`guest` (the target's name: the `--dom` name or id, the `--qemu` socket, the dump file's base name; with only a disk, the `--disk` image's base name) is in every record when there is a target. `time` (when the record was written: RFC 3339 UTC with milliseconds, e.g. `2026-01-02T15:04:05.123Z`) is in every record when the guest is live (`--qemu`, `--dom`) or a disk is watched as it is written (`--nbd`, `--tapfifo`): that is when the monitor polls or watches, and a dump's records describe the moment the dump was taken, not the moment they were written. A script cannot set either field itself.
+---@param record table<string, any>
+---@param order? string[]
+function emit(record, order) end
+
+-- Other globals
+
+---Describes the function `name` (its signature and doc, as docs/lua-api.md has them); without `name`, lists every function.
+---@param name? string
+function help(name) end
