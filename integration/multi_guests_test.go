@@ -54,10 +54,12 @@ func TestLiveQEMUMulti(t *testing.T) {
 		tag, rec, ok := strings.Cut(l, " ")
 		name := strings.Trim(tag, "[]")
 		f := strings.Fields(rec)
-		if !ok || tag != "["+name+"]" || len(f) != 2 || f[0] != "guest="+name || !strings.HasPrefix(f[1], "name=") {
+		// guest=NAME time=T name=MODULE: a live guest's records carry the
+		// time they were read.
+		if !ok || tag != "["+name+"]" || len(f) != 3 || f[0] != "guest="+name || !strings.HasPrefix(f[1], "time=") || !strings.HasPrefix(f[2], "name=") {
 			t.Fatalf("line %q is not one module record tagged with its guest:\n%s", l, out)
 		}
-		got[name] = append(got[name], strings.TrimPrefix(f[1], "name="))
+		got[name] = append(got[name], strings.TrimPrefix(f[2], "name="))
 	}
 	checkGuests(t, "text", got, truth)
 
