@@ -97,7 +97,12 @@ while [ "$(rounds xa-multi)" -lt 1 ] || [ "$(rounds "$DOMU_NAME")" -lt 1 ]; do
     i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5
 done
 xl destroy xa-multi
-sleep 3
+# xl destroy returns before Xen has marked the domain dying when its
+# devices take a while to go; wait (bounded) for xa-multi's error line.
+i=0
+while ! grep -q "^xascript: \[xa-multi\] " /tmp/multi.err; do
+    i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5
+done
 before=$(rounds "$DOMU_NAME")
 i=0
 while [ "$(rounds "$DOMU_NAME")" -le "$before" ]; do
@@ -110,7 +115,7 @@ wait $p
 rc=$?
 cat /tmp/multi.out
 cat /tmp/multi.err >&2
-echo "exit status $rc; $DOMU_NAME rounds $before before, $after after; alive $alive" >&2
+echo "exit status $rc; $DOMU_NAME rounds $before at xa-multi's error, $after at the end; alive $alive" >&2
 [ "$alive" = 1 ] && [ $rc -eq 143 ] && [ "$after" -gt "$before" ] &&
     grep -q "^xascript: \[xa-multi\] .*domain is gone" /tmp/multi.err
 SH
