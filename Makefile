@@ -29,7 +29,7 @@ test-deps:
 # (QMP events arrive on their own goroutine), page walkers over them, the
 # runtime's event loop and the bindings, the disk tracker and the NBD server
 # (a goroutine per request).
-RACE_PKGS ?= ./vmi/qemu/ ./vmi/xen/ ./vmi/paging/ ./runtime/ ./bindings/ ./diskmon ./diskmon/nbd ./diskmon/tapfifo
+RACE_PKGS ?= ./vmi/qemu/ ./vmi/xen/ ./vmi/paging/ ./runtime/ ./bindings/ ./diskmon ./diskmon/nbd ./diskmon/tapfifo ./diskmon/qmpbitmap
 test-race:
 	@command -v gcc >/dev/null || { apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev; }
 	CGO_ENABLED=1 $(GO) test -race -count=1 $(RACE_PKGS)
@@ -148,15 +148,17 @@ e2e-xen: testdata-deps
 # PID and its /dev/shm file removed even when a test fails, times out or is
 # interrupted; a guest that does not boot fails the run within minutes.
 # TestLiveQEMUChurn churns a guest for XA_CHURN_SECONDS under running monitors.
+# TestLiveQEMUDiskBitmap*: --qemu --drive on a running guest's ext4/ext2 data disk
+# (integration/bitmape2e) and the QMP scheme on a bare QEMU (diskmon/qmpbitmap).
 E2E_QEMU_TIMEOUT ?= 20m
 XA_CHURN_SECONDS ?= 300
-e2e-qemu: testdata-deps build
+e2e-qemu: disk-deps build
 	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/xa-e2e-qemu.XXXXXX") || exit 1; \
 	cleanup() { for g in "$$dir"/*/; do [ -d "$$g" ] && bash testdata/live-guest.sh stop "$$g"; done; rm -rf "$$dir"; }; \
 	trap cleanup EXIT; trap 'exit 130' INT TERM; \
 	[ -f testdata/.cache/amd64.env ] || bash testdata/fetch.sh amd64 || exit 1; \
 	XA_LIVE_DIR="$$dir" XASCRIPT_BIN="$(CURDIR)/$(BIN)" XA_CHURN_SECONDS=$(XA_CHURN_SECONDS) $(GO) test -count=1 -p 1 -timeout $(E2E_QEMU_TIMEOUT) \
-		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/
+		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/ ./integration/bitmape2e/ ./diskmon/qmpbitmap/ ./integration/fswatche2e/
 
 # The disk suites need, beyond testdata-deps: qemu-nbd and qemu-img (in
 # qemu-utils, which qemu-system-x86 only recommends) and e2fsprogs (mkfs.ext2/3/4

@@ -26,8 +26,18 @@ func addressArea(env *Env) Area {
 		Doc: "Kernel addresses do not fit in Lua numbers (float64), so they are values of type `address`. " +
 			"`a + n`, `a - n` and `a - b` give addresses (wrapping modulo 2^64); `==`, `<`, `<=` compare two addresses " +
 			"(compare an address with a number by converting one side: `a == addr(n)`); `tostring(a)` and `a .. \"\"` give `0x…` hex. " +
-			"Methods: `a:hex()`, `a:tonumber()` (errors above 2^53), `a:band(m)`, `a:bor(m)`, `a:bxor(m)`, `a:shl(n)`, `a:shr(n)`. " +
-			"Every function that takes an address also accepts an exact integer below 2^53 or a hex string.",
+			"Methods: `a:hex()`, `a:tonumber()` (errors above 2^53), `a:band(m)`, `a:bor(m)`, `a:bxor(m)`, `a:shl(n)`, `a:shr(n)` " +
+			"(shifts by 64 or more give 0), `a:key()`. " +
+			"Every function that takes an address also accepts an exact integer below 2^53 or a hex string.\n\n" +
+			"**Table keys.** Two address values that are equal are still two values, and Lua tables compare keys by " +
+			"identity: `t[addr(1)] = 1` then `t[addr(1)]` is nil. Index tables by `a:key()` (a string, `\"0x…\"`; " +
+			"`addr(k)` turns it back into an address).\n\n" +
+			"**Formatting.** `string.format` (and `(\"…\"):format`) accepts addresses: `%s` prints them as `tostring` does " +
+			"(any value with a `__tostring` does too), and `%x`, `%X`, `%d`, `%o` print all 64 bits, with the usual " +
+			"flags and width (`%016x`, `%#x`).\n\n" +
+			"**Hex literals.** Lua 5.1 numbers are doubles: a hex literal above 2^53 (`0x20000000000001`) silently loses " +
+			"its low bits, and one above 2^63 (`0xfffffffffffff000`, every kernel address) becomes NaN. Write 64-bit constants as strings: `addr(\"0xfffffffffffff000\")` (the " +
+			"functions that take an address take the string too), and mask with `a:band(\"0xfffffffffffff000\")`.",
 		Bindings: []Binding{
 			{Name: "addr", Signature: "addr(x) -> address",
 				Doc: "Converts `x` (a number below 2^53, a decimal or `0x` hex string, or an address) to an address. Raises an error when `x` is not one.",
@@ -56,8 +66,15 @@ func newAddressMetatable(L *lua.LState, env *Env) *lua.LTable {
 	binop("band", func(a, b uint64) uint64 { return a & b })
 	binop("bor", func(a, b uint64) uint64 { return a | b })
 	binop("bxor", func(a, b uint64) uint64 { return a ^ b })
-	binop("shl", func(a, b uint64) uint64 { return a << (b & 63) })
-	binop("shr", func(a, b uint64) uint64 { return a >> (b & 63) })
+	// Go shifts by 64 or more give 0, as the arithmetic means (C leaves
+	// them undefined; masking the count, as x86 does, gave addr(1):shl(64)
+	// == 1).
+	binop("shl", func(a, b uint64) uint64 { return a << b })
+	binop("shr", func(a, b uint64) uint64 { return a >> b })
+	L.SetField(methods, "key", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(formatAddress(checkAddress(L, 1))))
+		return 1
+	}))
 	L.SetField(methods, "hex", L.NewFunction(func(L *lua.LState) int {
 		L.Push(lua.LString(formatAddress(checkAddress(L, 1))))
 		return 1

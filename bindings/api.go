@@ -3,7 +3,9 @@ package bindings
 import (
 	"context"
 	"io"
+	"os"
 	"sort"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -20,10 +22,13 @@ type Binding struct {
 
 // Area groups the bindings of one concern; one Go file defines each area.
 type Area struct {
-	Name     string
-	Title    string
-	Doc      string
-	Bindings []Binding
+	Name  string
+	Title string
+	Doc   string
+	// NeedsTarget: every binding of the area acts on the target (a dump, a
+	// live guest), so a script that calls one cannot run without one.
+	NeedsTarget bool
+	Bindings    []Binding
 }
 
 // Env is what bindings act on. Guest may be nil (a script run with no
@@ -66,6 +71,10 @@ type Env struct {
 
 	records   record.Encoder // emit's, so text columns line up across records
 	recordBuf []byte
+	// callbacks counts the Lua callbacks that bindings (walk_list,
+	// with_paused) are running, for named.
+	callbacks int
+
 	scratch   [8]byte
 	addressMT *lua.LTable
 	numbers   numberBox
@@ -107,6 +116,7 @@ func Areas(env *Env) []Area {
 		listsArea(env),
 		targetArea(env),
 		timeArea(env),
+		timerArea(env),
 		diskArea(env),
 		emitArea(env),
 	}
@@ -122,12 +132,73 @@ func Register(L *lua.LState, env *Env) {
 	}
 	registerAddressType(L, env)
 	registerVersion(L)
+	registerFormat(L)
 	for _, a := range Areas(env) {
 		for _, b := range a.Bindings {
-			setGlobalPath(L, b.Name, L.NewFunction(b.Fn))
+			setGlobalPath(L, b.Name, L.NewFunction(named(env, b.Name, b.Fn)))
 		}
 	}
-	L.SetGlobal("help", L.NewFunction(help))
+	L.SetGlobal("help", L.NewFunction(named(env, "help", help(env))))
+}
+
+// named makes argument errors name the binding: "bad argument #1 to
+// 'read_u32' (…)". gopher-lua names the function after the call site, so a
+// binding called through pcall (pcall(read_u32, x)) or another Go function
+// was "(anonymous)", and one called through a local alias had the alias's
+// name; the binding's own name is put in as the error goes by. Only an
+// error the binding raised itself is renamed, not one that comes up from a
+// callback it called (walk_list's fn: its errors name their own function):
+// bindings that call Lua count the callbacks under way (Env.callbacks),
+// and an error raised while more are under way than when the binding was
+// entered is left as it is. The deferred closure costs a few nanoseconds
+// until a binding raises.
+func named(env *Env, name string, fn lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		callbacks := env.callbacks
+		defer func() {
+			if p := recover(); p != nil {
+				if e, ok := p.(*lua.ApiError); ok && env.callbacks == callbacks {
+					if s, ok := e.Object.(lua.LString); ok {
+						e.Object = lua.LString(nameArgError(string(s), name))
+					}
+				}
+				env.callbacks = callbacks // the callback's decrement was skipped
+				panic(p)
+			}
+		}()
+		return fn(L)
+	}
+}
+
+// nameArgError puts name into gopher-lua's "bad argument #N to F (…)".
+func nameArgError(msg, name string) string {
+	i := strings.Index(msg, "bad argument #")
+	if i < 0 {
+		return msg
+	}
+	to := strings.Index(msg[i:], " to ")
+	if to < 0 {
+		return msg
+	}
+	from := i + to + len(" to ")
+	end := strings.Index(msg[from:], " (")
+	if end < 0 {
+		return msg
+	}
+	return msg[:from] + "'" + name + "'" + msg[from+end:]
+}
+
+// NeedsTarget tells whether the global function name acts on the target:
+// a script that uses one cannot run without a target.
+func NeedsTarget(name string) bool {
+	for _, a := range Areas(nil) {
+		for _, b := range a.Bindings {
+			if b.Name == name {
+				return a.NeedsTarget
+			}
+		}
+	}
+	return false
 }
 
 // Lookup finds a binding by name across all areas.
@@ -154,25 +225,29 @@ func Names() []string {
 	return names
 }
 
-// help(name) returns a binding's signature and doc; help() lists all names.
-func help(L *lua.LState) int {
-	if L.GetTop() == 0 || L.Get(1) == lua.LNil {
-		out := "functions:"
-		for _, n := range Names() {
-			out += " " + n
+// help prints to the script's output: help() lists every function, and
+// help("name") shows one's signature and doc (an unknown name says so).
+// It returns nothing, so that `help("x")` typed alone prints once.
+func help(env *Env) lua.LGFunction {
+	return func(L *lua.LState) int {
+		var text string
+		if L.GetTop() == 0 || L.Get(1) == lua.LNil {
+			text = "functions: " + strings.Join(Names(), " ") + "\nhelp(\"name\") describes one."
+		} else if b, ok := Lookup(L.CheckString(1)); ok {
+			text = b.Signature + "\n\n" + b.Doc
+		} else {
+			text = "help: no function named " + L.CheckString(1) + "; help() lists them"
 		}
-		L.Push(lua.LString(out + "\nhelp(\"name\") describes one."))
-		return 1
+		var w io.Writer = os.Stdout
+		if env.Output != nil {
+			w = env.Output
+		}
+		io.WriteString(w, text+"\n")
+		if env.Output != nil {
+			env.Output.EndRecord()
+		}
+		return 0
 	}
-	name := L.CheckString(1)
-	b, ok := Lookup(name)
-	if !ok {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("no function named " + name))
-		return 2
-	}
-	L.Push(lua.LString(b.Signature + "\n\n" + b.Doc))
-	return 1
 }
 
 // loop returns the event loop, making it on first use.

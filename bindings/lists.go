@@ -8,8 +8,9 @@ import (
 
 func listsArea(env *Env) Area {
 	return Area{
-		Name:  "lists",
-		Title: "Walking kernel lists",
+		Name:        "lists",
+		Title:       "Walking kernel lists",
+		NeedsTarget: true,
 		Doc: "Kernel lists are circular `struct list_head` chains that live inside the structs they link. A list read " +
 			"from guest memory may be corrupt or made cyclic by an attacker, so walks are bounded and refuse to visit " +
 			"an entry twice.",
@@ -69,7 +70,9 @@ func walkList(env *Env) lua.LGFunction {
 			count++
 			L.Push(fn)
 			pushAddress(L, env, node-offset)
+			env.callbacks++ // an error in fn is fn's, not walk_list's (named)
 			L.Call(1, 1)
+			env.callbacks--
 			ret := L.Get(-1)
 			L.Pop(1)
 			if ret == lua.LFalse {

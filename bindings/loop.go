@@ -3,6 +3,7 @@ package bindings
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -22,6 +23,20 @@ type Loop struct {
 	mu      sync.Mutex
 	holds   int
 	stopped bool
+
+	// delivered counts the callbacks that returned: the runtime's interrupt
+	// watch tells a callback that never returns from a queue being drained.
+	delivered atomic.Uint64
+}
+
+// Delivered is the number of callbacks Run has called that returned.
+func (l *Loop) Delivered() uint64 { return l.delivered.Load() }
+
+// call runs one queued callback and counts it.
+func (l *Loop) call(fn func(*lua.LState) error, L *lua.LState) error {
+	err := fn(L)
+	l.delivered.Add(1)
+	return err
 }
 
 // loopQueue bounds the callbacks waiting for the Lua goroutine; a source that
@@ -109,7 +124,7 @@ func (l *Loop) Run(ctx context.Context, L *lua.LState, beforeBlock func()) error
 		}
 		select {
 		case fn := <-l.queue:
-			if err := fn(L); err != nil {
+			if err := l.call(fn, L); err != nil {
 				return err
 			}
 			continue
@@ -123,7 +138,7 @@ func (l *Loop) Run(ctx context.Context, L *lua.LState, beforeBlock func()) error
 		}
 		select {
 		case fn := <-l.queue:
-			if err := fn(L); err != nil {
+			if err := l.call(fn, L); err != nil {
 				return err
 			}
 		case <-l.wake:
@@ -133,7 +148,7 @@ func (l *Loop) Run(ctx context.Context, L *lua.LState, beforeBlock func()) error
 			for {
 				select {
 				case fn := <-l.queue:
-					if err := fn(L); err != nil {
+					if err := l.call(fn, L); err != nil {
 						return err
 					}
 				default:

@@ -44,6 +44,7 @@ var luaParamTypes = map[string]string{
 	"walk_list.fn":        "fun(entry: address): boolean?",
 	"on_disk_event.fn":    "fun(ev: xascript.disk_event)",
 	"on_disk_event.opts":  "xascript.watch_options",
+	"every.fn":            "fun(): boolean?",
 	"with_paused.fn":      "fun(...): ...",
 	"container_of.struct": "string",
 	"emit.record":         "table<string, any>",
@@ -64,6 +65,7 @@ var luaReturnTypes = map[string]luaReturn{
 	"err":          {"string", "err"},
 	"count":        {"integer", "count"},
 	"watch":        {"xascript.watch", ""},
+	"timer":        {"xascript.timer", ""},
 	"object":       {"xascript.guest_info", ""},
 	"fn's results": {"any", "..."},
 }
@@ -131,6 +133,7 @@ var luaClasses = []LuaClass{
 			{Name: "bxor", Signature: "bxor(m) -> address", Doc: "Bitwise exclusive or."},
 			{Name: "shl", Signature: "shl(m) -> address", Doc: "Shifted left by `m` bits."},
 			{Name: "shr", Signature: "shr(m) -> address", Doc: "Shifted right by `m` bits."},
+			{Name: "key", Signature: "key() -> string", Doc: "A string that stands for the value, for use as a table key (addresses are userdata: two equal ones are different keys); `addr(k)` turns it back."},
 		}},
 	{Name: "xascript.guest_info", Doc: "What `guest_info()` returns.",
 		Fields: []LuaField{
@@ -150,6 +153,11 @@ var luaClasses = []LuaClass{
 		Fields: []LuaField{{Name: "path", Type: "string", Doc: "The watched path."}},
 		Methods: []Binding{
 			{Name: "close", Signature: "close()", Doc: "Ends the watch: no more events from it."},
+		}},
+	{Name: "xascript.timer", Doc: "A periodic timer, as `every` returns it.",
+		Fields: []LuaField{{Name: "interval", Type: "number", Doc: "Seconds between calls."}},
+		Methods: []Binding{
+			{Name: "cancel", Signature: "cancel()", Doc: "Stops the timer: its function is not called again."},
 		}},
 	{Name: "xascript.watch_options", Doc: "The options of `on_disk_event`.",
 		Fields: []LuaField{

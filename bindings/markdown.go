@@ -21,6 +21,11 @@ func Markdown() string {
 	}
 	for _, a := range areas {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n", a.Title, a.Doc)
+		if a.NeedsTarget {
+			b.WriteString("\nThese functions need a target (`--file`, `--qemu`, `--dom`). A script run without one " +
+				"that calls any of them is refused before it runs (exit status 2); the check reads the names the " +
+				"script's own code calls, so a library it requires fails at the call instead.\n")
+		}
 		for _, fn := range a.Bindings {
 			fmt.Fprintf(&b, "\n### `%s`\n\n%s\n", fn.Signature, fn.Doc)
 		}

@@ -17,8 +17,9 @@ const (
 
 func memoryArea(env *Env) Area {
 	area := Area{
-		Name:  "memory",
-		Title: "Reading guest memory",
+		Name:        "memory",
+		Title:       "Reading guest memory",
+		NeedsTarget: true,
 		Doc: "Reads are little-endian and read-only. Plain names take kernel virtual addresses (translated through " +
 			"the kernel's page tables); the `_pa` variants take guest-physical addresses. A read that faults (page " +
 			"not present, physical hole) returns `nil, err` where `err` names the address and the layer that failed.",

@@ -1,13 +1,18 @@
 package bindings
 
 import (
+	"errors"
+
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/xascript/xascript/vmi"
 )
 
 func symbolsArea(env *Env) Area {
 	return Area{
-		Name:  "symbols",
-		Title: "Symbols and struct layouts",
+		Name:        "symbols",
+		Title:       "Symbols and struct layouts",
+		NeedsTarget: true,
 		Doc: "Symbols come from the kernel's own kallsyms tables in memory, or from `--symbols`, with the KASLR slide " +
 			"already applied. Struct layouts come from the kernel's own BTF in memory, or from `--btf`. Member paths may be nested (`\"list.next\"`, " +
 			"`\"core_layout.size\"`), may index arrays (`\"arr[2]\"`), and see through anonymous unions and structs. " +
@@ -27,7 +32,9 @@ func symbolsArea(env *Env) Area {
 			{Name: "offsetof", Signature: "offsetof(struct, member) -> number",
 				Doc: "Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines " +
 					"are found in that module's BTF in memory. An unknown struct or member raises an " +
-					"error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels.",
+					"error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels. " +
+					"A bitfield (`task_struct.in_execve`) has no byte offset: `offsetof` raises an error that says it is a " +
+					"bitfield, with its width and bit offset, while `has_member` is true for it.",
 				Fn: func(L *lua.LState) int {
 					g := needGuest(L, env)
 					off, err := g.Offsetof(L.CheckString(1), L.CheckString(2))
@@ -38,11 +45,15 @@ func symbolsArea(env *Env) Area {
 					return 1
 				}},
 			{Name: "has_member", Signature: "has_member(struct, member) -> boolean",
-				Doc: "Tells whether `struct` has `member` (a dotted path) in this kernel's layout.",
+				Doc: "Tells whether `struct` has `member` (a dotted path) in this kernel's layout: true for every member " +
+					"the layout has, bitfields included (for which `offsetof` raises, as they have no byte offset).",
 				Fn: func(L *lua.LState) int {
 					g := needGuest(L, env)
 					_, err := g.Offsetof(L.CheckString(1), L.CheckString(2))
-					L.Push(lua.LBool(err == nil))
+					// Every type source answers a member it has but
+					// cannot give a byte offset for (a bitfield) with
+					// ErrUnsupported, and one it lacks with ErrNotFound.
+					L.Push(lua.LBool(err == nil || errors.Is(err, vmi.ErrUnsupported)))
 					return 1
 				}},
 			{Name: "sizeof", Signature: "sizeof(type) -> number",

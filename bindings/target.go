@@ -2,7 +2,6 @@ package bindings
 
 import (
 	lua "github.com/yuin/gopher-lua"
-	luar "layeh.com/gopher-luar"
 
 	"github.com/xascript/xascript/vmi"
 )
@@ -11,22 +10,6 @@ import (
 // where the kernel was found; guest_info() shows it to scripts.
 type Describer interface {
 	Describe() vmi.KernelInfo
-}
-
-// guestInfoView is vmi.KernelInfo as scripts see it: 64-bit values as addresses
-// (luar would turn a uint64 into a rounding Lua number).
-type guestInfoView struct {
-	Target        string     `luar:"target"`
-	Paging        string     `luar:"paging"`
-	Root          lua.LValue `luar:"root"`
-	RootSource    string     `luar:"root_source"`
-	Banner        string     `luar:"banner"`
-	TextPhys      lua.LValue `luar:"text_phys"`
-	KASLRVirtual  lua.LValue `luar:"kaslr_virtual"`
-	KASLRPhysical lua.LValue `luar:"kaslr_physical"`
-	SymbolShift   lua.LValue `luar:"symbol_shift"`
-	Symbols       int        `luar:"symbols"`
-	Notes         lua.LValue `luar:"notes"` // a plain table, so # and ipairs work
 }
 
 // Guests that run are vmi.Pausers (pause, resume, with_paused); for the
@@ -40,8 +23,9 @@ type Flusher interface {
 
 func targetArea(env *Env) Area {
 	return Area{
-		Name:  "target",
-		Title: "The target",
+		Name:        "target",
+		Title:       "The target",
+		NeedsTarget: true,
 		Doc: "What the script runs against: how the target was opened and the kernel found in it, and control " +
 			"over the translation cache.",
 		Bindings: []Binding{
@@ -51,25 +35,14 @@ func targetArea(env *Env) Area {
 					"`root_source`, `banner`, `text_phys` (physical address of `_text`), `kaslr_virtual` and " +
 					"`kaslr_physical` (the KASLR offsets, addresses that wrap for negative values), `symbol_shift` " +
 					"(added to the symbol file's addresses), `symbols` (how many) and `notes` (findings, e.g. a CPU root " +
-					"that did not map the kernel). Fields are read-only.",
+					"that did not map the kernel). It is a plain table, a copy made for this call: `pairs` lists its fields, and " +
+					"changing it changes nothing else.",
 				Fn: func(L *lua.LState) int {
 					d, ok := needGuest(L, env).(Describer)
 					if !ok {
 						L.RaiseError("guest_info: this target cannot describe itself")
 					}
-					i := d.Describe()
-					v := &guestInfoView{
-						Target: i.Target, Paging: i.Paging, RootSource: i.RootSource, Banner: i.Banner,
-						Root: newAddress(L, env, i.Root), TextPhys: newAddress(L, env, i.TextPhys),
-						KASLRVirtual: newAddress(L, env, uint64(i.KASLRVirtual)), KASLRPhysical: newAddress(L, env, uint64(i.KASLRPhysical)),
-						SymbolShift: newAddress(L, env, uint64(i.SymbolShift)), Symbols: i.Symbols,
-					}
-					notes := L.NewTable()
-					for _, n := range i.Notes {
-						notes.Append(lua.LString(n))
-					}
-					v.Notes = notes
-					L.Push(luar.New(L, v))
+					L.Push(guestInfoTable(L, env, d.Describe()))
 					return 1
 				}},
 			{Name: "pause", Signature: "pause() -> true | nil, err",
@@ -142,7 +115,11 @@ func withPaused(env *Env) lua.LGFunction {
 		for _, a := range args {
 			L.Push(a)
 		}
+		env.callbacks++ // fn's error, raised again below, stays fn's (named)
 		err := L.PCall(len(args), lua.MultRet, nil)
+		if err == nil {
+			env.callbacks--
+		}
 		if live && !wasPaused {
 			env.BlockingPoint()
 			if rerr := p.Resume(); rerr != nil && err == nil {
@@ -157,4 +134,28 @@ func withPaused(env *Env) lua.LGFunction {
 		}
 		return L.GetTop() - top
 	}
+}
+
+// guestInfoTable is vmi.KernelInfo as scripts see it: a plain table (pairs
+// works, an assignment is kept like in any table), 64-bit values as
+// addresses (a Lua number would round them).
+func guestInfoTable(L *lua.LState, env *Env, i vmi.KernelInfo) *lua.LTable {
+	t := L.NewTable()
+	set := func(k string, v lua.LValue) { t.RawSetString(k, v) }
+	set("target", lua.LString(i.Target))
+	set("paging", lua.LString(i.Paging))
+	set("root", newAddress(L, env, i.Root))
+	set("root_source", lua.LString(i.RootSource))
+	set("banner", lua.LString(i.Banner))
+	set("text_phys", newAddress(L, env, i.TextPhys))
+	set("kaslr_virtual", newAddress(L, env, uint64(i.KASLRVirtual)))
+	set("kaslr_physical", newAddress(L, env, uint64(i.KASLRPhysical)))
+	set("symbol_shift", newAddress(L, env, uint64(i.SymbolShift)))
+	set("symbols", lua.LNumber(i.Symbols))
+	notes := L.NewTable()
+	for _, n := range i.Notes {
+		notes.Append(lua.LString(n))
+	}
+	set("notes", notes)
+	return t
 }

@@ -17,17 +17,25 @@ func timeArea(env *Env) Area {
 			"change and is where an interrupt (Ctrl-C) ends a polling script.",
 		Bindings: []Binding{
 			{Name: "sleep", Signature: "sleep(seconds)",
-				Doc: "Waits `seconds` (a number, fractions allowed, at most a day) without holding the guest paused. " +
-					"An interrupt (Ctrl-C) while waiting raises an error, so the script ends as it would on a fault and " +
-					"a guest paused by `--pause` is resumed. What the script printed so far reaches its reader (a pipe, a file) before " +
+				Doc: "Waits `seconds` (a number, fractions allowed, from 0 to 86400: at most a day; a negative, infinite or " +
+					"NaN number, or a longer wait, raises an error) without holding the guest paused. " +
+					"An interrupt (Ctrl-C) while waiting ends the script as an error would, and a guest paused by `--pause` " +
+					"is resumed; `pcall` cannot catch it and go on (no Lua code runs after an interrupt). What the script printed so far reaches its reader (a pipe, a file) before " +
 					"the wait.",
 				Fn: func(L *lua.LState) int {
 					n, ok := L.Get(1).(lua.LNumber)
 					secs := float64(n)
-					if !ok || secs < 0 || secs != secs {
-						L.RaiseError("sleep: seconds must be a number >= 0, not %s", L.Get(1).String())
+					// NaN fails both comparisons; +Inf the second (it
+					// converts to no sensible Duration).
+					if !ok {
+						L.RaiseError("sleep: seconds must be a number from 0 to %d (a day), not a %s",
+							int(maxSleep.Seconds()), L.Get(1).Type())
 					}
-					d := min(time.Duration(secs*float64(time.Second)), maxSleep)
+					if !(secs >= 0 && secs <= maxSleep.Seconds()) {
+						L.RaiseError("sleep: seconds must be a number from 0 to %d (a day), not %s",
+							int(maxSleep.Seconds()), n)
+					}
+					d := time.Duration(secs * float64(time.Second))
 					// What the script printed reaches its reader before
 					// it waits.
 					env.BlockingPoint()

@@ -24,7 +24,7 @@ import (
 //
 // It is not xascript's release version (cmd/xascript's --version): a release
 // that only fixes bugs or speeds things up leaves the API version alone.
-const APIVersion = "1.1"
+const APIVersion = "1.2"
 
 // apiHistory says in which API version each global appeared, oldest first;
 // its last entry is APIVersion. When a binding is added: bump APIVersion's
@@ -46,6 +46,7 @@ var apiHistory = []struct {
 		"xascript.require_version",
 	}},
 	{"1.1", []string{"emit"}},
+	{"1.2", []string{"every"}},
 }
 
 // maxVersionPart bounds each number of a version string, so that a script

@@ -57,7 +57,7 @@ func TestRequireVersion(t *testing.T) {
 	for src, want := range map[string]string{
 		"\n\nxascript.require_version(\"99.0\")": "<string>:3: this script needs xascript Lua API 99.0 or newer; this xascript has API " + APIVersion + ": upgrade xascript",
 		`xascript.require_version("1.999999")`:   "needs xascript Lua API 1.999999 or newer",
-		`xascript.require_version(2.0)`:          `bad argument #1 to require_version (version must be a string such as "` + APIVersion + `", not number)`,
+		`xascript.require_version(2.0)`:          `bad argument #1 to 'xascript.require_version' (version must be a string such as "` + APIVersion + `", not number)`,
 		`xascript.require_version()`:             "not nil",
 		`xascript.require_version("v2")`:         `version "v2": want MAJOR.MINOR`,
 	} {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xascript/xascript/diskmon/ext4"
 	"github.com/xascript/xascript/diskmon/nbd"
+	"github.com/xascript/xascript/diskmon/qmpbitmap"
 	"github.com/xascript/xascript/diskmon/tapfifo"
 )
 
@@ -32,9 +33,16 @@ type MonitorOptions struct {
 	TapFIFO string
 	// After compares Image (before) with this image (after) of the same file
 	// system: the events between them.
-	After   string
-	Tracker TrackerOptions
-	Logf    func(format string, args ...any)
+	After string
+	// QMP and Drive follow a running QEMU guest's drive (no Image): its
+	// writes through dirty bitmaps, its contents through QEMU's own NBD
+	// export (diskmon/qmpbitmap), every Interval.
+	QMP      qmpbitmap.QMP
+	CloseQMP bool // Close closes QMP too (an io.Closer)
+	Drive    string
+	Interval time.Duration
+	Tracker  TrackerOptions
+	Logf     func(format string, args ...any)
 }
 
 // Monitor is a disk being watched: its view, tracker and tap.
@@ -56,6 +64,10 @@ type Monitor struct {
 
 	after FSView // compare mode
 
+	bitmap     *qmpbitmap.Source
+	pollCancel context.CancelFunc
+	pollDone   chan struct{}
+
 	shutdown sync.Once
 	stopping atomic.Bool
 }
@@ -73,6 +85,12 @@ func OpenMonitor(ctx context.Context, o MonitorOptions) (m *Monitor, err error) 
 	}
 	if sources > 1 {
 		return nil, errors.New("give one source of changes for --disk: --nbd, --tapfifo or --disk-after")
+	}
+	if o.Drive != "" {
+		if sources > 0 || o.Image != "" {
+			return nil, errors.New("--drive follows a running QEMU guest's drive: give no --disk, --nbd, --tapfifo or --disk-after with it")
+		}
+		return openBitmapMonitor(ctx, o)
 	}
 	mon := &Monitor{opts: o}
 	m = mon
@@ -162,9 +180,14 @@ func (m *Monitor) openView(path string, partition int, via io.ReaderAt) (FSView,
 	if via != nil {
 		dev = via
 	}
+	return openFS(dev, part, path)
+}
+
+// openFS decodes the file system in part of dev; name is for messages.
+func openFS(dev io.ReaderAt, part Partition, name string) (FSView, Partition, string, error) {
 	fs, err := ext4.Open(io.NewSectionReader(dev, part.Off, part.Length), part.Length, ext4.Options{})
 	if err != nil {
-		return nil, Partition{}, "", fmt.Errorf("disk %s (%s): %w", path, part, err)
+		return nil, Partition{}, "", fmt.Errorf("disk %s (%s): %w", name, part, err)
 	}
 	return NewExt4View(fs), part, fs.Kind(), nil
 }
@@ -314,6 +337,7 @@ func (m *Monitor) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch,
 func (m *Monitor) Shutdown() {
 	m.shutdown.Do(func() {
 		m.stopping.Store(true)
+		m.stopPolling()
 		if m.server != nil {
 			if err := m.server.Close(); err != nil {
 				m.logf("%v", err)
@@ -333,6 +357,12 @@ func (m *Monitor) Close() error {
 	}
 	m.wg.Wait()
 	var errs []error
+	if m.bitmap != nil {
+		errs = append(errs, m.bitmap.Close())
+	}
+	if c, ok := m.opts.QMP.(io.Closer); ok && m.opts.CloseQMP {
+		errs = append(errs, c.Close())
+	}
 	if m.backend != nil {
 		errs = append(errs, m.backend.Close())
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -66,13 +67,15 @@ func TestOutputLineBuffered(t *testing.T) {
 // A script that fails still gets its output out, and so does one that is
 // interrupted in sleep.
 func TestOutputFlushedOnError(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	for src, wantErr := range map[string]string{
 		`print("found"); error("boom")`:     "e.lua:1: boom",
 		`print("found"); sleep(3600)`:       "sleep: interrupted",
 		`print("found"); local x = {} .. 1`: "cannot perform concat",
 	} {
+		// The interrupt comes while the script runs (one that came before
+		// would let nothing run).
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
 		var out strings.Builder
 		rt := New(Config{Stdout: &out, Env: &bindings.Env{Ctx: ctx}})
 		err := rt.RunString(src, "e.lua", nil)

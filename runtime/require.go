@@ -83,3 +83,67 @@ func (r *Runtime) searchModule(L *lua.LState) int {
 	L.Push(lua.LString(strings.Join(tried, "\n\t")))
 	return 1
 }
+
+// wrapRequire makes a failed require say, on one line, every place it
+// looked. gopher-lua's message puts the searcher's lines after "module X
+// not found:", and a script's error is shown by its first line only, so a
+// user saw the name and nothing of where it was searched.
+func (r *Runtime) wrapRequire() {
+	orig := r.L.GetGlobal("require")
+	if orig == lua.LNil {
+		return
+	}
+	r.L.SetGlobal("require", r.L.NewFunction(func(L *lua.LState) int {
+		name := L.CheckString(1)
+		L.Push(orig)
+		L.Push(lua.LString(name))
+		err := L.PCall(1, 1, nil)
+		if err == nil {
+			return 1
+		}
+		api, ok := err.(*lua.ApiError)
+		if !ok {
+			L.RaiseError("%v", err)
+		}
+		if msg, ok := api.Object.(lua.LString); ok && strings.Contains(string(msg), "module "+name+" not found") {
+			L.RaiseError("%s", requireFailure(name, string(msg)))
+		}
+		L.Error(api.Object, 0) // the module's own error, as it was
+		return 0
+	}))
+}
+
+// requireFailure folds the searcher's lines ("no file 'DIR/a/b.lua'", one
+// per place) into one short line that names the folders searched, so that
+// it fits the one line a script error is shown as.
+func requireFailure(name, msg string) string {
+	file := strings.ReplaceAll(name, ".", "/")
+	var dirs []string
+	seen := map[string]bool{}
+	add := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	for _, line := range strings.Split(msg, "\n")[1:] {
+		line = strings.Trim(line, " \t,")
+		switch {
+		case strings.HasPrefix(line, "no file '"):
+			p := strings.TrimSuffix(strings.TrimPrefix(line, "no file '"), "'")
+			for _, suffix := range []string{file + "/init.lua", file + ".lua"} {
+				if d, ok := strings.CutSuffix(p, suffix); ok {
+					p = strings.TrimSuffix(d, "/")
+					break
+				}
+			}
+			if p == "" {
+				p = "."
+			}
+			add(p)
+		case strings.HasPrefix(line, "no built-in library"):
+			add("the built-in scripts/lib")
+		}
+	}
+	return fmt.Sprintf("module %s not found: looked for %s.lua and %s/init.lua in %s", name, file, file, strings.Join(dirs, ", "))
+}

@@ -50,7 +50,8 @@ print(pcall(require, "broken"))
 	}
 }
 
-// A module found nowhere lists every place searched, in order.
+// A module found nowhere lists every folder searched, in order, on one line
+// (the searcher gives one line per file; require folds them).
 func TestRequireNotFoundListsWhereItLooked(t *testing.T) {
 	scriptDir, lib := t.TempDir(), t.TempDir()
 	script := write(t, scriptDir, "main.lua", `require("a.b")`)
@@ -61,13 +62,10 @@ func TestRequireNotFoundListsWhereItLooked(t *testing.T) {
 	msg := err.Error()
 	var at []int
 	for _, place := range []string{
-		"module a.b not found",
-		"no file '" + filepath.Join(scriptDir, "a/b.lua") + "'",
-		"no file '" + filepath.Join(scriptDir, "a/b/init.lua") + "'",
-		"no file '" + filepath.Join(lib, "a/b.lua") + "'",
-		"no file '" + filepath.Join(lib, "a/b/init.lua") + "'",
-		"no built-in library 'scripts/lib/a/b.lua'",
-		"no built-in library 'scripts/lib/a/b/init.lua'",
+		"module a.b not found: looked for a/b.lua and a/b/init.lua in ",
+		scriptDir + ", ",
+		lib + ", ",
+		"the built-in scripts/lib",
 	} {
 		i := strings.Index(msg, place)
 		if i < 0 || len(at) > 0 && i < at[len(at)-1] {

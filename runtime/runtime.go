@@ -60,6 +60,7 @@ func New(cfg Config) *Runtime {
 	bindings.Register(L, env)
 	L.SetGlobal("print", L.NewFunction(r.print))
 	r.installSearcher()
+	r.wrapRequire()
 	return r
 }
 
@@ -100,6 +101,12 @@ func (r *Runtime) RunString(src, name string, args []string) error {
 }
 
 func (r *Runtime) run(src, name string, args []string) (err error) {
+	ctx := r.cfg.Env.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	interrupts, stopWatch := watchInterrupts(r.L, ctx)
+	defer stopWatch()
 	defer func() {
 		if p := recover(); p != nil {
 			err = &ScriptError{Msg: fmt.Sprintf("%s: internal error: %v", name, p)}
@@ -125,11 +132,10 @@ func (r *Runtime) run(src, name string, args []string) (err error) {
 	// A script that set watches keeps running: the event loop delivers their
 	// events to its callbacks until nothing holds it.
 	if loop := r.cfg.Env.Loop; loop != nil && loop.Pending() {
-		ctx := r.cfg.Env.Ctx
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		if err := loop.Run(ctx, r.L, r.cfg.Env.BlockingPoint); err != nil {
+		interrupts.inLoop(loop)
+		err := loop.Run(ctx, r.L, r.cfg.Env.BlockingPoint)
+		interrupts.inLoop(nil)
+		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				return err
 			}

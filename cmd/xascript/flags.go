@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -32,6 +33,8 @@ type options struct {
 	tapfifo        string
 	diskAfter      string
 	partition      int
+	drive          string
+	interval       time.Duration
 	quiet          bool
 	verbose        bool
 	help           bool
@@ -54,6 +57,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.tapfifo, "tapfifo", "", "watch --disk through XenAccess tapfifo request records read from this FIFO or file (a blktap-style backend writes the image)")
 	fs.StringVar(&o.diskAfter, "disk-after", "", "compare --disk (before) with this image of the same file system (after): the events between them")
 	fs.IntVar(&o.partition, "partition", 0, "the partition of --disk that holds the file system (default: the whole image, else the first ext2/3/4 partition)")
+	fs.StringVar(&o.drive, "drive", "", "with --qemu: watch this drive of the running guest (its -drive id, device id or node name) through QEMU dirty bitmaps and its own NBD export; no restart, no tap")
+	fs.DurationVar(&o.interval, "interval", time.Second, "with --drive: how often the dirty bitmap is read (events come within one interval of the guest's flush)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "where decompressed dumps and extracted BTF are cached (default $XASCRIPT_CACHE_DIR or ~/.cache/xascript)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "use no on-disk cache at all (decompress into memory, derive the profile afresh)")
 	fs.BoolVar(&o.noProfileCache, "no-profile-cache", false, "derive symbols and types from memory even when a profile of this kernel is cached")
@@ -85,6 +90,7 @@ is tagged [NAME] (README: "Many guests at once").
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst
   xascript scripts/examples/diskwatch.lua --disk disk.img --nbd /run/disk.sock -- /root
+  xascript scripts/examples/diskwatch.lua --qemu /run/vm.qmp --drive drive0 -- /root
   xascript scripts/examples/lkm.lua --file mem.raw --symbols System.map --btf vmlinuz
   xascript scripts/examples/lkm.lua --dom web1          (in dom0)
   xascript scripts/examples/lkm.lua --qemu /run/vm.qmp
@@ -99,8 +105,9 @@ Environment:
   XASCRIPT_CACHE_DIR  cache folder (see --cache-dir)
   XASCRIPT_DISK_TRACE set to 1 with --verbose: log every disk request the tap sees (offset, length, time)
 
-Exit status: 0 success, 1 script error, 2 usage error, 3 target or profile could not be opened,
-70 internal error (a bug in xascript: please report it), 130 interrupted (143 by SIGTERM).
+Exit status: 0 success, 1 script error, 2 usage error (also a script that calls functions needing a
+target, run without one), 3 target or profile could not be opened, 70 internal error (a bug in
+xascript: please report it), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 With several guests: the highest status of any guest.
 
 Lua API: docs/lua-api.md, or help("name") inside a script; shared libraries: docs/lua-libs.md.

@@ -106,6 +106,11 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		enterStage(&stage, "running the script on several guests")
 		return runMulti(&o, script, scriptArgs, stdout, stderr)
 	}
+	if !o.targetGiven() {
+		if code := refuseTargetless(script, stderr); code >= 0 {
+			return code
+		}
+	}
 
 	// Ctrl-C (or SIGTERM) cancels the context that sleep() and list walks
 	// watch, so a polling monitor ends through its normal error path (and
@@ -113,7 +118,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	disk, err := openDisk(context.Background(), &o, stderr)
 	if err != nil {
 		printError(stderr, "xascript", err, o.verbose)
-		if errors.Is(err, errDiskUsage) {
+		if errors.Is(err, errDiskUsage) || errors.Is(err, errDriveUsage) {
 			return exitUsage
 		}
 		return exitTarget
@@ -129,9 +134,9 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if disk != nil {
 		env.Disk = diskWatcher{disk}
 	}
-	if o.targetGiven() {
+	if o.memoryGiven() {
 		enterStage(&stage, "opening the target")
-		g, err := openGuest(&o)
+		g, err := openGuestForDisk(ctx, &o, stderr)
 		if err != nil {
 			printError(stderr, "xascript", err, o.verbose)
 			return exitTarget
@@ -160,6 +165,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		if !o.quiet && ctx.Err() == nil && !disk.Stopping() {
 			fmt.Fprintf(stderr, "xascript: script done; serving %s until interrupted\n", o.disk)
 		}
+		<-ctx.Done()
+		return signalled()
+	}
+	if o.drive != "" && disk.Stopping() {
+		// A signal stopped the watches, which ended the script: exit as
+		// the signal says, once the disk's last events are delivered.
 		<-ctx.Done()
 		return signalled()
 	}

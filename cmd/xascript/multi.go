@@ -129,7 +129,7 @@ func expandTargets(o *options) ([]guestSpec, error) {
 // the highest of the guests' statuses (0 when every guest's run ended
 // well; 130 or 143 when interrupted).
 func runMulti(o *options, script string, args []string, stdout, stderr io.Writer) int {
-	if o.disk != "" || o.nbd != "" || o.tapfifo != "" || o.diskAfter != "" {
+	if o.disk != "" || o.nbd != "" || o.tapfifo != "" || o.diskAfter != "" || o.drive != "" {
 		fmt.Fprintln(stderr, "xascript: --disk watches one guest's disk: give one target with it")
 		return exitUsage
 	}

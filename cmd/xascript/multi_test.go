@@ -378,3 +378,29 @@ func TestMultiTargets(t *testing.T) {
 		t.Errorf("info with two targets: %d %q", code, stderr.String())
 	}
 }
+
+// A script in a busy loop on every guest (no sleep, no binding call) ends
+// too when interrupted: the runtime's kill context reaches every state.
+func TestMultiInterruptBusyLoop(t *testing.T) {
+	specs, _, open := fakeGuests(t, 2, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuilder
+	done := make(chan []int)
+	go func() {
+		done <- runGuests(ctx, specs, open, multiConfig{script: writeScript(t, `while true do end`), stdout: &stdout, stderr: &stderr,
+			interrupted: func() int { return exitInterrupted }})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	cancel()
+	select {
+	case codes := <-done:
+		if fmt.Sprint(codes) != "[130 130]" {
+			t.Errorf("statuses %v, want 130 each", codes)
+		}
+		t.Logf("both states ended %v after the interrupt", time.Since(t0))
+	case <-time.After(10 * time.Second):
+		t.Fatal("busy loops still ran 10 s after the interrupt")
+	}
+}

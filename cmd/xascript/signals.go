@@ -27,7 +27,9 @@ const beforeCancelLimit = 10 * time.Second
 // interruptContextAfter is interruptContext that, on the signal, first runs
 // before (bounded by beforeCancelLimit; a second signal cuts it short): a
 // disk monitor stops its tap there and delivers what the last writes
-// revealed, while the event loop still runs.
+// revealed, while the event loop still runs. Only then is ctx cancelled;
+// the runtime then ends the Lua code that runs (see runtime's doc), after
+// the loop has delivered what before queued.
 func interruptContextAfter(before func()) (ctx context.Context, status func() int, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 1)

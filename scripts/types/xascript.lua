@@ -1,6 +1,6 @@
 ---@meta xascript
 
--- xascript's Lua API 1.1 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.2 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
@@ -51,6 +51,10 @@ function address:shl(m) end
 ---@return address
 function address:shr(m) end
 
+---A string that stands for the value, for use as a table key (addresses are userdata: two equal ones are different keys); `addr(k)` turns it back.
+---@return string
+function address:key() end
+
 ---What `guest_info()` returns.
 ---@class xascript.guest_info
 ---@field target string The target's kind (the dump format, a live QEMU or Xen guest).
@@ -72,6 +76,14 @@ local xascript_watch = {}
 
 ---Ends the watch: no more events from it.
 function xascript_watch:close() end
+
+---A periodic timer, as `every` returns it.
+---@class xascript.timer
+---@field interval number Seconds between calls.
+local xascript_timer = {}
+
+---Stops the timer: its function is not called again.
+function xascript_timer:cancel() end
 
 ---The options of `on_disk_event`.
 ---@class xascript.watch_options
@@ -227,13 +239,13 @@ function translate(va) end
 ---@return string? err
 function symbol(name) end
 
----Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines are found in that module's BTF in memory. An unknown struct or member raises an error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels.
+---Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines are found in that module's BTF in memory. An unknown struct or member raises an error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels. A bitfield (`task_struct.in_execve`) has no byte offset: `offsetof` raises an error that says it is a bitfield, with its width and bit offset, while `has_member` is true for it.
 ---@param struct string
 ---@param member string
 ---@return number
 function offsetof(struct, member) end
 
----Tells whether `struct` has `member` (a dotted path) in this kernel's layout.
+---Tells whether `struct` has `member` (a dotted path) in this kernel's layout: true for every member the layout has, bitfields included (for which `offsetof` raises, as they have no byte offset).
 ---@param struct string
 ---@param member string
 ---@return boolean
@@ -265,7 +277,7 @@ function walk_list(head, struct, member, fn, limit) end
 
 -- The target
 
----Returns how the guest was opened and its kernel located, with fields `target` (the dump format), `paging` (`"4-level"`, `"5-level"`, `"PAE"`, ...), `root` (page-table root, an address), `root_source`, `banner`, `text_phys` (physical address of `_text`), `kaslr_virtual` and `kaslr_physical` (the KASLR offsets, addresses that wrap for negative values), `symbol_shift` (added to the symbol file's addresses), `symbols` (how many) and `notes` (findings, e.g. a CPU root that did not map the kernel). Fields are read-only.
+---Returns how the guest was opened and its kernel located, with fields `target` (the dump format), `paging` (`"4-level"`, `"5-level"`, `"PAE"`, ...), `root` (page-table root, an address), `root_source`, `banner`, `text_phys` (physical address of `_text`), `kaslr_virtual` and `kaslr_physical` (the KASLR offsets, addresses that wrap for negative values), `symbol_shift` (added to the symbol file's addresses), `symbols` (how many) and `notes` (findings, e.g. a CPU root that did not map the kernel). It is a plain table, a copy made for this call: `pairs` lists its fields, and changing it changes nothing else.
 ---@return xascript.guest_info
 function guest_info() end
 
@@ -290,13 +302,21 @@ function flush_cache() end
 
 -- Time
 
----Waits `seconds` (a number, fractions allowed, at most a day) without holding the guest paused. An interrupt (Ctrl-C) while waiting raises an error, so the script ends as it would on a fault and a guest paused by `--pause` is resumed. What the script printed so far reaches its reader (a pipe, a file) before the wait.
+---Waits `seconds` (a number, fractions allowed, from 0 to 86400: at most a day; a negative, infinite or NaN number, or a longer wait, raises an error) without holding the guest paused. An interrupt (Ctrl-C) while waiting ends the script as an error would, and a guest paused by `--pause` is resumed; `pcall` cannot catch it and go on (no Lua code runs after an interrupt). What the script printed so far reaches its reader (a pipe, a file) before the wait.
 ---@param seconds number
 function sleep(seconds) end
 
 ---Returns the time in seconds since the Unix epoch, with fractions (microseconds), for timestamps and for timing a script's own work.
 ---@return number
 function now() end
+
+-- Timers
+
+---Calls `fn()` every `seconds` (fractions allowed, at least 0.001, at most a day) on the script's event loop, which runs once the script's last line is done, for as long as a timer or a watch holds it. Ticks missed while `fn` or another callback ran are dropped, not queued. `fn` may return `false` to stop its timer; an error in `fn` ends the script as an error in an event callback does. Returns a timer with `t:cancel()` and `t.interval`.
+---@param seconds number
+---@param fn fun(): boolean?
+---@return xascript.timer
+function every(seconds, fn) end
 
 -- Watching the guest's disk
 

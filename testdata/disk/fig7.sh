@@ -15,6 +15,9 @@
 #   tap-nowatch  through xascript's NBD server, no watch            (paper: 2)
 #   tap-watch    through xascript with a watch on /root/fig7, events printed
 #                (to DIR/tap-watch/tap.out)                        (paper: 3)
+#   bitmap-watch QEMU on the image file itself, xascript attached over QMP
+#                (--qemu --drive: dirty bitmaps, QEMU's NBD export) with a
+#                watch on /root/fig7, events printed (issue 11's fourth mode)
 # Default: plain and qemu-nbd, and the tap modes when $XASCRIPT_BIN and
 # scripts/examples/diskwatch.lua exist. The tap command lines are templates
 # ({IMG}, {SOCK} replaced), so another script or option set can be timed:
@@ -119,6 +122,7 @@ run_mode() {
     qemu-nbd) tmpl=$QEMUNBD ;;
     tap-nowatch) tmpl=$NOWATCH ;;
     tap-watch) tmpl=$WATCH ;;
+    bitmap-watch) run_bitmap "$@"; return ;;
     *) die "unknown mode $mode" ;;
     esac
     if [[ -z $tmpl ]]; then
@@ -190,6 +194,71 @@ run_mode() {
     rm -f "$img"
 }
 
+# run_bitmap MODE ROUND RUNS: run_mode for bitmap-watch. QEMU opens the
+# image itself (as plain) with a QMP socket; xascript attaches to the running
+# QEMU as soon as the socket is there, before the guest mounts the disk, and
+# follows the drive through dirty bitmaps every XA_FIG7_INTERVAL (1s).
+run_bitmap() {
+    local mode=$1 round=$2 runs=$3 dir=$OUT/$1-$2
+    rm -rf "$dir"
+    mkdir -m 0700 "$dir"
+    local img=$dir/disk.img qmp=$dir/qmp.sock serial=$dir/serial.log t0 tup= i
+    bash "$HERE/mkimage.sh" "$FS" "$img" "$SIZE"
+    t0=$(now)
+    nice -n 10 qemu-system-x86_64 -accel tcg -smp 1 -cpu qemu64 -m 256M \
+        -display none -monitor none -no-reboot -nodefaults -serial "file:$serial" \
+        -qmp "unix:$qmp,server=on,wait=off" \
+        -kernel "$VMLINUZ" -initrd "$OUT/initramfs.cpio" \
+        -append "console=ttyS0 quiet panic=1 no_timer_check rdinit=/init xa.mode=bench xa.fs=$FS xa.runs=$runs xa.ns=$NS xa.ddmb=$DDMB" \
+        -drive "file=$img,format=raw,if=virtio,id=data" </dev/null >"$dir/qemu.out" 2>&1 &
+    QEMU_PID=$!
+    for ((i = 0; i < 300; i++)); do
+        [[ -S $qmp ]] && break
+        sleep 0.1
+    done
+    log "$mode: tap: $XASCRIPT_BIN $SCRIPT --qemu $qmp --drive data --interval ${XA_FIG7_INTERVAL:-1s} -- -r /root/fig7"
+    nice -n 10 "$XASCRIPT_BIN" "$SCRIPT" --qemu "$qmp" --drive data --interval "${XA_FIG7_INTERVAL:-1s}" -- -r /root/fig7 \
+        >"$dir/tap.out" 2>"$dir/tap.err" </dev/null &
+    TAP_PID=$!
+    local rss=? r
+    while kill -0 "$QEMU_PID" 2>/dev/null; do
+        if [[ -z $tup ]] && grep -qa '^XA-UP' "$serial" 2>/dev/null; then
+            tup=$(now)
+            log "$mode: guest up after $(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')s"
+            grep -q 'watching drive' "$dir/tap.err" || { cat "$dir/tap.err" >&2; die "$mode: xascript not attached when the guest came up"; }
+        fi
+        # Sampled while it runs: xascript ends by itself when QEMU exits.
+        r=$(awk '/^VmHWM:/ {print $2 / 1024 " MiB"}' "/proc/$TAP_PID/status" 2>/dev/null) && [[ -n $r ]] && rss=$r
+        if awk -v a="$t0" -v b="$(now)" -v l="$TIMEOUT" 'BEGIN{exit !(b-a > l)}'; then
+            tail -n 20 "$serial" >&2
+            die "$mode: guest not done after ${TIMEOUT}s"
+        fi
+        sleep 0.5
+    done
+    wait "$QEMU_PID" || true
+    QEMU_PID=
+    local tend
+    tend=$(now)
+    log "$mode: xascript peak RSS $rss"
+    stop_tap # QEMU is gone: xascript has ended (or ends now) with it
+    if grep -a '^XA-FAIL' "$serial" >&2 || ! grep -qa '^XA-DONE' "$serial"; then
+        tail -n 20 "$serial" "$dir/qemu.out" >&2
+        die "$mode: the guest failed"
+    fi
+    e2fsck -fn "$img" >"$dir/fsck.out" 2>&1 || { cat "$dir/fsck.out" >&2; die "$mode: e2fsck -fn is not clean"; }
+    local guest_up
+    guest_up=$(awk '/^XA-UP/ {sub(/\r$/, ""); print $4}' "$serial")
+    awk -v m="$mode" -v boot="$(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')" \
+        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" '
+        { sub(/\r$/, "") }
+        /^XA-FIG7 / { print m "\tfig7\t" $2 "\t" $3 "\t" $4 }
+        /^XA-DD /   { print m "\tdd\t" $2 "\t1\t" $3 }
+        END         { print m "\tboot\t" boot "\t" gup "\t" total }' "$serial" >>"$OUT/results.tsv"
+    log "$mode: $(grep -c '^MKFILE: ' "$dir/tap.out" || true) MKFILE events printed"
+    log "$mode: done in $(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')s"
+    rm -f "$img"
+}
+
 # The table: per mode and N, the runs' mean, median, min, max and standard
 # deviation in ms, and the mean and the median against plain's; then dd
 # throughput (each run's MiB/s: median, min, max; all bytes over all seconds)
@@ -241,6 +310,7 @@ pick_modes() {
     MODES="plain qemu-nbd"
     if [[ -x $XASCRIPT_BIN && -f $SCRIPT ]]; then
         MODES+=" tap-nowatch tap-watch"
+        MODES+=" bitmap-watch"
     else
         log "no $XASCRIPT_BIN or $SCRIPT: the tap modes are left out"
     fi

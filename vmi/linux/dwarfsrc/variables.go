@@ -15,17 +15,33 @@ import (
 const maxVariables = 2 << 20
 
 // VariableTypes reads the type of every named variable in the vmlinux at
-// path, as a C declarator in the form isf's table of globals takes:
-// "struct X", a typedef or base type name, or "func", then "*"s, then one
-// "[N]" or "[]". A variable is declared in many units and defined in one:
-// the definition wins (its DW_AT_specification's declaration gives the
-// type when it has none), and an array of known length beats `extern T
-// x[]`. Types that form cannot spell (pointers to arrays, arrays of
-// arrays, anonymous types behind no typedef) are left out.
+// path (see Variables), as a C declarator in the form isf's table of
+// globals takes: "struct X", a typedef or base type name, or "func", then
+// "*"s, then one "[N]" or "[]". Types that form cannot spell (pointers to
+// arrays, arrays of arrays, anonymous types behind no typedef) are left
+// out.
+func VariableTypes(path string) (map[string]string, error) {
+	vars, err := Variables(path)
+	if err != nil {
+		return nil, err
+	}
+	types := make(map[string]string, len(vars))
+	for name, t := range vars {
+		if s, ok := spellVariable(t); ok {
+			types[name] = s
+		}
+	}
+	return types, nil
+}
+
+// Variables reads the DWARF type of every named variable in the vmlinux at
+// path. A variable is declared in many units and defined in one: the
+// definition wins (its DW_AT_specification's declaration gives the type
+// when it has none), and an array of known length beats `extern T x[]`.
 //
 // Unlike the rest of this package it decodes the whole .debug_info once
 // (about 2 s and 1 GB for a Debian kernel): it serves a one-time export.
-func VariableTypes(path string) (types map[string]string, err error) {
+func Variables(path string) (vars map[string]dwarf.Type, err error) {
 	defer firewall(&err)
 	f, err := elf.Open(path)
 	if err != nil {
@@ -36,7 +52,7 @@ func VariableTypes(path string) (types map[string]string, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dwarf %s: %w: %w", path, vmi.ErrFormat, err)
 	}
-	types = map[string]string{}
+	vars = map[string]dwarf.Type{}
 	defined := map[string]bool{}
 	r := d.Reader()
 	for {
@@ -79,23 +95,23 @@ func VariableTypes(path string) (types map[string]string, err error) {
 		if err != nil {
 			continue // a type debug/dwarf cannot read: leave it out
 		}
-		s, ok := spellVariable(typ)
-		if !ok {
+		if old, seen := vars[name]; seen && !isDef && isOpenArray(typ) && !isOpenArray(old) {
 			continue
 		}
-		if old, seen := types[name]; seen && !isDef && isOpenArray(s) && !isOpenArray(old) {
-			continue
-		}
-		if _, seen := types[name]; !seen && len(types) >= maxVariables {
+		if _, seen := vars[name]; !seen && len(vars) >= maxVariables {
 			return nil, fmt.Errorf("dwarf %s: more than %d variables: %w", path, maxVariables, vmi.ErrLimit)
 		}
-		types[name] = s
+		vars[name] = typ
 		defined[name] = defined[name] || isDef
 	}
-	return types, nil
+	return vars, nil
 }
 
-func isOpenArray(s string) bool { return len(s) > 2 && s[len(s)-2:] == "[]" }
+// isOpenArray: an array of unknown length (`extern char _text[]`).
+func isOpenArray(t dwarf.Type) bool {
+	a, ok := peel(t).(*dwarf.ArrayType)
+	return ok && a.Count <= 0
+}
 
 // spellVariable spells t in the declarator form (see VariableTypes).
 func spellVariable(t dwarf.Type) (string, bool) {

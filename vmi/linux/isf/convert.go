@@ -307,10 +307,16 @@ func resolve(t btf.Type) (btf.Type, error) {
 }
 
 // typedefComposite reports whether t is, behind qualifiers, a typedef of
-// a struct, union or enum: dwarf2json then names the type by the
-// innermost typedef of the chain, the one that names the composite itself
-// (atomic_long_t -> atomic64_t -> struct {...} is "atomic64_t"), and that
-// typedef has its own entry (collect).
+// an anonymous struct, union or enum: the type is then named by the
+// innermost typedef of the chain, the one that names it (atomic_long_t ->
+// atomic64_t -> struct {...} is "atomic64_t"), which has its own entry
+// (collect), as dwarf2json names it. Volatility attaches extension classes
+// by such names (kernel_cap_t, anonymous since 6.3). A typedef of a named
+// struct keeps the struct's name, unlike dwarf2json: on 6.1, kernel_cap_t
+// is struct kernel_cap_struct, and Volatility's kernel_cap_t class, made
+// for 6.3+, fails on it (linux.capabilities works on our ISF, not on
+// dwarf2json's); the typedef still has its entry for readers that ask for
+// it by name.
 func (c *converter) typedefComposite(t btf.Type) (string, btf.Type, bool) {
 	name := ""
 	for range maxDepth {
@@ -326,7 +332,7 @@ func (c *converter) typedefComposite(t btf.Type) (string, btf.Type, bool) {
 		case *btf.Typedef:
 			name, t = q.Name, q.Type
 		case *btf.Struct, *btf.Union, *btf.Enum:
-			return name, t, name != ""
+			return name, t, name != "" && t.TypeName() == ""
 		default:
 			return "", nil, false
 		}

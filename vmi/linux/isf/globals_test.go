@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
+	"github.com/xascript/xascript/vmi/linux/dwarfsrc"
 	"github.com/xascript/xascript/vmi/linux/kernelimage"
 )
 
@@ -120,70 +121,24 @@ func canonDWARF(t dwarf.Type, depth int) string {
 	return t.Common().Name
 }
 
-// dwarfGlobals reads the types DWARF gives the table's variables. A
-// variable is declared in many units and defined in one; the definition
-// (or the declaration its DW_AT_specification names) wins, and an array
-// of known length beats an `extern T x[]` one.
+// dwarfGlobals reads the types DWARF gives the table's variables, in the
+// canonical spelling.
 func dwarfGlobals(t *testing.T, path string) (release string, types map[string]string) {
+	vars, err := dwarfsrc.Variables(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types = map[string]string{}
+	for name := range wellKnownGlobals {
+		if typ, ok := vars[name]; ok {
+			types[name] = canonDWARF(typ, 0)
+		}
+	}
 	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	d, err := f.DWARF()
-	if err != nil {
-		t.Fatal(err)
-	}
-	types = map[string]string{}
-	defined := map[string]bool{}
-	r := d.Reader()
-	for {
-		e, err := r.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e == nil {
-			break
-		}
-		if e.Tag == dwarf.TagCompileUnit {
-			continue // its children are what we want
-		}
-		if e.Tag != dwarf.TagVariable {
-			r.SkipChildren()
-			continue
-		}
-		name, _ := e.Val(dwarf.AttrName).(string)
-		typeOff, hasType := e.Val(dwarf.AttrType).(dwarf.Offset)
-		if spec, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
-			sr := d.Reader()
-			sr.Seek(spec)
-			if se, err := sr.Next(); err == nil && se != nil {
-				if name == "" {
-					name, _ = se.Val(dwarf.AttrName).(string)
-				}
-				if !hasType {
-					typeOff, hasType = se.Val(dwarf.AttrType).(dwarf.Offset)
-				}
-			}
-		}
-		if _, wanted := wellKnownGlobals[name]; !wanted || !hasType {
-			continue
-		}
-		isDef := e.Val(dwarf.AttrLocation) != nil
-		if defined[name] && !isDef {
-			continue
-		}
-		typ, err := d.Type(typeOff)
-		if err != nil {
-			t.Fatalf("type of %s: %v", name, err)
-		}
-		c := canonDWARF(typ, 0)
-		if old, ok := types[name]; ok && !isDef && strings.HasSuffix(c, "[]") && !strings.HasSuffix(old, "[]") {
-			continue
-		}
-		types[name] = c
-		defined[name] = defined[name] || isDef
-	}
 	if sec := f.Section(".rodata"); sec != nil {
 		data, err := sec.Data()
 		if err == nil {
@@ -378,6 +333,20 @@ func TestRealReaderSymbolsTyped(t *testing.T) {
 	got, ok := doc.Symbols["phys_startup_64"]["address"].(float64)
 	if !ok || uint64(got) != want {
 		t.Errorf("phys_startup_64 = %v, System.map says %#x", got, want)
+	}
+	// An anonymous struct behind a typedef is named by the typedef, which
+	// has its own entry (atomic64_t); a typedef of a named struct keeps the
+	// struct's name (kernel_cap_t is struct kernel_cap_struct on 6.1) and
+	// still has an entry.
+	usage := doc.UserTypes["cred"].(map[string]any)["fields"].(map[string]any)["usage"].(map[string]any)["type"].(map[string]any)
+	capEff := doc.UserTypes["cred"].(map[string]any)["fields"].(map[string]any)["cap_effective"].(map[string]any)["type"].(map[string]any)
+	if usage["name"] != "atomic64_t" || capEff["name"] != "kernel_cap_struct" {
+		t.Errorf("cred.usage is %v, cred.cap_effective %v; want atomic64_t and kernel_cap_struct", usage["name"], capEff["name"])
+	}
+	for _, name := range []string{"atomic64_t", "kernel_cap_t", "kernel_cap_struct"} {
+		if _, ok := doc.UserTypes[name]; !ok {
+			t.Errorf("no user type %s", name)
+		}
 	}
 	undefined := 0
 	for _, m := range regexp.MustCompile(`"kind":"(?:struct|union)","name":"([^"]+)"`).FindAllSubmatch(data, -1) {

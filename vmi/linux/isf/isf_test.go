@@ -155,8 +155,8 @@ func TestWriteSynthetic(t *testing.T) {
 		// An unsigned char bitfield at bit 860 lives in the byte at 107, bits 4-5.
 		{"module", "hiflag", `{"offset":107,"type":{"bit_length":2,"bit_position":4,"kind":"bitfield","type":{"kind":"base","name":"unsigned char"}}}`},
 		{"task_struct", "opaque", `{"offset":24,"type":{"kind":"pointer","subtype":{"kind":"struct","name":"opaque"}}}`},
-		// Through a typedef of a struct, dwarf2json names the typedef.
-		{"task_struct", "mod", `{"offset":16,"type":{"kind":"pointer","subtype":{"kind":"struct","name":"module_t"}}}`},
+		// Through a typedef of a named struct: the struct's name.
+		{"task_struct", "mod", `{"offset":16,"type":{"kind":"pointer","subtype":{"kind":"struct","name":"module"}}}`},
 	} {
 		if got := field(c.strct, c.field); got != c.want {
 			t.Errorf("%s.%s = %s\nwant %s", c.strct, c.field, got, c.want)

@@ -1,0 +1,107 @@
+// Package qmpbitmap follows the writes of a QEMU guest that is already
+// running, with no tap in front of its disk and no restart: over QMP alone it
+// asks QEMU to track the drive's changed blocks in a dirty bitmap, reads them
+// through QEMU's own NBD server, and reads the drive's contents there too.
+// diskmon feeds what it reports to the same tracker as the NBD tap.
+//
+// It owns the QMP sequence and what it leaves in QEMU; it must never change
+// anything of the guest's (the exports are read-only) nor anything in QEMU it
+// did not add, and it must leave QEMU as it found it.
+//
+// # The scheme
+//
+// QMP reference: https://www.qemu.org/docs/master/interop/qemu-qmp-ref.html
+// (block-dirty-bitmap-add, -disable, -remove; transaction; nbd-server-start,
+// block-export-add, block-export-del; query-block, query-named-block-nodes,
+// query-block-exports, query-blockstats), and QEMU's
+// docs/interop/bitmaps.rst ("Dirty Bitmaps and Incremental Backup",
+// https://www.qemu.org/docs/master/interop/bitmaps.html: its "Transactions"
+// and "Bitmap Status" sections, busy bitmaps), whose rule is the one this
+// package relies on: the actions of one transaction
+// happen at one instant for the guest's I/O, so a bitmap added and another
+// disabled in one transaction split the guest's writes between them with no
+// write in neither and none in both.
+//
+// Open:
+//  1. query-block finds the drive (a -drive id, a qdev id or path, or the
+//     top node's name; else any node name from query-named-block-nodes) and
+//     its top node, the format node every guest write goes through.
+//  2. Leftovers of a dead xascript are removed (below).
+//  3. nbd-server-start on a unix socket in a new 0700 folder, so only our
+//     user can reach the exports.
+//  4. block-dirty-bitmap-add xascript-PID-1 on the node (recording).
+//  5. block-export-add xascript-PID-data: the node, read-only, no bitmap. The
+//     file-system view reads the drive through it, as the guest's writes
+//     left it (QEMU serves the export from the same node, so a write the
+//     guest saw completed is read back).
+//
+// Each interval (Poll):
+//  1. query-named-block-nodes: the recording bitmap's "count" of dirty bytes;
+//     0 means nothing to do. query-blockstats: the drive's flush_operations.
+//  2. transaction {block-dirty-bitmap-add xascript-PID-(n+1),
+//     block-dirty-bitmap-disable xascript-PID-n}.
+//  3. block-export-add xascript-PID-dirty with bitmaps [xascript-PID-n],
+//     read-only. The bitmap must be disabled first: QEMU 7.2 refuses to
+//     export an enabled bitmap on a read-only export ("Enabled bitmap ...
+//     incompatible with readonly export", nbd/server.c), and an exported
+//     bitmap is "busy": it cannot be cleared, merged or removed meanwhile.
+//     That is why the scheme swaps bitmaps instead of reading one bitmap and
+//     clearing it (a clear after the read would lose the writes in between).
+//  4. NBD_OPT_SET_META_CONTEXT qemu:dirty-bitmap:xascript-PID-n and
+//     NBD_CMD_BLOCK_STATUS over the whole drive (diskmon/nbd's client).
+//  5. block-export-del (mode hard: only we use it), waiting until
+//     query-block-exports no longer lists it (the deletion completes after
+//     the command returns, and the bitmap stays busy until then), then
+//     block-dirty-bitmap-remove xascript-PID-n.
+//
+// The dirty runs are reported as writes, followed by a flush when
+// flush_operations moved since the last poll. Changes are stamped with the
+// time of the swap: the guest's write happened within one interval before.
+// A poll that fails to read its bitmap reports a write over the whole drive
+// (the tracker re-reads every watched folder): precision is lost, no change.
+//
+// # What the view sees
+//
+// The tracker reads the drive through the data export, with a bounded
+// block cache in front (cache.go): a read through QEMU's NBD server is a
+// round trip into QEMU's main loop, which a TCG guest needs too, and without
+// the cache a rescan of a thousand-file folder cost the guest several times
+// its file-creation time in the Figure 7 benchmark (4.3x the plain mean at
+// N = 1,000; with the cache, within the machine's noise). A poll drops the
+// blocks it finds dirty from the cache before it reports them, so a rescan
+// sees every block at least as new as the last poll that reported it, and
+// uncached blocks as they are now, writes after the last poll included. For ext3/ext4 that is harmless (the tracker reads committed journal
+// transactions only). For ext2 the NBD tap keeps the state at the guest's
+// last FLUSH; here there is no such snapshot, so an ext2 rescan can see a
+// sync half done (it is repeated at the next poll that has writes).
+//
+// # Leftovers and the NBD server
+//
+// Every bitmap and export is named xascript-PID-…. A run that is killed
+// (SIGKILL) leaves them, and QEMU's NBD server, behind. Open removes every
+// export and then every bitmap (on any node) whose PID is not a running
+// process (or is its own: a reused pid), before it adds its own. A live
+// owner's (a second xascript on another QMP socket of the same QEMU) are
+// left alone.
+//
+// QEMU runs at most one NBD server, and QMP has no command that tells where
+// a running one listens. So when nbd-server-start fails with "NBD server
+// already running": if the leftovers removed included exports, the server is
+// a dead xascript's (xascript adds exports only to a server it started
+// itself), and it is stopped and started again on our socket; otherwise it
+// belongs to someone else (a backup tool, an operator) and Open fails with a
+// message that says so, rather than stop a server in use. (A run killed
+// between nbd-server-start and its first export add leaves a server with no
+// export; the next run then fails that way too, and nbd-server-stop on the
+// monitor clears it.)
+//
+// Close removes our exports (waiting for each to be gone), then our bitmaps,
+// stops the NBD server if we started it, and removes the socket's folder:
+// query-block and query-block-exports are then as Open found them.
+//
+// # The guest is the attacker
+//
+// QEMU is trusted, but what it reports is still bounded: the block-status
+// walk stops at an extent of length 0, a reply with no extents, or more than
+// maxExtents extents, and reads are confined to the drive's size.
+package qmpbitmap
