@@ -103,6 +103,9 @@ i=0
 while ! grep -q "^xascript: \[xa-multi\] " /tmp/multi.err; do
     i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5
 done
+# No error line: where is xa-multi's state? SIGQUIT makes Go print every
+# goroutine's stack (the check below then fails with them in the log).
+grep -q "^xascript: \[xa-multi\] " /tmp/multi.err || { kill -QUIT $p; sleep 2; }
 before=$(rounds "$DOMU_NAME")
 i=0
 while [ "$(rounds "$DOMU_NAME")" -le "$before" ]; do
