@@ -134,9 +134,12 @@ test-kdump: testdata-deps build
 # The serial log stays in XEN_E2E_OUT. The disk test in it (dom0-disk.sh)
 # makes its ext4 image and checks the result with e2fsprogs (disk-deps).
 XEN_E2E_OUT ?= $(CURDIR)/testdata/.cache/xen-e2e
+# The whole boot's bound (xen-e2e.sh's XA_XEN_TIMEOUT): four domUs boot one
+# after another under TCG, about a minute each on a loaded 2-core machine.
+XA_XEN_TIMEOUT ?= 900
 e2e-xen: testdata-deps disk-deps
 	bash testdata/xen/xen-e2e.sh images
-	XA_XEN_OUT=$(XEN_E2E_OUT) $(GO) test -count=1 -tags xen -run 'TestXenE2E' -timeout 30m -v ./integration/xene2e/
+	XA_XEN_TIMEOUT=$(XA_XEN_TIMEOUT) XA_XEN_OUT=$(XEN_E2E_OUT) $(GO) test -count=1 -tags xen -run 'TestXenE2E' -timeout 30m -v ./integration/xene2e/
 
 # The live QEMU suite on two guests, one with RAM in a shared file and one with
 # plain -m RAM read from QEMU's process memory: lkm.lua through bin/xascript

@@ -101,7 +101,7 @@ start() {
         ramargs=(-machine q35,memory-backend=mem
             -object "memory-backend-file,id=mem,size=$MEM,mem-path=$mem,share=on")
     fi
-    local -a qemu=(qemu-system-x86_64 -accel tcg -smp 1 -cpu qemu64 -m "$MEM"
+    local -a qemu=(qemu-system-x86_64 -name "$name" -accel tcg -smp 1 -cpu qemu64 -m "$MEM"
         "${ramargs[@]}"
         -display none -monitor none -no-reboot -nodefaults
         -serial "file:$dir/serial.log" -serial "unix:$dir/cmd.sock,server=on,wait=off"

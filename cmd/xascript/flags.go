@@ -14,6 +14,10 @@ type options struct {
 	file           string
 	qemu           string
 	dom            string
+	files          []string // every --file, --qemu and --dom given (multi.go)
+	qemus          []string
+	doms           []string
+	qemuDirs       []string
 	pause          bool
 	symbols        string
 	btf            string
@@ -42,9 +46,9 @@ type options struct {
 func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("xascript", pflag.ContinueOnError)
 	fs.SortFlags = false
-	fs.StringVarP(&o.file, "file", "f", "", "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
-	fs.StringVar(&o.qemu, "qemu", "", "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait); RAM is mapped from a shared memory-backend file, else read from the QEMU process")
-	fs.StringVar(&o.dom, "dom", "", "a running Xen domain, by id or name (run in dom0 as root; PV, PVH and HVM guests)")
+	fs.StringArrayVarP(&o.files, "file", "f", nil, "memory dump to introspect: raw, ELF core (QEMU dump-guest-memory, virsh dump, kdump) or LiME; .zst/.xz/.gz read transparently")
+	fs.StringArrayVar(&o.qemus, "qemu", nil, "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait); RAM is mapped from a shared memory-backend file, else read from the QEMU process")
+	fs.StringArrayVar(&o.doms, "dom", nil, "a running Xen domain, by id or name (run in dom0 as root; PV, PVH and HVM guests); 'all': every running domU")
 	fs.BoolVar(&o.pause, "pause", false, "hold a live guest paused while the script runs")
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
@@ -65,7 +69,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringArrayVar(&o.libs, "lib", nil, "a folder of Lua libraries for require, searched after the script's own folder and before $XASCRIPT_PATH (repeatable; in the order given)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "do not show the progress of one-time work (decompressing a dump, deriving a profile, indexing DWARF) on stderr")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "with an error, print its details: every candidate a search for the kernel, its symbols or its BTF rejected, and why (info always does)")
-	fs.BoolVar(&o.json, "json", false, "print JSON Lines instead of text: the records a script emits, and the reports of info and bench")
+	fs.StringArrayVar(&o.qemuDirs, "qemu-dir", nil, "list: also probe every QMP socket in this folder and its subfolders (repeatable)")
+	fs.BoolVar(&o.json, "json", false, "print JSON Lines instead of text: the records a script emits, and the reports of info and bench (list: one JSON array)")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.BoolVar(&o.version, "version", false, "print the version")
 	return fs
@@ -80,6 +85,11 @@ Usage:
   xascript bench [flags]                      measure read speed on the target (pages/s, read_u32 latency, frame cache)
   xascript repl [flags]                       an interactive Lua prompt on the target (or none): line editing,
                                               Tab completion, history; reads statements line by line from a pipe
+  xascript list [--qemu-dir DIR] [--json]    list the guests this host can see (Xen domains, QEMU guests with QMP)
+
+A target flag given more than once (--dom web1 --dom web2, --dom all, --qemu A --qemu B,
+--file A --file B) runs SCRIPT on every guest at once, one Lua state each; each output line
+is tagged [NAME] (README: "Many guests at once").
 
 Example:
   xascript scripts/examples/lkm.lua --file mem.elf.zst
@@ -102,6 +112,7 @@ Environment:
 Exit status: 0 success, 1 script error, 2 usage error (also a script that calls functions needing a
 target, run without one), 3 target or profile could not be opened, 70 internal error (a bug in
 xascript: please report it), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+With several guests: the highest status of any guest.
 
 Lua API: docs/lua-api.md, or help("name") inside a script; shared libraries: docs/lua-libs.md.
 `

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 
 	"github.com/xascript/xascript/bindings"
@@ -57,6 +58,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stdout, "xascript %s (Lua API %s)\n", version, bindings.APIVersion)
 		return exitOK
 	}
+	multi := o.splitTargets()
 	pos := fs.Args()
 	var scriptArgs []string
 	if dash := fs.ArgsLenAtDash(); dash >= 0 {
@@ -69,6 +71,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if len(pos) == 0 {
 		fmt.Fprintln(stderr, "xascript: no script given\nRun 'xascript --help' for usage.")
 		return exitUsage
+	}
+	if multi && len(pos) == 1 && slices.Contains([]string{"info", "bench", "profile", "list"}, pos[0]) {
+		fmt.Fprintf(stderr, "xascript: %s takes one target (several run only a script)\n", pos[0])
+		return exitUsage
+	}
+	if pos[0] == "list" && len(pos) == 1 {
+		enterStage(&stage, "the list command")
+		return runList(&o, stdout, stderr)
 	}
 	if pos[0] == "info" && len(pos) == 1 {
 		enterStage(&stage, "the info command")
@@ -91,6 +101,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if _, err := os.Stat(script); err != nil {
 		fmt.Fprintf(stderr, "xascript: script %s: %v\n", script, errors.Unwrap(err))
 		return exitUsage
+	}
+	if multi {
+		enterStage(&stage, "running the script on several guests")
+		return runMulti(&o, script, scriptArgs, stdout, stderr)
 	}
 	if !o.targetGiven() {
 		if code := refuseTargetless(script, stderr); code >= 0 {

@@ -124,7 +124,14 @@ func TestXenE2E(t *testing.T) {
 				t.Errorf("dom0 ran no %s* command against %s (%d commands in all)", LKMPrefix, name, len(cmds))
 			}
 		})
-	}
+	} // Several guests at once, by one xascript (multi.go).
+	t.Run("multi", func(t *testing.T) {
+		ran, errs := CheckMulti(l)
+		t.Logf("ran %v", ran)
+		for _, err := range errs {
+			t.Error(err)
+		}
+	})
 	t.Run(DiskDomU, func(t *testing.T) { checkDisk(t, l, string(data), out) })
 }
 

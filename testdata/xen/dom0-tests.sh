@@ -42,3 +42,91 @@ if [ "$DOMU_TYPE" = pv ]; then
         echo "xascript exit status $rc"
         [ $rc -eq 1 ] && grep -q "domain is gone" /tmp/watch.out'
 fi
+
+# ---- multi: several guests at once (issue 12) -- begin ----
+# With the PVH domU, the last one (xa-pv is destroyed by then): a second
+# domU, xa-multi (PV, the same kernel and initramfs), runs beside it, and
+# ONE xascript process monitors both. integration/xene2e/multi.go checks
+# each guest's records (or [NAME]-tagged lines) against that guest's own
+# console.
+#   multi-lkm       lkm.lua --json --dom xa-pvh --dom xa-multi (records name their guest)
+#   multi-all       lkm.lua --json --dom all
+#   multi-list      xl list, then xascript list --json (compared row by row)
+#   multi-one-gone  a polling loop on both; xa-multi destroyed mid-run: its
+#                   state ends with "domain is gone", xa-pvh's goes on until
+#                   SIGTERM (exit 143, the worst of 1 and 143)
+if [ "$DOMU_TYPE" = pvh ]; then
+    domu_cfg xa-multi pv >/xa/xa-multi.cfg
+    : >"$CONSOLE_DIR/guest-xa-multi.log"
+    # One more try if the first boot fails, as dom0-run.sh gives each domU.
+    multi_ok=
+    for try in 1 2; do
+        stamp create-xa-multi
+        if xl create /xa/xa-multi.cfg >/tmp/create-xa-multi.log 2>&1 && wait_ready xa-multi; then
+            multi_ok=1
+            break
+        fi
+        cat /tmp/create-xa-multi.log
+        xl destroy xa-multi >/dev/null 2>&1
+        : >"$CONSOLE_DIR/guest-xa-multi.log"
+        [ "$try" = 1 ] && echo "@@XA-DOMU-RETRY xa-multi@@"
+    done
+    if [ -n "$multi_ok" ]; then
+        stamp ready-xa-multi
+        dump_console xa-multi
+        echo "@@XA-DOMID xa-multi $(xl domid xa-multi)@@"
+        xa_run multi-lkm xascript /xa/scripts/examples/lkm.lua --json --dom "$DOMU_NAME" --dom xa-multi
+        xa_run multi-all xascript /xa/scripts/examples/lkm.lua --json --dom all
+        xa_run multi-list sh -c 'xl list && echo "--- xascript list --json ---" && xascript list --json'
+        cat >/tmp/xa-rounds.lua <<'LUA'
+local linux = require("linux")
+local n = 0
+while true do
+  n = n + 1
+  print("round " .. n .. " " .. #with_paused(linux.modules))
+  sleep(0.2)
+end
+LUA
+        # A file, not sh -c '...': the command line must be one line in the log.
+        cat >/tmp/xa-multi-gone.sh <<'SH'
+rounds() { grep -c "^\[$1\] round" /tmp/multi.out; }
+xascript /tmp/xa-rounds.lua --dom "$DOMU_NAME" --dom xa-multi >/tmp/multi.out 2>/tmp/multi.err &
+p=$!
+i=0
+while [ "$(rounds xa-multi)" -lt 1 ] || [ "$(rounds "$DOMU_NAME")" -lt 1 ]; do
+    i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5
+done
+xl destroy xa-multi
+# xl destroy returns before Xen has marked the domain dying when its
+# devices take a while to go; wait (bounded) for xa-multi's error line.
+i=0
+while ! grep -q "^xascript: \[xa-multi\] " /tmp/multi.err; do
+    i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5
+done
+# No error line: where is xa-multi's state? SIGQUIT makes Go print every
+# goroutine's stack (the check below then fails with them in the log).
+grep -q "^xascript: \[xa-multi\] " /tmp/multi.err || { kill -QUIT $p; sleep 2; }
+before=$(rounds "$DOMU_NAME")
+i=0
+while [ "$(rounds "$DOMU_NAME")" -le "$before" ]; do
+    i=$((i + 1)); [ $i -gt 60 ] && break; sleep 0.5
+done
+after=$(rounds "$DOMU_NAME")
+kill -0 $p 2>/dev/null && alive=1
+kill -TERM $p
+wait $p
+rc=$?
+cat /tmp/multi.out
+cat /tmp/multi.err >&2
+echo "exit status $rc; $DOMU_NAME rounds $before at xa-multi's error, $after at the end; alive $alive" >&2
+[ "$alive" = 1 ] && [ $rc -eq 143 ] && [ "$after" -gt "$before" ] &&
+    grep -q "^xascript: \[xa-multi\] .*domain is gone" /tmp/multi.err
+SH
+        xa_run multi-one-gone sh /tmp/xa-multi-gone.sh
+    else
+        echo "@@XA-DOMU-FAIL xa-multi could not be started beside $DOMU_NAME@@"
+        dump_console xa-multi
+    fi
+    xl destroy xa-multi >/dev/null 2>&1
+fi
+# ---- multi: several guests at once (issue 12) -- end ----

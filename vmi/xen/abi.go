@@ -31,6 +31,18 @@ const (
 	dominfHVM      = 1 << 1 // HVM or PVH: auto-translated physical addresses
 	dominfShutdown = 1 << 2
 	dominfPaused   = 1 << 3
+	dominfBlocked  = 1 << 4
+	dominfRunning  = 1 << 5
+	// The shutdown reason (SHUTDOWN_* of sched.h) sits in bits 16-23.
+	dominfShutdownShift = 16
+)
+
+// Emulation flags of xen_arch_domainconfig (arch-x86/xen.h): a PVH domain
+// has the local APIC emulated and nothing of a PC's chipset (a PVH dom0 may
+// add vPCI); an HVM domain has the rest.
+const (
+	x86EmuLAPIC = 1 << 0
+	x86EmuVPCI  = 1 << 10
 )
 
 // hvmSaveCodeCPU is HVM_SAVE_CODE(CPU), the hvm_hw_cpu record.
@@ -50,6 +62,9 @@ type abi struct {
 	infoMaxPages     int
 	infoSharedInfo   int
 	infoMaxVCPUID    int
+	infoOutstanding  int
+	infoOnlineVCPUs  int
+	infoEmulation    int // arch_config.emulation_flags
 	vcpuCtxHandle    int // offsetof(xen_domctl_vcpucontext, ctxt)
 	vcpuCtxSize      int // sizeof(struct vcpu_guest_context), x86_64
 	vcpuCtxFlags     int
@@ -76,6 +91,7 @@ var abis = map[uint32]abi{
 	4<<16 | 17: {
 		release: "4.17", domctlVersion: 0x15, domctlSize: 144, domctlUnion: 16,
 		infoFlags: 4, infoTotPages: 8, infoMaxPages: 16, infoSharedInfo: 48, infoMaxVCPUID: 68,
+		infoOutstanding: 24, infoOnlineVCPUs: 64, infoEmulation: 104,
 		vcpuCtxHandle: 8, vcpuCtxSize: 5168, vcpuCtxFlags: 512, vcpuCtxCtrlreg: 4984,
 		sharedMaxPFN: 3088, sharedFLL: 3096, sharedP2MCR3: 3112, sharedP2MVaddr: 3120,
 		hvmCPUSize: 1032, hvmCPUCR0: 656, hvmCPUCR3: 672, hvmCPUCR4: 680, hvmCPUEFER: 992,
@@ -112,6 +128,9 @@ type domainInfo struct {
 	MaxPages        uint64
 	SharedInfoFrame uint64 // GMFN: a machine frame for PV, a guest frame for HVM/PVH
 	MaxVCPUID       uint32
+	Outstanding     uint64 // pages claimed but not yet allocated
+	OnlineVCPUs     uint32
+	Emulation       uint32 // x86 emulation flags: HVM or PVH
 }
 
 func (d domainInfo) dying() bool    { return d.Flags&dominfDying != 0 }
@@ -140,6 +159,9 @@ func (a abi) decodeDomainInfo(b []byte) domainInfo {
 		MaxPages:        le.Uint64(u[a.infoMaxPages:]),
 		SharedInfoFrame: le.Uint64(u[a.infoSharedInfo:]),
 		MaxVCPUID:       le.Uint32(u[a.infoMaxVCPUID:]),
+		Outstanding:     le.Uint64(u[a.infoOutstanding:]),
+		OnlineVCPUs:     le.Uint32(u[a.infoOnlineVCPUs:]),
+		Emulation:       le.Uint32(u[a.infoEmulation:]),
 	}
 }
 
