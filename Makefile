@@ -29,7 +29,7 @@ test-deps:
 # (QMP events arrive on their own goroutine), page walkers over them, the
 # runtime's event loop and the bindings, the disk tracker and the NBD server
 # (a goroutine per request).
-RACE_PKGS ?= ./vmi/qemu/ ./vmi/xen/ ./vmi/paging/ ./runtime/ ./bindings/ ./diskmon ./diskmon/nbd ./diskmon/tapfifo ./diskmon/qmpbitmap
+RACE_PKGS ?= ./vmi/qemu/ ./vmi/xen/ ./vmi/paging/ ./runtime/ ./bindings/ ./diskmon ./diskmon/nbd ./diskmon/tapfifo ./diskmon/qmpbitmap ./diskmon/kernelnbd
 test-race:
 	@command -v gcc >/dev/null || { apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev; }
 	CGO_ENABLED=1 $(GO) test -race -count=1 $(RACE_PKGS)

@@ -75,6 +75,7 @@ type Log struct {
 	Times    [][2]string         // @@XA-T NAME UPTIME@@ stamps, in order
 	Dom0Done bool                // dom0 reached @@XA-DOM0-DONE@@
 	Dom0Fail []string            // @@XA-DOM0-FAIL@@ reasons
+	Marks    map[string]bool     // other argument-less markers seen (@@XA-NAME@@), by NAME
 	XenSeen  bool                // Xen printed its banner
 }
 
@@ -97,7 +98,7 @@ var (
 // Parse reads a serial log. Lines Xen printed itself ("(XEN) ...") are
 // dropped wherever they fall; carriage returns are removed.
 func Parse(serial string) *Log {
-	l := &Log{DomUs: map[string]*DomU{}, Sections: map[string][]string{}}
+	l := &Log{DomUs: map[string]*DomU{}, Sections: map[string][]string{}, Marks: map[string]bool{}}
 	domU := func(name string) *DomU {
 		d := l.DomUs[name]
 		if d == nil {
@@ -194,6 +195,8 @@ func Parse(serial string) *Log {
 			}
 		case strings.HasPrefix(name, "BEGIN-"):
 			section = strings.TrimPrefix(name, "BEGIN-")
+		case arg == "":
+			l.Marks[name] = true
 		}
 	}
 	for _, line := range strings.Split(serial, "\n") {

@@ -145,3 +145,15 @@ func TestParseEdgeCases(t *testing.T) {
 		t.Errorf("dom0: done %v fail %v", l.Dom0Done, l.Dom0Fail)
 	}
 }
+
+// A marker with no argument is recorded by name (XA_XEN_MULTI_GONE=0's
+// @@XA-MULTI-GONE-LEFT-OUT@@, say).
+func TestParseMarks(t *testing.T) {
+	l := Parse("(XEN) noise\r\n@@XA-MULTI-GONE-LEFT-OUT@@\r\n@@XA-T dom0-done 12.3@@\r\n")
+	if !l.Marks["MULTI-GONE-LEFT-OUT"] {
+		t.Errorf("marks: %v", l.Marks)
+	}
+	if l.Marks["T"] {
+		t.Error("a marker with an argument counted as a bare one")
+	}
+}

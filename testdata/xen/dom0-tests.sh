@@ -122,7 +122,11 @@ echo "exit status $rc; $DOMU_NAME rounds $before at xa-multi's error, $after at 
 [ "$alive" = 1 ] && [ $rc -eq 143 ] && [ "$after" -gt "$before" ] &&
     grep -q "^xascript: \[xa-multi\] .*domain is gone" /tmp/multi.err
 SH
-        xa_run multi-one-gone sh /tmp/xa-multi-gone.sh
+        if [ "${XA_XEN_MULTI_GONE:-1}" = 1 ]; then
+            xa_run multi-one-gone sh /tmp/xa-multi-gone.sh
+        else
+            echo "@@XA-MULTI-GONE-LEFT-OUT@@"
+        fi
     else
         echo "@@XA-DOMU-FAIL xa-multi could not be started beside $DOMU_NAME@@"
         dump_console xa-multi

@@ -28,6 +28,8 @@
 # XA_CMD_TIMEOUT (seconds per dom0 test command, default 120),
 # XA_XEN_EXTRA ("SRC:DEST ..." more host files for dom0, e.g. a debugging tool
 # or a dump: /tmp/x.elf:xa/x.elf),
+# XA_XEN_MULTI_GONE (0 leaves out multi-one-gone, a domU destroyed under a
+# multi-guest monitor: it fails now and then, see testdata/xen/README.md),
 # XA_XEN_DISK (0 leaves out the disk test, dom0-disk.sh), XA_DISK_BENCH_RUNS
 # (its Figure 7 runs per N and mode, default 3; 0 skips the benchmark),
 # XA_TESTDATA_CACHE (the package cache, default testdata/.cache).
@@ -171,6 +173,7 @@ run() {
         echo "XA_DOMU_TIMEOUT=${XA_DOMU_TIMEOUT:-150}"
         echo "XA_CMD_TIMEOUT=${XA_CMD_TIMEOUT:-120}"
         echo "XA_DISK_BENCH_RUNS=${XA_DISK_BENCH_RUNS:-3}"
+        echo "XA_XEN_MULTI_GONE=${XA_XEN_MULTI_GONE:-1}"
     } >"$out/config.sh"
     local -a extra=()
     local spec
