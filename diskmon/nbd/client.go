@@ -516,11 +516,19 @@ func (cl *Client) lookup(cookie uint64) (*call, error) {
 	return c, nil
 }
 
+// complete ends call c, unless fail ended it first: a failed send (Start,
+// on another goroutine) fails every pending call while the reader may be
+// finishing one of them, and a call's done closes once.
 func (cl *Client) complete(cookie uint64, c *call) {
 	cl.mu.Lock()
-	delete(cl.pending, cookie)
+	mine := cl.pending[cookie] == c
+	if mine {
+		delete(cl.pending, cookie)
+	}
 	cl.mu.Unlock()
-	close(c.done)
+	if mine {
+		close(c.done)
+	}
 }
 
 func (cl *Client) readReply() error {
