@@ -113,12 +113,15 @@ func Areas(env *Env) []Area {
 		addressArea(env),
 		memoryArea(env),
 		symbolsArea(env),
+		percpuArea(env),
 		listsArea(env),
 		targetArea(env),
 		timeArea(env),
 		timerArea(env),
 		diskArea(env),
 		emitArea(env),
+		hashArea(env),
+		bitArea(env),
 	}
 }
 

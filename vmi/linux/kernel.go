@@ -68,6 +68,7 @@ type Kernel struct {
 	modOnce   sync.Once // module BTF, read on the first type vmlinux lacks
 	mods      *moduleTypes
 	modsErr   error
+	modSyms   moduleSymbols // module symbol tables, per generation (kernel_symbols.go)
 
 	// cachedBTF: btfPath is a cached profile's blob, used only if the
 	// guest's BTF is the same (loadBTFFile).
@@ -218,17 +219,31 @@ func (k *Kernel) PointerSize() int { return k.Layout.Mode.PointerSize() }
 
 // Symbol returns a symbol's run-time address: from the symbol table, or
 // else from the kernel's VMCOREINFO (which names some data symbols that a
-// kallsyms of text symbols only lacks).
+// kallsyms of text symbols only lacks), or else from the loaded modules'
+// own symbol tables ("squashfs_fill_super", or "module:name" for one
+// module's), as the kernel's kallsyms_lookup_name looks.
 func (k *Kernel) Symbol(name string) (uint64, error) {
+	if a, ok := k.kernelSymbol(name); ok {
+		return a, nil
+	}
+	if a, ok := k.moduleSymbol(name); ok {
+		return a, nil
+	}
+	return 0, k.missingSymbol(name)
+}
+
+// kernelSymbol is Symbol without the modules: the kernel image's own
+// symbols, from the table or VMCOREINFO.
+func (k *Kernel) kernelSymbol(name string) (uint64, bool) {
 	if a, ok := k.Syms.Lookup(name); ok {
-		return k.shifted(a), nil
+		return k.shifted(a), true
 	}
 	if f, _ := k.Vmcoreinfo(); f != nil {
 		if a, ok := vmcoreinfoLookup(k.Syms, f.Info, name); ok {
-			return k.shifted(a), nil
+			return k.shifted(a), true
 		}
 	}
-	return 0, k.missingSymbol(name)
+	return 0, false
 }
 
 // shifted moves a symbol-table address by the KASLR shift. x86-64's

@@ -243,8 +243,24 @@ type sortEntry struct {
 }
 
 // Nearest returns the symbol at or below addr and addr's offset from it
-// (kernel and module symbols alike). The sorted index is built on first use.
+// (kernel and module symbols alike), named "name" or "name [module]". The
+// sorted index is built on first use.
 func (t *Table) Nearest(addr uint64) (string, uint64, bool) {
+	sym, ok := t.NearestSymbol(addr)
+	if !ok {
+		return "", 0, false
+	}
+	name := sym.Name
+	if sym.Module != "" {
+		name += " [" + sym.Module + "]"
+	}
+	return name, addr - sym.Addr, true
+}
+
+// NearestSymbol returns the symbol at or below addr (the first line among
+// aliases), kernel and module symbols alike. The sorted index is built on
+// first use.
+func (t *Table) NearestSymbol(addr uint64) (Symbol, bool) {
 	t.sortOnce.Do(func() {
 		var s []sortEntry
 		if uint64(len(t.data)) < 1<<32 {
@@ -280,7 +296,7 @@ func (t *Table) Nearest(addr uint64) (string, uint64, bool) {
 	})
 	if !found {
 		if i == 0 {
-			return "", 0, false
+			return Symbol{}, false
 		}
 		i--
 		// Step back to the first alias at that address.
@@ -291,9 +307,5 @@ func (t *Table) Nearest(addr uint64) (string, uint64, bool) {
 	e := t.sorted[i]
 	b, _ := lineAt(t.data, int(e.off))
 	l, _ := parseLine(b)
-	name := string(l.name)
-	if l.module != nil {
-		name += " [" + string(l.module) + "]"
-	}
-	return name, addr - e.addr, true
+	return l.symbol(), true
 }
