@@ -37,6 +37,12 @@ var luaParamTypes = map[string]string{
 	"seconds": "number",
 	"version": "string",
 	"...":     "any",
+	"s":       "string",
+	"cpu":     "integer",
+	"set":     "\"online\"|\"possible\"|\"present\"|\"active\"",
+	"x":       "xascript.bitlike",
+	"y":       "xascript.bitlike",
+	"mask":    "xascript.bitlike",
 
 	"addr.x":              "address|number|string",
 	"is_address.x":        "any",
@@ -68,6 +74,8 @@ var luaReturnTypes = map[string]luaReturn{
 	"timer":        {"xascript.timer", ""},
 	"object":       {"xascript.guest_info", ""},
 	"fn's results": {"any", "..."},
+	"symbol_info":  {"xascript.symbol_info", "info"},
+	"table":        {"integer[]", ""},
 }
 
 // LuaClass is a type that bindings hand to scripts: declared for editors,
@@ -108,6 +116,7 @@ func luaAliases() [][2]string {
 	}
 	return [][2]string{
 		{"xascript.addrlike", "address|integer|string"},
+		{"xascript.bitlike", "address|integer|string"},
 		{"xascript.disk_op", strings.Join(ops, "|")},
 	}
 }
@@ -115,6 +124,7 @@ func luaAliases() [][2]string {
 // luaAliasDocs say what each alias is for.
 var luaAliasDocs = map[string]string{
 	"xascript.addrlike": "What a function that takes an address accepts: an address, an exact integer below 2^53, or a decimal or `0x` hex string.",
+	"xascript.bitlike":  "What the bit library takes: an address, an integer with magnitude below 2^53 (a negative one stands for its 64-bit two's complement), or a decimal or `0x` hex string.",
 	"xascript.disk_op":  "A disk event's kind.",
 }
 
@@ -186,6 +196,16 @@ var luaClasses = []LuaClass{
 			{Name: "time", Type: "number", Optional: true, Doc: "When the write reached the tap, seconds since the epoch."},
 			{Name: "ctime", Type: "number", Optional: true, Doc: "The guest's own timestamp, seconds since the epoch."},
 		}},
+	{Name: "xascript.symbol_info", Doc: "What `symbol_at` returns besides the name: the symbol an address lies in.",
+		Fields: []LuaField{
+			{Name: "name", Type: "string", Doc: "The symbol's name."},
+			{Name: "module", Type: "string", Optional: true, Doc: "The module that defines it; nil for the kernel image."},
+			{Name: "address", Type: "address", Doc: "The symbol's address."},
+			{Name: "offset", Type: "integer", Doc: "The looked-up address minus the symbol's."},
+			{Name: "type", Type: "string", Optional: true, Doc: "Its nm type letter (`\"T\"`, `\"t\"`, `\"D\"`, ...), as /proc/kallsyms prints it."},
+			{Name: "text", Type: "boolean", Doc: "The address is code: the kernel's text (`_stext`-`_etext`, init text) or a module's."},
+		}},
+	{Name: "bit", Global: true, Doc: "Bitwise operations over 64-bit values (see the Bit operations section)."},
 	{Name: "xascript", Global: true, Doc: "xascript's own table: its API version and `require_version`.",
 		Fields: []LuaField{
 			{Name: "api_version", Type: "string", Doc: "This Lua API's version, `\"MAJOR.MINOR\"`."},

@@ -1,12 +1,15 @@
 ---@meta xascript
 
--- xascript's Lua API 1.2 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.3 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
 
 ---What a function that takes an address accepts: an address, an exact integer below 2^53, or a decimal or `0x` hex string.
 ---@alias xascript.addrlike address|integer|string
+
+---What the bit library takes: an address, an integer with magnitude below 2^53 (a negative one stands for its 64-bit two's complement), or a decimal or `0x` hex string.
+---@alias xascript.bitlike address|integer|string
 
 ---A disk event's kind.
 ---@alias xascript.disk_op "MKDIR"|"RMDIR"|"MKFILE"|"RMFILE"|"RENAME"|"WRITE"|"TRUNCATE"|"CHMOD"|"CHOWN"|"ERROR"|"LOST"
@@ -111,6 +114,19 @@ function xascript_timer:cancel() end
 ---@field watch_ended? true The watched folder was removed: no more events.
 ---@field time? number When the write reached the tap, seconds since the epoch.
 ---@field ctime? number The guest's own timestamp, seconds since the epoch.
+
+---What `symbol_at` returns besides the name: the symbol an address lies in.
+---@class xascript.symbol_info
+---@field name string The symbol's name.
+---@field module? string The module that defines it; nil for the kernel image.
+---@field address address The symbol's address.
+---@field offset integer The looked-up address minus the symbol's.
+---@field type? string Its nm type letter (`"T"`, `"t"`, `"D"`, ...), as /proc/kallsyms prints it.
+---@field text boolean The address is code: the kernel's text (`_stext`-`_etext`, init text) or a module's.
+
+---Bitwise operations over 64-bit values (see the Bit operations section).
+---@class bit
+bit = {}
 
 ---xascript's own table: its API version and `require_version`.
 ---@class xascript
@@ -233,11 +249,17 @@ function translate(va) end
 
 -- Symbols and struct layouts
 
----Returns the run-time address of kernel symbol `name`, or `nil, err` when the profile does not know it.
+---Returns the run-time address of kernel symbol `name`, or `nil, err` when the profile does not know it. A name the kernel image lacks is looked up in the loaded modules, in list order, as the kernel's `kallsyms_lookup_name` does: `symbol("squashfs_fill_super")`; `"module:name"` looks in one module only (`symbol("squashfs:init_once")`, for a name that several modules define).
 ---@param name string
 ---@return address?
 ---@return string? err
 function symbol(name) end
+
+---Names the symbol that `addr` lies in, as a kernel backtrace does: `"name+0xoff"` for the kernel image, `"name+0xoff [module]"` for a loaded module (`"dummy_dev_init+0x10 [dummy]"`). The symbol is the nearest one at or below `addr`, in the kernel image (`_text` to `_end`) or in the block of memory (text, data, ...) of the module that holds `addr`. The second result is a table: `name`, `module` (nil for the kernel), `address` (the symbol's), `offset` (a number), `type` (the nm letter, such as `"T"`, or nil) and `text` (true when `addr` is code: the kernel's text or a module's). An address in neither the kernel image nor any listed module's memory gives `nil, err` with `err` saying "outside the kernel image": for a pointer that must lead to kernel code (a system-call table entry), a sign that it leads elsewhere, such as to a module hidden from the list.
+---@param addr xascript.addrlike
+---@return string?
+---@return xascript.symbol_info|string err
+function symbol_at(addr) end
 
 ---Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines are found in that module's BTF in memory. An unknown struct or member raises an error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels. A bitfield (`task_struct.in_execve`) has no byte offset: `offsetof` raises an error that says it is a bitfield, with its width and bit offset, while `has_member` is true for it.
 ---@param struct string
@@ -262,6 +284,21 @@ function sizeof(type) end
 ---@param member string
 ---@return address
 function container_of(addr, struct, member) end
+
+-- CPUs and per-cpu variables
+
+---Returns the address of CPU `cpu`'s copy of the per-cpu variable `name` (a kernel or module symbol): `percpu("runqueues", 0)` is CPU 0's `struct rq`. `nil, err` when the symbol is unknown, is not a per-cpu variable, or `cpu` is not below the kernel's `nr_cpu_ids`.
+---@param name string
+---@param cpu integer
+---@return address?
+---@return string? err
+function percpu(name, cpu) end
+
+---Returns the CPU numbers of one of the kernel's CPU sets, in increasing order, as a list: `"online"` (the default: `cpu_online_mask`), `"possible"` (every CPU that may ever be brought up, each with its per-cpu area), `"present"` or `"active"`. A kernel built without SMP has CPU 0 only. `for _, cpu in ipairs(cpus()) do ... percpu("runqueues", cpu) ... end`.
+---@param set? "online"|"possible"|"present"|"active"
+---@return integer[]?
+---@return string? err
+function cpus(set) end
 
 -- Walking kernel lists
 
@@ -340,6 +377,70 @@ function stop() end
 ---@param record table<string, any>
 ---@param order? string[]
 function emit(record, order) end
+
+-- Hashes
+
+---Returns the SHA-256 digest (FIPS 180-4) of string `s` as 64 lowercase hex digits, as `sha256sum` prints it: `sha256(assert(read_bytes(text, size)))`.
+---@param s string
+---@return string
+function sha256(s) end
+
+---Returns the CRC-32 of string `s` as a number in [0, 2^32): the IEEE 802.3 polynomial, as zlib's `crc32`, `cksum -a crc32b` and gzip compute it (`crc32("123456789")` is `0xcbf43926`). A checksum against accidents, not against a guest that forges it: use `sha256` for that.
+---@param s string
+---@return number
+function crc32(s) end
+
+-- Bit operations
+
+---Bitwise and of all its arguments (at least one).
+---@param x xascript.bitlike
+---@param y xascript.bitlike
+---@param ... any
+---@return number|address
+function bit.band(x, y, ...) end
+
+---Bitwise or of all its arguments (at least one).
+---@param x xascript.bitlike
+---@param y xascript.bitlike
+---@param ... any
+---@return number|address
+function bit.bor(x, y, ...) end
+
+---Bitwise exclusive or of all its arguments (at least one).
+---@param x xascript.bitlike
+---@param y xascript.bitlike
+---@param ... any
+---@return number|address
+function bit.bxor(x, y, ...) end
+
+---Every bit of the 64-bit `x` flipped: `bit.bnot(0)` is the address `0xffffffffffffffff`, `bit.band(a, bit.bnot(0xfff))` clears the low 12 bits.
+---@param x xascript.bitlike
+---@return number|address
+function bit.bnot(x) end
+
+---`x` shifted left by `n` bits (a whole number from 0; 64 or more gives 0); the bits shifted past bit 63 are lost.
+---@param x xascript.bitlike
+---@param n integer
+---@return number|address
+function bit.shl(x, n) end
+
+---`x` shifted right by `n` bits, zeros coming in at the top (a logical shift; `n` of 64 or more gives 0).
+---@param x xascript.bitlike
+---@param n integer
+---@return number|address
+function bit.shr(x, n) end
+
+---`x` shifted right by `n` bits as a signed 64-bit value: bit 63 is copied in at the top (`n` of 64 or more gives 0 or all ones, by the sign).
+---@param x xascript.bitlike
+---@param n integer
+---@return number|address
+function bit.arshift(x, n) end
+
+---Tells whether `x` and `mask` have a bit in common (`bit.band(x, mask) ~= 0`, which as a comparison of an address and a number would always be true).
+---@param x xascript.bitlike
+---@param mask xascript.bitlike
+---@return boolean
+function bit.test(x, mask) end
 
 -- Other globals
 
