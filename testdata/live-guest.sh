@@ -26,13 +26,15 @@
 # file, "-" for anon), serial.log, qemu.out, initramfs.cpio, init.
 # start prints "READY PID QMP-SOCKET RAM-FILE|-".
 # XA_BOOT_TIMEOUT (default 120) bounds the wait for READY; XA_LIVE_MEM
-# (default 128M) sizes the RAM (above 2 GiB q35 puts the rest above 4 GiB).
+# (default 128M) sizes the RAM (above 2 GiB q35 puts the rest above 4 GiB);
+# XA_LIVE_SMP (default 1) is the number of vCPUs.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${XA_TESTDATA_CACHE:-$HERE/.cache}
 BOOT_TIMEOUT=${XA_BOOT_TIMEOUT:-120}
 MEM=${XA_LIVE_MEM:-128M}
+SMP=${XA_LIVE_SMP:-1}
 MODULES=(crc7 crc-itu-t dummy ifb nlmon veth tun loop isofs romfs)
 HELD=romfs # in the initramfs, not loaded at boot
 
@@ -101,7 +103,7 @@ start() {
         ramargs=(-machine q35,memory-backend=mem
             -object "memory-backend-file,id=mem,size=$MEM,mem-path=$mem,share=on")
     fi
-    local -a qemu=(qemu-system-x86_64 -name "$name" -accel tcg -smp 1 -cpu qemu64 -m "$MEM"
+    local -a qemu=(qemu-system-x86_64 -name "$name" -accel tcg -smp "$SMP" -cpu qemu64 -m "$MEM"
         "${ramargs[@]}"
         -display none -monitor none -no-reboot -nodefaults
         -serial "file:$dir/serial.log" -serial "unix:$dir/cmd.sock,server=on,wait=off"

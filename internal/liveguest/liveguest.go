@@ -76,6 +76,7 @@ func StartRAM(t testing.TB, script string, ram RAM) *Guest {
 type Config struct {
 	RAM RAM    // FileRAM when ""
 	Mem string // QEMU's -m size, "128M" when ""; above 2G q35 puts RAM above 4 GiB too
+	SMP int    // vCPUs, 1 when 0
 }
 
 // StartWith boots the guest cfg describes.
@@ -111,8 +112,12 @@ func StartWith(t testing.TB, script string, cfg Config) *Guest {
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, script, "start", dir, name, string(ram))
+	cmd.Env = os.Environ()
 	if cfg.Mem != "" {
-		cmd.Env = append(os.Environ(), "XA_LIVE_MEM="+cfg.Mem)
+		cmd.Env = append(cmd.Env, "XA_LIVE_MEM="+cfg.Mem)
+	}
+	if cfg.SMP > 0 {
+		cmd.Env = append(cmd.Env, "XA_LIVE_SMP="+strconv.Itoa(cfg.SMP))
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
