@@ -29,7 +29,13 @@
 // Sub-packages read profile sources: symbols (System.map, /proc/kallsyms),
 // btfsrc (struct layouts from BTF in a vmlinuz, a vmlinux or a raw blob),
 // kernelimage (the vmlinux inside a bzImage), and from memory kallsyms,
-// btfmem and vmcoreinfo.
+// btfmem, vmcoreinfo and modsyms (each loaded module's own symbol table).
+//
+// Names of addresses (kernel_symbols.go): SymbolAt names the kernel or
+// module symbol an address lies in, and Symbol falls back to the modules'
+// symbols for a name the kernel image lacks; the module tables are read
+// again whenever the target's generation moves. Per-cpu variables and the
+// kernel's CPU sets are in kernel_percpu.go.
 //
 // References: Documentation/arch/x86/x86_64/mm.rst (kernel virtual memory
 // map), arch/x86/include/asm/page_64_types.h (__START_KERNEL_map),

@@ -27,6 +27,11 @@ type moduleSymbols struct {
 	layoutOnce sync.Once
 	layout     modsyms.Layout
 	layoutErr  error
+
+	// The kernel image's bounds, which do not change once it is located.
+	imageOnce sync.Once
+	image     kernelImage
+	imageErr  error
 }
 
 // generation is the target's generation, 0 for a target that never changes.
@@ -181,6 +186,12 @@ type kernelImage struct {
 }
 
 func (k *Kernel) kernelImage() (kernelImage, error) {
+	c := &k.modSyms
+	c.imageOnce.Do(func() { c.image, c.imageErr = k.findKernelImage() })
+	return c.image, c.imageErr
+}
+
+func (k *Kernel) findKernelImage() (kernelImage, error) {
 	var im kernelImage
 	lo, ok := k.kernelSymbol("_text")
 	if !ok {

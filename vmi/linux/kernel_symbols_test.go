@@ -9,6 +9,7 @@ import (
 	"github.com/xascript/xascript/internal/testimages"
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/dump"
 	"github.com/xascript/xascript/vmi/linux/symbols"
 )
 
@@ -207,6 +208,41 @@ func TestRealKernelSymbolAt(t *testing.T) {
 			for _, a := range []uint64{0xffff888000001000, end + 0x1000, 0x1000, 0xffffffffc0000000 - 0x1000} {
 				if info, err := k.SymbolAt(a); !errors.Is(err, ErrOutsideCode) || !errors.Is(err, vmi.ErrNotFound) {
 					t.Errorf("SymbolAt(%#x) = %+v, %v; want outside the kernel and its modules", a, info, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSymbolAt names a kernel function's address and a module
+// function's (the module tables already read), as a system-call table
+// monitor does for each entry it reports.
+func BenchmarkSymbolAt(b *testing.B) {
+	tg, err := dump.Open(testimages.Path(b, "x86_64-4level", "mem.elf.zst"), dump.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tg.Close()
+	k, err := Open(tg, Options{Unpack: unpack.Options{CacheDir: b.TempDir()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kernel, err := k.Symbol("schedule")
+	if err != nil {
+		b.Fatal(err)
+	}
+	module, err := k.Symbol("squashfs_fill_super")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		addr uint64
+	}{{"kernel", kernel + 5}, {"module", module + 5}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := k.SymbolAt(c.addr); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
