@@ -12,7 +12,8 @@ import (
 
 // Options configure Open. The embedded unpack.Options choose where a
 // compressed dump is decompressed to (a cache directory or anonymous memory)
-// and bound its decompressed size.
+// and bound its decompressed size; its Writable opens an uncompressed dump
+// read-write, for WritePhys (write.go).
 type Options struct {
 	unpack.Options
 }
@@ -49,6 +50,7 @@ type Dump struct {
 	compression string
 	file        *unpack.File // nil for Parse
 	closed      bool
+	gen         vmi.Generation // moves on every write (write.go)
 }
 
 var (
@@ -171,6 +173,7 @@ func (d *Dump) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.gen.Bump() // pages handed out by PhysPage are about to be unmapped
 	d.mem = memory{}
 	if d.file != nil {
 		return d.file.Close()

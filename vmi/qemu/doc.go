@@ -22,7 +22,9 @@
 // read fails with ErrGone: a shared file outlives QEMU and a pid can be
 // reused, so neither is trusted after that.
 //
-// It must never write guest memory or registers: the mapping is PROT_READ,
-// QEMU's memory is only read, and the only state-changing QMP commands it
-// sends are stop and cont.
+// It never writes guest memory unless opened with Options.Writable (the
+// user's --allow-write), and then only what a caller writes (write.go): by
+// default the file is opened and mapped read-only and QEMU's memory is only
+// read. It never writes registers, and the only state-changing QMP commands
+// it sends are stop and cont.
 package qemu
