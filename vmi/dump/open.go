@@ -41,6 +41,7 @@ type CompressionProvider interface {
 // goroutine at a time (ReadPhys remembers the last segment it used).
 type Dump struct {
 	name        string
+	path        string // the file Open was given ("" for Parse)
 	kind        string
 	mem         memory
 	ranges      []vmi.Range
@@ -82,7 +83,7 @@ func Open(path string, opt Options) (vmi.Target, error) {
 		f.Close()
 		return nil, err
 	}
-	d.file = f
+	d.file, d.path = f, path
 	d.compression = f.Compression()
 	return d, nil
 }

@@ -25,12 +25,14 @@ func (d *Dump) Writable() error {
 	case d.closed:
 		return errClosed
 	case d.file == nil:
-		return fmt.Errorf("dump %s is held in memory, not in a file: %w", d.name, vmi.ErrReadOnly)
+		return vmi.Detailed(nil, vmi.ErrReadOnly, "dump %s is held in memory, not in a file: it cannot be written", d.name)
 	case d.compression != "":
-		return fmt.Errorf("this target cannot be written: %s is read from a decompressed copy in the cache, so a write would not reach the dump; decompress it (%s -d) and give that file: %w",
-			d.name, d.compression, vmi.ErrReadOnly)
+		// A write would change the decompressed copy in the cache, not
+		// the dump.
+		return vmi.Detailed(nil, vmi.ErrReadOnly, "this target cannot be written: %s is compressed; decompress it (%s -d) and give that file",
+			d.path, d.compression)
 	case !d.file.Writable():
-		return fmt.Errorf("dump %s was opened read-only: %w", d.name, vmi.ErrReadOnly)
+		return vmi.Detailed(nil, vmi.ErrReadOnly, "dump %s was opened read-only", d.name)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"fmt"
 
 	"golang.org/x/sys/unix"
 
@@ -28,7 +27,7 @@ func (t *Target) Writable() error {
 		return err
 	}
 	if !t.opt.Writable {
-		return fmt.Errorf("qemu %s: guest RAM was opened read-only: %w", t.sock, vmi.ErrReadOnly)
+		return vmi.Detailed(nil, vmi.ErrReadOnly, "qemu %s: guest RAM was opened read-only", t.sock)
 	}
 	return nil
 }

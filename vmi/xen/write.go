@@ -27,7 +27,7 @@ func (t *Target) Writable() error {
 	case t.gone != nil:
 		return t.gone
 	case !t.writable:
-		return fmt.Errorf("domain %d was opened read-only: %w", t.domain, vmi.ErrReadOnly)
+		return vmi.Detailed(nil, vmi.ErrReadOnly, "domain %d was opened read-only", t.domain)
 	}
 	return nil
 }
