@@ -1,7 +1,6 @@
 package qemu
 
 import (
-
 	"golang.org/x/sys/unix"
 
 	"github.com/xascript/xascript/vmi"
