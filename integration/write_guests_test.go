@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -149,20 +148,22 @@ func runStatus(t *testing.T, bin string, args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), code
 }
 
-// mappingPerms returns the permissions ("r--s") of this process's mappings
-// of path, from /proc/self/maps (proc(5)).
+// mappingPerms returns the permissions ("r--s", "rw-s") of this process's
+// mappings of path (proc(5), parsed by qemu.ParseMaps).
 func mappingPerms(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open("/proc/self/maps")
+	text, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	maps, err := qemu.ParseMaps(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var perms []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) >= 6 && fields[5] == path {
-			perms = append(perms, fields[1])
+	for _, m := range maps {
+		if m.Path == path {
+			perms = append(perms, m.Perms)
 		}
 	}
 	return perms

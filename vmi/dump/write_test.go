@@ -1,7 +1,6 @@
 package dump
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/internal/unpack/unpacktest"
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/qemu"
 )
 
 // writeFile puts data in a new file and returns its path.
@@ -26,20 +26,21 @@ func writeDumpFile(t *testing.T, name string, data []byte) string {
 }
 
 // mappingPerms returns the permissions ("r--s", "rw-s") of this process's
-// mappings of path, from /proc/self/maps (proc(5)).
+// mappings of path (proc(5), parsed by qemu.ParseMaps).
 func mappingPerms(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open("/proc/self/maps")
+	text, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	maps, err := qemu.ParseMaps(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var perms []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 6 && fields[5] == path {
-			perms = append(perms, fields[1])
+	for _, m := range maps {
+		if m.Path == path {
+			perms = append(perms, m.Perms)
 		}
 	}
 	return perms

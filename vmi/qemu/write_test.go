@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"os"
@@ -12,20 +11,22 @@ import (
 	"github.com/xascript/xascript/vmi"
 )
 
-// fileMappings returns the permissions ("r--s") of this process's mappings
-// of path, from /proc/self/maps (proc(5)).
+// fileMappings returns the permissions ("r--s", "rw-s") of this process's
+// mappings of path (proc(5), parsed by qemu.ParseMaps).
 func fileMappings(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open("/proc/self/maps")
+	text, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	maps, err := ParseMaps(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var perms []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) >= 6 && fields[5] == path {
-			perms = append(perms, fields[1])
+	for _, m := range maps {
+		if m.Path == path {
+			perms = append(perms, m.Perms)
 		}
 	}
 	return perms
