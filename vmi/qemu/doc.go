@@ -9,8 +9,9 @@
 // lives in QEMU) and for /proc/PID/maps (proc(5)), and the two ways to
 // reach guest RAM:
 //
-//   - a memory-backend-file with share=on is mmapped read-only, so a read is
-//     a copy from the page cache with no QMP round trip;
+//   - a memory-backend-file with share=on is mmapped (read-only unless
+//     writes were allowed), so a read is a copy from the page cache with no
+//     QMP round trip;
 //   - any other RAM block (plain -m, memory-backend-ram or memfd, share=off)
 //     is read from QEMU's process with process_vm_readv(2), as memflow's
 //     QEMU connector does: QEMU's pid from the socket's SO_PEERCRED, each
