@@ -37,6 +37,8 @@ var luaParamTypes = map[string]string{
 	"seconds": "number",
 	"version": "string",
 	"...":     "any",
+	"value":   "xascript.addrlike",
+	"data":    "string",
 
 	"addr.x":              "address|number|string",
 	"is_address.x":        "any",

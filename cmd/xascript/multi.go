@@ -153,7 +153,7 @@ func runMulti(o *options, script string, args []string, stdout, stderr io.Writer
 	}
 	codes := runGuests(ctx, specs, open, multiConfig{
 		script: script, args: args, stdout: stdout, stderr: stderr,
-		json: o.json, libs: o.libs, verbose: o.verbose, lineBuffered: progress.IsTerminal(stdout),
+		json: o.json, libs: o.libs, verbose: o.verbose, lineBuffered: progress.IsTerminal(stdout), allowWrite: o.allowWrite,
 		interrupted: signalled,
 	})
 	worst := exitOK
@@ -173,6 +173,7 @@ type multiConfig struct {
 	libs         []string
 	verbose      bool
 	lineBuffered bool
+	allowWrite   bool // --allow-write: the write bindings may write
 	// interrupted gives the status of the signal that cancelled the
 	// context.
 	interrupted func() int
@@ -253,7 +254,7 @@ func runGuest(ctx context.Context, s guestSpec, open func(guestSpec) (*guest, er
 		prefix = "[" + s.name + "] "
 	}
 	w := &guestWriter{mux: out, prefix: prefix, json: cfg.json}
-	env := &bindings.Env{Ctx: ctx, Guest: g.kernel, GuestName: s.name, RecordTime: s.flag != "file", JSON: cfg.json}
+	env := &bindings.Env{Ctx: ctx, Guest: g.kernel, GuestName: s.name, RecordTime: s.flag != "file", JSON: cfg.json, AllowWrite: cfg.allowWrite}
 	rt := runtime.New(runtime.Config{Stdout: w, LineBuffered: cfg.lineBuffered, Env: env, SearchPath: requirePath(cfg.libs), Libs: scripts.Libs()})
 	err = rt.RunFile(cfg.script, cfg.args)
 	rt.Close()

@@ -42,7 +42,7 @@ func runREPL(o *options, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	env := &bindings.Env{Ctx: ctx}
+	env := &bindings.Env{Ctx: ctx, AllowWrite: o.allowWrite}
 	var types repl.TypeLister
 	where := "no target (pure Lua and help(); give --file, --qemu or --dom for a guest)"
 	if o.targetGiven() {
