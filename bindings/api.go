@@ -68,6 +68,10 @@ type Env struct {
 	RecordTime bool
 	// JSON makes emit write JSON Lines instead of aligned text (--json).
 	JSON bool
+	// AllowWrite lets the write bindings change guest memory (--allow-write;
+	// the target must then also be opened writable). Without it every
+	// write_* raises errReadOnly.
+	AllowWrite bool
 
 	records   record.Encoder // emit's, so text columns line up across records
 	recordBuf []byte
@@ -112,6 +116,7 @@ func Areas(env *Env) []Area {
 		versionArea(env),
 		addressArea(env),
 		memoryArea(env),
+		writeArea(env),
 		symbolsArea(env),
 		percpuArea(env),
 		listsArea(env),

@@ -4,15 +4,16 @@
 // LuaLS declarations (luals.go, with the types of luatypes.go) are generated,
 // and the API version (version.go).
 //
-// One file per API area (address.go, memory.go, symbols.go, lists.go,
-// output.go); each area is a table of Binding values, each with its name,
+// One file per API area (address.go, memory.go, write.go, symbols.go,
+// lists.go, output.go); each area is a table of Binding values, each with its name,
 // signature, doc string and function, wired in by Register.
 //
 // Two error channels, as in Lua's own io library:
 //   - expected faults in the guest (a page not present, a physical hole, an
 //     unknown symbol, a corrupt list) come back as nil plus a message that
 //     names the address and the reason, so a script can test for them;
-//   - misuse of the API (a wrong argument type, an unknown struct member)
+//   - misuse of the API (a wrong argument type, an unknown struct member,
+//     a write without --allow-write or to a target that cannot be written)
 //     raises a Lua error carrying the script's file:line.
 //
 // Kernel addresses are 64-bit and Lua numbers are float64, which round them

@@ -22,3 +22,15 @@ type Guest interface {
 	// Sizeof is a type's size in bytes.
 	Sizeof(typeName string) (uint64, error)
 }
+
+// GuestWriter is implemented by guests whose memory a script may change
+// (vmi/linux.Kernel over a vmi.Writer target). The write bindings use it
+// only when xascript runs with --allow-write (Env.AllowWrite).
+type GuestWriter interface {
+	// WriteVirt stores buf at kernel virtual address va.
+	WriteVirt(buf []byte, va uint64) error
+	// WritePhys stores buf at guest-physical address pa.
+	WritePhys(buf []byte, pa uint64) error
+	// Writable returns nil when the target may be written, else why not.
+	Writable() error
+}

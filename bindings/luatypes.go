@@ -37,6 +37,8 @@ var luaParamTypes = map[string]string{
 	"seconds": "number",
 	"version": "string",
 	"...":     "any",
+	"value":   "xascript.addrlike",
+	"data":    "string",
 	"s":       "string",
 	"cpu":     "integer",
 	"set":     "\"online\"|\"possible\"|\"present\"|\"active\"",

@@ -24,7 +24,7 @@ import (
 //
 // It is not xascript's release version (cmd/xascript's --version): a release
 // that only fixes bugs or speeds things up leaves the API version alone.
-const APIVersion = "1.3"
+const APIVersion = "1.4"
 
 // apiHistory says in which API version each global appeared, oldest first;
 // its last entry is APIVersion. When a binding is added: bump APIVersion's
@@ -47,7 +47,11 @@ var apiHistory = []struct {
 	}},
 	{"1.1", []string{"emit"}},
 	{"1.2", []string{"every"}},
-	{"1.3", []string{"symbol_at", "percpu", "cpus", "sha256", "crc32",
+	{"1.3", []string{
+		"write_u8", "write_u16", "write_u32", "write_u64", "write_bytes",
+		"write_u8_pa", "write_u16_pa", "write_u32_pa", "write_u64_pa", "write_bytes_pa",
+	}},
+	{"1.4", []string{"symbol_at", "percpu", "cpus", "sha256", "crc32",
 		"bit.band", "bit.bor", "bit.bxor", "bit.bnot", "bit.shl", "bit.shr", "bit.arshift", "bit.test"}},
 }
 

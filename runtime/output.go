@@ -3,9 +3,8 @@ package runtime
 import (
 	"bufio"
 	"io"
-	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/xascript/xascript/internal/progress"
 )
 
 // output is the script's standard output. Batch scripts print many lines,
@@ -32,7 +31,7 @@ type output struct {
 const outputBufferSize = 64 << 10
 
 func newOutput(w io.Writer, lineBuffered bool) *output {
-	return &output{w: bufio.NewWriterSize(w, outputBufferSize), lineBuffered: lineBuffered || isTerminal(w)}
+	return &output{w: bufio.NewWriterSize(w, outputBufferSize), lineBuffered: lineBuffered || progress.IsTerminal(w)}
 }
 
 // Write buffers p (part of a record).
@@ -55,24 +54,3 @@ func (o *output) EndRecord() error {
 
 // Flush writes everything buffered.
 func (o *output) Flush() error { return o.w.Flush() }
-
-// isTerminal reports whether w is a terminal (a tty, not /dev/null or a
-// file, which are character devices or regular files without a termios).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	// Through SyscallConn, not Fd, which would switch a pipe to blocking
-	// mode.
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return false
-	}
-	tty := false
-	sc.Control(func(fd uintptr) {
-		_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		tty = err == nil
-	})
-	return tty
-}

@@ -6,7 +6,8 @@
 // What a target may or may not do is one optional interface each, checked
 // with a type assertion: PageMapper (guest pages in host memory),
 // FrameTranslator (page tables of machine frames), Pauser (a guest that
-// runs), Generationer (a guest that changes under us). A Generationer's
+// runs), Generationer (a guest that changes under us), Writer (guest memory
+// that may be changed). A Generationer's
 // Generation is the one "the target ran" signal: every cache over a target
 // checks it instead of being flushed by hand from each place that resumes.
 //
@@ -20,6 +21,7 @@
 //
 // Everything read through a Target is guest-controlled data. Nothing in this
 // tree may panic, loop without a bound or allocate in proportion to a value
-// read from the guest without checking it first. Nothing here writes to the
-// guest.
+// read from the guest without checking it first. Nothing writes to the guest
+// unless the user asked for it when the target was opened (Writer), and
+// then only where a script writes.
 package vmi

@@ -19,6 +19,9 @@ var (
 	ErrUnsupported = errors.New("unsupported")
 	// ErrLimit: a bound on a loop or length set against hostile guest data was hit.
 	ErrLimit = errors.New("limit exceeded")
+	// ErrReadOnly: a write to a target that was opened read-only (the
+	// default) or cannot hold writes (see Writer).
+	ErrReadOnly = errors.New("read-only")
 )
 
 // PhysError reports a failed physical read.

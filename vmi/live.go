@@ -23,8 +23,8 @@ type Pauser interface {
 
 // Generation counts the moments after which what was read from a guest may
 // be stale: the guest ran (a resume, an operator's `cont` or `stop` seen
-// through QMP events, a balloon), the target went away, or the user asked
-// for fresh reads. It is the one "the target ran" signal that every cache
+// through QMP events, a balloon), the target went away, a script wrote to
+// it, or the user asked for fresh reads. It is the one "the target ran" signal that every cache
 // built over a target checks: translations, host-page pointers, mapped
 // frames, frames that failed to map, a PV guest's p2m. A cache remembers the
 // value it was filled under and drops its entries when Load returns another.
@@ -40,7 +40,9 @@ func (g *Generation) Load() uint64 { return g.n.Load() }
 func (g *Generation) Bump() { g.n.Add(1) }
 
 // Generationer is implemented by targets whose guest changes under us (live
-// targets). Targets that do not implement it never change, and caches over
+// targets) and by targets a script may change (dumps, which move it only
+// when written: see Writer). Being one does not make a target live; a
+// Pauser is. Targets that do not implement it never change, and caches over
 // them are flushed only on demand.
 type Generationer interface {
 	// Generation returns the target's counter: the same pointer for the

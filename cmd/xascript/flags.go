@@ -19,6 +19,7 @@ type options struct {
 	doms           []string
 	qemuDirs       []string
 	pause          bool
+	allowWrite     bool
 	symbols        string
 	btf            string
 	isf            string
@@ -50,6 +51,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringArrayVar(&o.qemus, "qemu", nil, "a live QEMU/KVM guest: its QMP socket (-qmp unix:PATH,server,nowait); RAM is mapped from a shared memory-backend file, else read from the QEMU process")
 	fs.StringArrayVar(&o.doms, "dom", nil, "a running Xen domain, by id or name (run in dom0 as root; PV, PVH and HVM guests); 'all': every running domU")
 	fs.BoolVar(&o.pause, "pause", false, "hold a live guest paused while the script runs")
+	fs.BoolVar(&o.allowWrite, "allow-write", false, "let the script write guest memory (write_u8 ... write_bytes): the dump file (raw or uncompressed ELF/LiME; it changes), a QEMU guest's RAM or a Xen domain's frames are opened writable. Off by default: targets are opened read-only and every write_* raises an error")
 	fs.StringVarP(&o.symbols, "symbols", "s", "", "kernel symbols: System.map or a copy of the guest's /proc/kallsyms (default: the kernel's own tables in memory)")
 	fs.StringVarP(&o.btf, "btf", "b", "", "kernel struct layouts: the guest's vmlinuz, a vmlinux ELF, or a raw .BTF blob (default: the kernel's own BTF in memory)")
 	fs.StringVar(&o.dwarf, "dwarf", "", "kernel struct layouts from a debug vmlinux's DWARF (the -dbg package's), for kernels without BTF")

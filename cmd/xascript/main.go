@@ -130,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	ctx, signalled, stop := interruptContextAfter(shutdownDisk)
 	defer stop()
-	env := &bindings.Env{Ctx: ctx, GuestName: o.guestName(), RecordTime: o.recordsLive(), JSON: o.json}
+	env := &bindings.Env{Ctx: ctx, GuestName: o.guestName(), RecordTime: o.recordsLive(), JSON: o.json, AllowWrite: o.allowWrite}
 	if disk != nil {
 		env.Disk = diskWatcher{disk}
 	}

@@ -11,16 +11,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/xascript/xascript/bindings"
+	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/internal/record"
 	"github.com/xascript/xascript/runtime"
 	"github.com/xascript/xascript/scripts"
@@ -155,7 +153,7 @@ func runMulti(o *options, script string, args []string, stdout, stderr io.Writer
 	}
 	codes := runGuests(ctx, specs, open, multiConfig{
 		script: script, args: args, stdout: stdout, stderr: stderr,
-		json: o.json, libs: o.libs, verbose: o.verbose, lineBuffered: stdoutIsTerminal(stdout),
+		json: o.json, libs: o.libs, verbose: o.verbose, lineBuffered: progress.IsTerminal(stdout), allowWrite: o.allowWrite,
 		interrupted: signalled,
 	})
 	worst := exitOK
@@ -175,6 +173,7 @@ type multiConfig struct {
 	libs         []string
 	verbose      bool
 	lineBuffered bool
+	allowWrite   bool // --allow-write: the write bindings may write
 	// interrupted gives the status of the signal that cancelled the
 	// context.
 	interrupted func() int
@@ -255,7 +254,7 @@ func runGuest(ctx context.Context, s guestSpec, open func(guestSpec) (*guest, er
 		prefix = "[" + s.name + "] "
 	}
 	w := &guestWriter{mux: out, prefix: prefix, json: cfg.json}
-	env := &bindings.Env{Ctx: ctx, Guest: g.kernel, GuestName: s.name, RecordTime: s.flag != "file", JSON: cfg.json}
+	env := &bindings.Env{Ctx: ctx, Guest: g.kernel, GuestName: s.name, RecordTime: s.flag != "file", JSON: cfg.json, AllowWrite: cfg.allowWrite}
 	rt := runtime.New(runtime.Config{Stdout: w, LineBuffered: cfg.lineBuffered, Env: env, SearchPath: requirePath(cfg.libs), Libs: scripts.Libs()})
 	err = rt.RunFile(cfg.script, cfg.args)
 	rt.Close()
@@ -349,25 +348,6 @@ func (w *guestWriter) Close() error {
 	w.line(&b, w.partial)
 	w.partial = nil
 	return w.mux.write(b.Bytes())
-}
-
-// stdoutIsTerminal tells whether w is a terminal, where every line is
-// shown when it is printed.
-func stdoutIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return false
-	}
-	tty := false
-	sc.Control(func(fd uintptr) {
-		_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		tty = err == nil
-	})
-	return tty
 }
 
 // qmpProbeTimeout bounds each QMP socket's probe (list, and naming a

@@ -83,19 +83,21 @@ func openGuestWith(o *options, isfIn string) (*guest, error) {
 	}
 	switch {
 	case o.qemu != "":
-		live, err := qemu.Open(o.qemu, qemu.Options{})
+		live, err := qemu.Open(o.qemu, qemu.Options{Writable: o.allowWrite})
 		if err != nil {
 			return nil, err
 		}
 		t = live
 	case o.dom != "":
-		dom, err := xen.Open(o.dom, xen.Options{})
+		dom, err := xen.Open(o.dom, xen.Options{Writable: o.allowWrite})
 		if err != nil {
 			return nil, err
 		}
 		t = dom
 	default:
-		t, err = dump.Open(o.file, dump.Options{Options: unpackOptions(o)})
+		uo := unpackOptions(o)
+		uo.Writable = o.allowWrite
+		t, err = dump.Open(o.file, dump.Options{Options: uo})
 		if err != nil {
 			return nil, err // the dump package names the file and what is wrong
 		}

@@ -9,9 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/xascript/xascript/bindings"
+	"github.com/xascript/xascript/internal/progress"
 	"github.com/xascript/xascript/repl"
 	"github.com/xascript/xascript/runtime"
 	"github.com/xascript/xascript/scripts"
@@ -43,7 +42,7 @@ func runREPL(o *options, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	env := &bindings.Env{Ctx: ctx}
+	env := &bindings.Env{Ctx: ctx, AllowWrite: o.allowWrite}
 	var types repl.TypeLister
 	where := "no target (pure Lua and help(); give --file, --qemu or --dom for a guest)"
 	if o.targetGiven() {
@@ -60,7 +59,7 @@ func runREPL(o *options, stdout, stderr io.Writer) int {
 	rt := runtime.New(runtime.Config{Stdout: stdout, LineBuffered: true, Env: env, SearchPath: requirePath(o.libs), Libs: scripts.Libs()})
 	defer rt.Close()
 	// liner edits the process's own terminal: only when both ends are it.
-	interactive := stdout == io.Writer(os.Stdout) && isTTY(os.Stdin) && isTTY(os.Stdout)
+	interactive := stdout == io.Writer(os.Stdout) && progress.IsTerminal(os.Stdin) && progress.IsTerminal(os.Stdout)
 	err := repl.Run(ctx, repl.Config{
 		Runtime: rt, Types: types, Interactive: interactive,
 		In: os.Stdin, Out: stdout, Err: stderr,
@@ -78,10 +77,4 @@ func runREPL(o *options, stdout, stderr io.Writer) int {
 	}
 	printError(stderr, "xascript repl", err, o.verbose)
 	return exitScript
-}
-
-// isTTY reports whether f is a terminal.
-func isTTY(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -23,6 +23,9 @@ type Guest struct {
 	Offsets map[string]uint64 // "struct.member" -> offset
 	Sizes   map[string]uint64
 	PtrSize int
+	// ReadOnly, when set, is what Writable and every WriteVirt/WritePhys
+	// return: a target opened read-only.
+	ReadOnly error
 }
 
 // New returns an empty 64-bit guest.
@@ -160,4 +163,36 @@ func (g *Guest) ModuleList(head uint64, names []string) []uint64 {
 		out[i] = n - 0x8
 	}
 	return out
+}
+
+// Writable is nil unless ReadOnly is set (bindings.GuestWriter).
+func (g *Guest) Writable() error { return g.ReadOnly }
+
+// WritePhys stores buf at pa, like a writable target: every page must
+// exist, and a write that would fault stores nothing.
+func (g *Guest) WritePhys(buf []byte, pa uint64) error {
+	if g.ReadOnly != nil {
+		return g.ReadOnly
+	}
+	for a := pa &^ 0xfff; a < pa+uint64(len(buf)); a += 0x1000 {
+		if _, ok := g.Pages[a>>12]; !ok {
+			return &vmi.PhysError{Addr: max(a, pa), Err: vmi.ErrNotPresent}
+		}
+	}
+	g.Write(pa+VirtOffset, buf)
+	return nil
+}
+
+// WriteVirt stores buf at va, translating every page first.
+func (g *Guest) WriteVirt(buf []byte, va uint64) error {
+	if g.ReadOnly != nil {
+		return g.ReadOnly
+	}
+	for a := va &^ 0xfff; a < va+uint64(len(buf)); a += 0x1000 {
+		if _, err := g.Translate(max(a, va)); err != nil {
+			return err
+		}
+	}
+	g.Write(va, buf)
+	return nil
 }

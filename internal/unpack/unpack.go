@@ -35,6 +35,13 @@ type Options struct {
 	NoCache bool
 	// MaxSize bounds decompressed sizes; 0 means DefaultMaxSize.
 	MaxSize int64
+	// Writable opens an uncompressed file read-write and maps it shared
+	// and writable, so that stores into Data change the file (a memory
+	// dump that a script may write, with xascript's --allow-write). A
+	// compressed file is still decompressed into a read-only copy: a store
+	// there would change a cache entry, not the file; File.Writable says
+	// which one the caller got.
+	Writable bool
 	// Progress, when set, reports each slow cache miss (decompressing a
 	// dump can take minutes; later runs are instant): a bar on a terminal,
 	// one line otherwise (internal/progress).
@@ -50,9 +57,10 @@ func (o Options) maxSize() int64 {
 
 // File is the uncompressed content of a file.
 type File struct {
-	// Data is the uncompressed bytes. It is read-only: when mmapped, writing
-	// to it faults.
+	// Data is the uncompressed bytes. It is read-only unless Writable:
+	// when mmapped read-only, writing to it faults.
 	Data        []byte
+	writable    bool
 	compression string
 	cached      string
 	mapped      bool
@@ -61,6 +69,10 @@ type File struct {
 
 // Compression names the source's compression: "" when it was not compressed.
 func (f *File) Compression() string { return f.compression }
+
+// Writable tells whether Data may be written, each store reaching the file
+// (Options.Writable, and the file was not compressed).
+func (f *File) Writable() bool { return f.writable }
 
 // CachePath is the cache entry that backs Data, or "" when there is none.
 func (f *File) CachePath() string { return f.cached }
@@ -135,8 +147,15 @@ func NewReader(kind string, r io.Reader) (io.ReadCloser, error) {
 
 // Open returns path's uncompressed content.
 func Open(path string, opt Options) (*File, error) {
-	f, err := os.Open(path)
+	mode := os.O_RDONLY
+	if opt.Writable {
+		mode = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, mode, 0)
 	if err != nil {
+		if opt.Writable {
+			return nil, fmt.Errorf("open for writing (writes were allowed): %w", err)
+		}
 		return nil, err
 	}
 	defer f.Close()
@@ -147,11 +166,15 @@ func Open(path string, opt Options) (*File, error) {
 	}
 	kind := Detect(head[:n])
 	if kind == "" {
-		data, err := mmapFile(f)
+		prot := unix.PROT_READ
+		if opt.Writable {
+			prot |= unix.PROT_WRITE
+		}
+		data, err := mmapFileProt(f, prot)
 		if err != nil {
 			return nil, fmt.Errorf("map %s: %w", path, err)
 		}
-		return &File{Data: data, mapped: data != nil}, nil
+		return &File{Data: data, mapped: data != nil, writable: opt.Writable && data != nil}, nil
 	}
 	produce := func(w io.Writer, bar *progress.Bar) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -412,7 +435,12 @@ func mmapPath(path string) ([]byte, error) {
 	return mmapFile(f)
 }
 
-func mmapFile(f *os.File) ([]byte, error) {
+func mmapFile(f *os.File) ([]byte, error) { return mmapFileProt(f, unix.PROT_READ) }
+
+// mmapFileProt maps all of f shared with protection prot: PROT_READ, or
+// with PROT_WRITE for a file opened read-write, whose stores then reach the
+// file.
+func mmapFileProt(f *os.File, prot int) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -427,7 +455,7 @@ func mmapFile(f *os.File) ([]byte, error) {
 	if size != int64(int(size)) {
 		return nil, fmt.Errorf("%s: size %d does not fit in memory", f.Name(), size)
 	}
-	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	data, err := unix.Mmap(int(f.Fd()), 0, int(size), prot, unix.MAP_SHARED)
 	if err != nil {
 		return nil, err
 	}

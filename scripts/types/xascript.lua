@@ -1,6 +1,6 @@
 ---@meta xascript
 
--- xascript's Lua API 1.3 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.4 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
@@ -246,6 +246,78 @@ function read_bytes_pa(addr, n) end
 ---@return address?
 ---@return string? err
 function translate(va) end
+
+-- Writing guest memory
+
+---Stores `value`, an unsigned 8-bit integer, at kernel virtual address `addr`. `value` is an integer in [0, 2^8), or a negative one down to -2^7, stored as two's complement.
+---@param addr xascript.addrlike
+---@param value xascript.addrlike
+---@return true?
+---@return string? err
+function write_u8(addr, value) end
+
+---Stores `value`, an unsigned 16-bit integer, at kernel virtual address `addr`. `value` is an integer in [0, 2^16), or a negative one down to -2^15, stored as two's complement.
+---@param addr xascript.addrlike
+---@param value xascript.addrlike
+---@return true?
+---@return string? err
+function write_u16(addr, value) end
+
+---Stores `value`, an unsigned 32-bit integer, at kernel virtual address `addr`. `value` is an integer in [0, 2^32), or a negative one down to -2^31, stored as two's complement.
+---@param addr xascript.addrlike
+---@param value xascript.addrlike
+---@return true?
+---@return string? err
+function write_u32(addr, value) end
+
+---Stores `value`, an unsigned 64-bit integer, at kernel virtual address `addr`. `value` is an address value (64 bits do not fit a Lua number), an exact integer or a hex string.
+---@param addr xascript.addrlike
+---@param value xascript.addrlike
+---@return true?
+---@return string? err
+function write_u64(addr, value) end
+
+---Stores the bytes of the string `data` (at most 16777216) at kernel virtual address `addr`, as `read_bytes` reads them.
+---@param addr xascript.addrlike
+---@param data string
+---@return true?
+---@return string? err
+function write_bytes(addr, data) end
+
+---Stores `value`, an unsigned 8-bit integer, at guest-physical address `addr`. `value` is an integer in [0, 2^8), or a negative one down to -2^7, stored as two's complement.
+---@param addr xascript.addrlike
+---@param value xascript.addrlike
+---@return true?
+---@return string? err
+function write_u8_pa(addr, value) end
+
+---Stores `value`, an unsigned 16-bit integer, at guest-physical address `addr`. `value` is an integer in [0, 2^16), or a negative one down to -2^15, stored as two's complement.
+---@param addr xascript.addrlike
+---@param value xascript.addrlike
+---@return true?
+---@return string? err
+function write_u16_pa(addr, value) end
+
+---Stores `value`, an unsigned 32-bit integer, at guest-physical address `addr`. `value` is an integer in [0, 2^32), or a negative one down to -2^31, stored as two's complement.
+---@param addr xascript.addrlike
+---@param value xascript.addrlike
+---@return true?
+---@return string? err
+function write_u32_pa(addr, value) end
+
+---Stores `value`, an unsigned 64-bit integer, at guest-physical address `addr`. `value` is an address value (64 bits do not fit a Lua number), an exact integer or a hex string.
+---@param addr xascript.addrlike
+---@param value xascript.addrlike
+---@return true?
+---@return string? err
+function write_u64_pa(addr, value) end
+
+---Stores the bytes of the string `data` (at most 16777216) at guest-physical address `addr`, as `read_bytes_pa` reads them.
+---@param addr xascript.addrlike
+---@param data string
+---@return true?
+---@return string? err
+function write_bytes_pa(addr, data) end
 
 -- Symbols and struct layouts
 

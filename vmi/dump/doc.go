@@ -9,7 +9,9 @@
 // that is vmi/paging's and vmi/linux's job.
 //
 // The uncompressed dump is one read-only []byte (an mmap, provided by
-// internal/unpack). Open reads only the headers (ELF header, program
+// internal/unpack); only when the caller asks for writes (Options.Writable)
+// is an uncompressed file opened read-write and mapped writable, so that
+// WritePhys changes the file (write.go). Open reads only the headers (ELF header, program
 // headers, notes; LiME range headers); ReadPhys is a binary search over the
 // sorted segment table plus a copy, so a script touches only the pages it
 // reads. Every header field is guest- or attacker-controlled: sizes and

@@ -12,7 +12,8 @@ import (
 
 // Options configure Open. The embedded unpack.Options choose where a
 // compressed dump is decompressed to (a cache directory or anonymous memory)
-// and bound its decompressed size.
+// and bound its decompressed size; its Writable opens an uncompressed dump
+// read-write, for WritePhys (write.go).
 type Options struct {
 	unpack.Options
 }
@@ -40,6 +41,7 @@ type CompressionProvider interface {
 // goroutine at a time (ReadPhys remembers the last segment it used).
 type Dump struct {
 	name        string
+	path        string // the file Open was given ("" for Parse)
 	kind        string
 	mem         memory
 	ranges      []vmi.Range
@@ -49,6 +51,7 @@ type Dump struct {
 	compression string
 	file        *unpack.File // nil for Parse
 	closed      bool
+	gen         vmi.Generation // moves on every write (write.go)
 }
 
 var (
@@ -80,7 +83,7 @@ func Open(path string, opt Options) (vmi.Target, error) {
 		f.Close()
 		return nil, err
 	}
-	d.file = f
+	d.file, d.path = f, path
 	d.compression = f.Compression()
 	return d, nil
 }
@@ -171,6 +174,7 @@ func (d *Dump) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.gen.Bump() // pages handed out by PhysPage are about to be unmapped
 	d.mem = memory{}
 	if d.file != nil {
 		return d.file.Close()

@@ -490,3 +490,34 @@ func (k *Kernel) Sizeof(typeName string) (uint64, error) {
 	}
 	return n, err
 }
+
+// WriteVirt stores buf at kernel virtual address va, through the kernel's
+// page tables (paging.Space.Write): it fails, storing nothing, unless the
+// target was opened for writing (vmi.Writer).
+func (k *Kernel) WriteVirt(buf []byte, va uint64) error { return k.Space.Write(buf, va) }
+
+// WritePhys stores buf at guest-physical address pa.
+func (k *Kernel) WritePhys(buf []byte, pa uint64) error {
+	w, err := k.writer()
+	if err != nil {
+		return &vmi.PhysError{Addr: pa, Err: err}
+	}
+	return w.WritePhys(buf, pa)
+}
+
+// Writable returns nil when the target's memory may be written, else why not.
+func (k *Kernel) Writable() error {
+	_, err := k.writer()
+	return err
+}
+
+func (k *Kernel) writer() (vmi.Writer, error) {
+	w, ok := k.Target.(vmi.Writer)
+	if !ok {
+		return nil, fmt.Errorf("this target (%s) cannot be written: %w", k.Target.Kind(), vmi.ErrReadOnly)
+	}
+	if err := w.Writable(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}

@@ -18,8 +18,9 @@
 //
 // Everything a walk reads is guest-controlled. A walk has a fixed number of
 // levels, every entry is masked before it is used as an address, and no input
-// can make this package panic or loop. The package never writes to the guest:
-// accessed and dirty bits are left as they are, which also means a translation
+// can make this package panic or loop. The package never writes to the guest
+// on its own (Write stores only what a caller asks for, through a target that
+// was opened for writing): accessed and dirty bits are left as they are, which also means a translation
 // here can succeed where the CPU would have to set those bits first.
 //
 // Where the hardware would fault on a reserved bit that no operating system

@@ -9,8 +9,9 @@
 // lives in QEMU) and for /proc/PID/maps (proc(5)), and the two ways to
 // reach guest RAM:
 //
-//   - a memory-backend-file with share=on is mmapped read-only, so a read is
-//     a copy from the page cache with no QMP round trip;
+//   - a memory-backend-file with share=on is mmapped (read-only unless
+//     writes were allowed), so a read is a copy from the page cache with no
+//     QMP round trip;
 //   - any other RAM block (plain -m, memory-backend-ram or memfd, share=off)
 //     is read from QEMU's process with process_vm_readv(2), as memflow's
 //     QEMU connector does: QEMU's pid from the socket's SO_PEERCRED, each
@@ -22,7 +23,9 @@
 // read fails with ErrGone: a shared file outlives QEMU and a pid can be
 // reused, so neither is trusted after that.
 //
-// It must never write guest memory or registers: the mapping is PROT_READ,
-// QEMU's memory is only read, and the only state-changing QMP commands it
-// sends are stop and cont.
+// It never writes guest memory unless opened with Options.Writable (the
+// user's --allow-write), and then only what a caller writes (write.go): by
+// default the file is opened and mapped read-only and QEMU's memory is only
+// read. It never writes registers, and the only state-changing QMP commands
+// it sends are stop and cont.
 package qemu

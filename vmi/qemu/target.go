@@ -20,6 +20,11 @@ type Options struct {
 	Timeout time.Duration
 	// RAM chooses how guest RAM is read; RAMAuto when zero.
 	RAM RAMAccess
+	// Writable opens guest RAM for WritePhys (write.go): a shared RAM
+	// file is opened read-write and mapped writable, and process memory
+	// is written with process_vm_writev. Without it the file is opened
+	// and mapped read-only and every write fails with vmi.ErrReadOnly.
+	Writable bool
 }
 
 // RAMAccess chooses where a Target reads guest RAM.
@@ -285,7 +290,7 @@ func (t *Target) fileRange(r Region, files map[string]backend, maps map[string][
 	data, ok := maps[r.Name]
 	if !ok {
 		var err error
-		if data, err = mapFile(b.path); err != nil {
+		if data, err = mapFile(b.path, t.opt.Writable); err != nil {
 			return nil, fmt.Errorf("qemu %s: RAM block %q: %w", t.sock, r.Name, err)
 		}
 		maps[r.Name] = data
@@ -298,8 +303,14 @@ func (t *Target) fileRange(r Region, files map[string]backend, maps map[string][
 	return data[r.Offset : r.Offset+r.Len() : r.Offset+r.Len()], nil
 }
 
-func mapFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// mapFile maps a RAM file shared: read-only, or writable (the file opened
+// read-write) when writes were allowed.
+func mapFile(path string, writable bool) ([]byte, error) {
+	mode, prot := os.O_RDONLY, unix.PROT_READ
+	if writable {
+		mode, prot = os.O_RDWR, unix.PROT_READ|unix.PROT_WRITE
+	}
+	f, err := os.OpenFile(path, mode, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +325,7 @@ func mapFile(path string) ([]byte, error) {
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("%s is empty", path)
 	}
-	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), prot, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %s: %w", path, err)
 	}

@@ -25,5 +25,8 @@
 // HVM guests are auto-translated: physical addresses are guest frames, as on
 // bare metal.
 //
-// The package never writes guest memory: frames are mapped PROT_READ.
+// The package never writes guest memory on its own: the frames it reads are
+// mapped PROT_READ. Only a target opened with Options.Writable (the user's
+// --allow-write) writes, and only what a caller writes, each frame mapped
+// writable for the write alone (write.go).
 package xen

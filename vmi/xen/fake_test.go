@@ -102,9 +102,14 @@ func (f *fakeHV) backed(fn uint64) bool {
 	return false
 }
 
-func (f *fakeHV) MapFrames(domain uint16, frames []uint64) ([]byte, []int32, error) {
+func (f *fakeHV) MapFrames(domain uint16, frames []uint64, writable bool) ([]byte, []int32, error) {
 	if domain != f.domain {
 		return nil, nil, unix.ESRCH
+	}
+	if writable {
+		// Its maps are copies: a write there would reach nobody.
+		// Writes are tested with sharedHV (write_test.go).
+		return nil, nil, unix.EPERM
 	}
 	f.mapCalls++
 	mem := make([]byte, len(frames)*pageSize)

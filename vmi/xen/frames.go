@@ -106,7 +106,7 @@ func (c *frameCache) lookup(first uint64) (*chunk, error) {
 	for i := range frames {
 		frames[i] = first + uint64(i)
 	}
-	mem, errs, err := c.hv.MapFrames(c.domain, frames)
+	mem, errs, err := c.hv.MapFrames(c.domain, frames, false)
 	if err != nil {
 		return nil, err
 	}

@@ -11,9 +11,10 @@ type hypervisor interface {
 	Domctl(dc []byte, buf []byte, handleOff int) error
 	// MaximumGpfn is XENMEM_maximum_gpfn for domain.
 	MaximumGpfn(domain uint16) (uint64, error)
-	// MapFrames maps frames of domain read-only. errs[i] is 0 or the
+	// MapFrames maps frames of domain, read-only unless writable (only
+	// for a write the user allowed, write.go). errs[i] is 0 or the
 	// negative errno of frame i, whose bytes must then not be touched.
-	MapFrames(domain uint16, frames []uint64) (mem []byte, errs []int32, err error)
+	MapFrames(domain uint16, frames []uint64, writable bool) (mem []byte, errs []int32, err error)
 	Unmap(mem []byte) error
 	Close() error
 }

@@ -136,11 +136,15 @@ func (p *privcmd) MaximumGpfn(domain uint16) (uint64, error) {
 	return v, nil
 }
 
-func (p *privcmd) MapFrames(domain uint16, frames []uint64) ([]byte, []int32, error) {
+func (p *privcmd) MapFrames(domain uint16, frames []uint64, writable bool) ([]byte, []int32, error) {
 	if len(frames) == 0 {
 		return nil, nil, nil
 	}
-	mem, err := unix.Mmap(p.fd, 0, len(frames)*pageSize, unix.PROT_READ, unix.MAP_SHARED)
+	prot := unix.PROT_READ
+	if writable {
+		prot |= unix.PROT_WRITE
+	}
+	mem, err := unix.Mmap(p.fd, 0, len(frames)*pageSize, prot, unix.MAP_SHARED)
 	if err != nil {
 		return nil, nil, fmt.Errorf("mmap %s for %d frames: %w", PrivcmdPath, len(frames), err)
 	}

@@ -16,7 +16,7 @@ func TestPrivcmdErrorsWithoutXen(t *testing.T) {
 	defer f.Close()
 	p := &privcmd{fd: int(f.Fd())}
 	frames := make([]uint64, chunkFrames)
-	if _, _, err := p.MapFrames(3, frames); err == nil || !strings.Contains(err.Error(), "frames") {
+	if _, _, err := p.MapFrames(3, frames, false); err == nil || !strings.Contains(err.Error(), "frames") {
 		t.Errorf("MapFrames on /dev/null: %v", err)
 	}
 	if _, err := p.hypercall(hypercallXenVer, xenverVersion, 0); err == nil {

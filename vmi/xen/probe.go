@@ -94,7 +94,7 @@ func probeFrames(hv hypervisor, domain uint16, frames []uint64) ([]bool, error) 
 	for len(frames) > 0 {
 		b := frames[:min(len(frames), probeBatch)]
 		frames = frames[len(b):]
-		mem, errs, err := hv.MapFrames(domain, b)
+		mem, errs, err := hv.MapFrames(domain, b, false)
 		if err != nil {
 			return nil, fmt.Errorf("probe memory of domain %d at frame %#x: %w", domain, b[0], err)
 		}

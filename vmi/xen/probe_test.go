@@ -69,7 +69,7 @@ type countingHV struct {
 	frames int
 }
 
-func (c *countingHV) MapFrames(d uint16, frames []uint64) ([]byte, []int32, error) {
+func (c *countingHV) MapFrames(d uint16, frames []uint64, writable bool) ([]byte, []int32, error) {
 	c.frames += len(frames)
-	return c.fakeHV.MapFrames(d, frames)
+	return c.fakeHV.MapFrames(d, frames, writable)
 }

@@ -20,6 +20,9 @@ type Options struct {
 	MaxMappedChunks int
 	// VCPU is the vCPU whose control registers give the page-table root.
 	VCPU uint32
+	// Writable allows WritePhys (write.go); without it every write fails
+	// with vmi.ErrReadOnly and no frame is ever mapped writable.
+	Writable bool
 }
 
 // Target is a running Xen domain. Like every vmi.Target it is for one
@@ -41,6 +44,7 @@ type Target struct {
 	p2mGen   uint64     // the generation p2m and m2p were read under
 	p2mErr   error      // why the p2m could not be read again, until it can
 	pausedBy bool       // we hold a pause (Pause without Resume)
+	writable bool       // Options.Writable
 	closed   bool
 	reads    uint64 // ReadPhys calls, to pace the liveness check
 	gone     error  // set once the domain is found dying or destroyed
@@ -116,7 +120,7 @@ func open(hv hypervisor, domain uint16, opt Options) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{hv: hv, abi: a, version: fmt.Sprintf("%d.%d%s", ver>>16, ver&0xffff, extra), domain: domain}
+	t := &Target{hv: hv, abi: a, version: fmt.Sprintf("%d.%d%s", ver>>16, ver&0xffff, extra), domain: domain, writable: opt.Writable}
 	if t.info, err = t.domainInfo(); err != nil {
 		return nil, err
 	}

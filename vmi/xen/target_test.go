@@ -277,7 +277,7 @@ func TestDomctlBatchFailure(t *testing.T) {
 
 type failingHV struct{ fakeHV }
 
-func (f *failingHV) MapFrames(uint16, []uint64) ([]byte, []int32, error) {
+func (f *failingHV) MapFrames(uint16, []uint64, bool) ([]byte, []int32, error) {
 	return nil, nil, unix.EFAULT
 }
 
