@@ -99,7 +99,7 @@ func TestTwoLevels(t *testing.T) {
 		s1 = append(s1, 0x100+8*i)
 		want = append(want, fmt.Sprintf("%#x-%#x:%#x", i*0x1000, (i+1)*0x1000-1, 0x100+8*i))
 	}
-	s1 = append(s1, 0xdead) // slot 15 beyond data end: never read
+	s1 = append(s1, 0xdead)           // slot 15 beyond data end: never read
 	for i := uint64(0); i < 15; i++ { // leaf 2: from 0xf000, every pivot below max
 		p2 = append(p2, 0xf000+(i+1)*0x1000-1)
 		s2 = append(s2, 0x200+8*i)
