@@ -1,0 +1,256 @@
+package linux
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/paging"
+)
+
+// Process address spaces: a task found by pid on the kernel's task list,
+// its mm_struct, and a page walk rooted at mm->pgd.
+//
+// The root is mm->pgd, the kernel's half of the process's page tables. With
+// page-table isolation (PTI) a process has two top-level tables side by
+// side: the kernel's (mm->pgd), which maps both kernel and user space, and
+// the user's (the next page), which CR3 holds while the CPU runs in user
+// mode and which maps user space and only a trampoline of the kernel. Both
+// share the lower-level tables of user space (the kernel's marks them NX, a
+// bit introspection ignores), so the kernel's half reads all of user memory
+// with or without PTI, and a CR3 taken from a vCPU is never needed. The
+// paging mode (4- or 5-level, PAE, legacy 32-bit) is the kernel's own: every
+// process of a kernel uses the same.
+
+// maxTasks bounds the walk of the task list: the kernel's PID_MAX_LIMIT
+// (4,194,304) is the most tasks there can be.
+const maxTasks = 1 << 22
+
+// Process is one process's user address space. It reads through its own
+// page walk, whose translation cache follows the target's generation as
+// the kernel's does.
+type Process struct {
+	k     *Kernel
+	info  vmi.ProcessInfo
+	space *paging.Space
+}
+
+// Process opens the address space of the process with this pid: the thread
+// group leader on the kernel's task list (init_task.tasks). Thread ids other
+// than a leader's are not searched.
+func (k *Kernel) Process(pid int) (*Process, error) {
+	task, err := k.FindTask(pid)
+	if err != nil {
+		return nil, err
+	}
+	return k.ProcessOf(task)
+}
+
+// OpenProcess is Process for callers that know only vmi.Process.
+func (k *Kernel) OpenProcess(pid int) (vmi.Process, error) {
+	p, err := k.Process(pid)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// OpenProcessOf is ProcessOf for callers that know only vmi.Process.
+func (k *Kernel) OpenProcessOf(task uint64) (vmi.Process, error) {
+	p, err := k.ProcessOf(task)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// readPtr reads a kernel pointer.
+func (k *Kernel) readPtr(va uint64) (uint64, error) {
+	return k.Space.ReadUint(va, k.PointerSize())
+}
+
+// offsets looks up several members of one struct.
+func (k *Kernel) offsets(structName string, members ...string) ([]uint64, error) {
+	out := make([]uint64, len(members))
+	for i, m := range members {
+		off, err := k.Offsetof(structName, m)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = off
+	}
+	return out, nil
+}
+
+// FindTask returns the address of the task_struct of the process with this
+// pid, found on the list of thread group leaders that starts at init_task
+// (pid 0 is init_task itself). The walk is bounded and stops at a node seen
+// before, so a corrupted or cyclic list ends with an error.
+func (k *Kernel) FindTask(pid int) (uint64, error) {
+	if pid < 0 || pid >= maxTasks {
+		return 0, fmt.Errorf("find pid %d: pids run from 0 to %d: %w", pid, maxTasks-1, vmi.ErrNotFound)
+	}
+	head, err := k.Symbol("init_task")
+	if err != nil {
+		return 0, fmt.Errorf("find pid %d: %w", pid, err)
+	}
+	if pid == 0 {
+		return head, nil
+	}
+	off, err := k.offsets("task_struct", "tasks", "pid")
+	if err != nil {
+		return 0, fmt.Errorf("find pid %d: %w", pid, err)
+	}
+	tasksOff, pidOff := off[0], off[1]
+	listHead := head + tasksOff
+	seen := map[uint64]bool{listHead: true}
+	node := listHead
+	for range maxTasks {
+		next, err := k.readPtr(node)
+		if err != nil {
+			return 0, fmt.Errorf("find pid %d: read task list at %#x: %w", pid, node, err)
+		}
+		if next == listHead {
+			return 0, fmt.Errorf("find pid %d: no such process on the task list (%d tasks; thread ids are not searched): %w",
+				pid, len(seen)-1, vmi.ErrNotFound)
+		}
+		if seen[next] {
+			return 0, fmt.Errorf("find pid %d: the task list loops back to %#x (from %#x) before its head: %w",
+				pid, next, node, vmi.ErrFormat)
+		}
+		seen[next] = true
+		task := next - tasksOff
+		v, err := k.Space.ReadUint(task+pidOff, 4)
+		if err != nil {
+			return 0, fmt.Errorf("find pid %d: read pid of task %#x: %w", pid, task, err)
+		}
+		if int32(v) == int32(pid) {
+			return task, nil
+		}
+		node = next
+	}
+	return 0, fmt.Errorf("find pid %d: more than %d tasks on the list: %w", pid, maxTasks, vmi.ErrLimit)
+}
+
+// ProcessOf opens the user address space of the task at this address (a
+// struct task_struct): the page walk rooted at its mm->pgd. A kernel thread
+// (mm NULL) gives an error wrapping vmi.ErrNoAddressSpace.
+func (k *Kernel) ProcessOf(task uint64) (*Process, error) {
+	off, err := k.offsets("task_struct", "pid", "comm", "mm")
+	if err != nil {
+		return nil, fmt.Errorf("process of task %#x: %w", task, err)
+	}
+	pgdOff, err := k.Offsetof("mm_struct", "pgd")
+	if err != nil {
+		return nil, fmt.Errorf("process of task %#x: %w", task, err)
+	}
+	pid, err := k.Space.ReadUint(task+off[0], 4)
+	if err != nil {
+		return nil, fmt.Errorf("process of task %#x: read pid: %w", task, err)
+	}
+	var comm [16]byte // TASK_COMM_LEN
+	if err := k.Space.Read(comm[:], task+off[1]); err != nil {
+		return nil, fmt.Errorf("process of task %#x: read comm: %w", task, err)
+	}
+	name := string(comm[:])
+	if i := bytes.IndexByte(comm[:], 0); i >= 0 {
+		name = string(comm[:i])
+	}
+	info := vmi.ProcessInfo{PID: int(int32(pid)), Comm: name, Task: task}
+	what := fmt.Sprintf("pid %d (%s, task %#x)", info.PID, name, task)
+	if info.MM, err = k.readPtr(task + off[2]); err != nil {
+		return nil, fmt.Errorf("%s: read mm: %w", what, err)
+	}
+	if info.MM == 0 {
+		return nil, fmt.Errorf("%s is a kernel thread (or has exited): task_struct.mm is NULL: %w", what, vmi.ErrNoAddressSpace)
+	}
+	if info.PGD, err = k.readPtr(info.MM + pgdOff); err != nil {
+		return nil, fmt.Errorf("%s: read mm->pgd (mm %#x): %w", what, info.MM, err)
+	}
+	// A top-level table is page-aligned, but for PAE's 32-byte PDPT.
+	align := uint64(0xfff)
+	if k.Space.Mode() == paging.PAE {
+		align = 0x1f
+	}
+	if info.PGD == 0 || info.PGD&align != 0 {
+		return nil, fmt.Errorf("%s: mm->pgd %#x (mm %#x) is not a page table's address: %w", what, info.PGD, info.MM, vmi.ErrFormat)
+	}
+	if info.Root, err = k.Space.Translate(info.PGD); err != nil {
+		return nil, fmt.Errorf("%s: translate mm->pgd %#x: %w", what, info.PGD, err)
+	}
+	return &Process{k: k, info: info, space: paging.New(k.Target, k.Space.Mode(), info.Root)}, nil
+}
+
+// Info names the process and its page-table root.
+func (p *Process) Info() vmi.ProcessInfo { return p.info }
+
+// Space is the process's page walk.
+func (p *Process) Space() *paging.Space { return p.space }
+
+// PointerSize is the kernel's (a 32-bit process on a 64-bit kernel reads
+// 8-byte pointers with read_u32 itself).
+func (p *Process) PointerSize() int { return p.k.PointerSize() }
+
+// ReadVirt reads the process's virtual memory. A page that is not present
+// gives a *vmi.PageFault saying why.
+func (p *Process) ReadVirt(buf []byte, va uint64) error {
+	if err := p.space.Read(buf, va); err != nil {
+		return p.fault(err)
+	}
+	return nil
+}
+
+// ReadUintVirt reads a little-endian integer of 1, 2, 4 or 8 bytes.
+func (p *Process) ReadUintVirt(va uint64, size int) (uint64, error) {
+	v, err := p.space.ReadUint(va, size)
+	if err != nil {
+		return 0, p.fault(err)
+	}
+	return v, nil
+}
+
+// Translate maps a virtual address of the process to a guest-physical one.
+func (p *Process) Translate(va uint64) (uint64, error) {
+	pa, err := p.space.Translate(va)
+	if err != nil {
+		return 0, p.fault(err)
+	}
+	return pa, nil
+}
+
+// Linux x86 PTE bits of a page that is not present to the CPU.
+const pteProtNone = 1 << 8 // _PAGE_PROTNONE (the global bit's place)
+
+// fault turns a walk that found no page into a *vmi.PageFault that says
+// why: no mapping, a mapping never faulted in, a swap entry, PROT_NONE.
+// Other errors (a table that could not be read, a malformed entry) pass
+// through with the process named.
+func (p *Process) fault(err error) error {
+	var te *paging.TranslateError
+	if !errors.As(err, &te) || te.Err != vmi.ErrNotPresent {
+		return fmt.Errorf("process %d (%s): %w", p.info.PID, p.info.Comm, err)
+	}
+	pf := &vmi.PageFault{PID: p.info.PID, Comm: p.info.Comm, VA: te.VA, Entry: te.Entry, Err: err}
+	switch {
+	case te.Level == paging.LevelPT && te.Entry&pteProtNone != 0:
+		pf.Reason = vmi.FaultProtNone
+	case te.Level == paging.LevelPT && te.Entry != 0:
+		pf.Reason = vmi.FaultSwappedOut
+	default:
+		pf.Reason = vmi.FaultNotFaulted
+		if vmas, verr := p.VMAs(); verr == nil && !covers(vmas, te.VA) {
+			pf.Reason = vmi.FaultNotMapped
+		}
+	}
+	return pf
+}
+
+func covers(vmas []vmi.VMA, va uint64) bool {
+	for _, v := range vmas {
+		if va >= v.Start && va < v.End {
+			return true
+		}
+	}
+	return false
+}
