@@ -114,6 +114,7 @@ func Areas(env *Env) []Area {
 		memoryArea(env),
 		symbolsArea(env),
 		listsArea(env),
+		processArea(env),
 		targetArea(env),
 		timeArea(env),
 		timerArea(env),
