@@ -97,7 +97,7 @@ func fakeKernel(t *testing.T) (*Kernel, *fakeRAM) {
 	}
 	r.put(task1+0x40, direct+mm1)
 	r.put(mm1+0x8, direct+uPML4)
-	r.put(mm1+0x18, direct+leaf|1<<3|2|2) // a leaf node, the root
+	r.put(mm1+0x18, direct+leaf|1<<3|4|2) // a leaf node, the root (MAPLE_ENODE_NULL, MAPLE_ROOT_NODE)
 	// leaf: pivots 0x3fffff, 0x403fff, 0x5fffff, 0x600fff; slots NULL, vma1, NULL, vma2, NULL; meta.end 4.
 	for i, pv := range []uint64{0x3fffff, 0x403fff, 0x5fffff, 0x600fff} {
 		r.put(leaf+8+8*uint64(i), pv)

@@ -2,9 +2,10 @@
 // later) held in guest memory: the tree that keeps a process's memory
 // mappings (mm_struct.mm_mt, one vm_area_struct per range).
 //
-// It owns the node format only: the encoded node pointers (node address in
-// the bits above MAPLE_NODE_MASK, node type in bits 3..6, internal entries
-// with low bits 0b10), the 256-byte nodes of types maple_leaf_64,
+// It owns the node format only: the encoded node pointers (mt_mk_node: node
+// address in the bits above MAPLE_NODE_MASK, node type in bits 3..6,
+// MAPLE_ENODE_NULL in bit 2, and MAPLE_ROOT_NODE in bit 1 of the root, which
+// makes the root an xarray-style internal entry), the 256-byte nodes of types maple_leaf_64,
 // maple_range_64 and maple_arange_64 with their pivots, slots and metadata
 // (include/linux/maple_tree.h), and the kernel's ma_data_end rule for how
 // many slots of a node are in use. Where the tree root sits in a struct and

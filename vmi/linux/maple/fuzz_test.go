@@ -8,9 +8,9 @@ import "testing"
 func FuzzWalk(f *testing.F) {
 	seed := mem{}
 	l := seed.node64(0x1000, typeLeaf64, []uint64{0xfff, 0x1fff}, []uint64{0, 0xa1, 0}, 2)
-	r := seed.node64(0x1100, typeARange, []uint64{0x5fff}, []uint64{l, 0x1200 | typeLeaf64<<3 | 2}, 1)
-	f.Add(append(append([]byte{}, seed[0x1000]...), seed[0x1100]...), r, false)
-	f.Add(make([]byte, 3*NodeSize), uint64(0x1000|typeRange64<<3|2), true)
+	r := seed.node64(0x1100, typeARange, []uint64{0x5fff}, []uint64{l, 0x1200 | typeLeaf64<<3 | 4}, 1)
+	f.Add(append(append([]byte{}, seed[0x1000]...), seed[0x1100]...), r|rootNodeBit, false)
+	f.Add(make([]byte, 3*NodeSize), uint64(0x1000|typeRange64<<3|6), true)
 	f.Fuzz(func(t *testing.T, data []byte, root uint64, ptr4 bool) {
 		m := mem{}
 		for i := 0; i*NodeSize < len(data) && i < 8; i++ {

@@ -34,6 +34,9 @@ const (
 	rootNodeBit   = 0x02 // MAPLE_ROOT_NODE, set in ma_root when it is a node
 )
 
+// encodedNull is MAPLE_ENODE_NULL, set in every encoded node pointer.
+const encodedNull = 0x04
+
 // Reader reads guest (kernel virtual) memory.
 type Reader interface {
 	Read(buf []byte, va uint64) error
@@ -222,7 +225,10 @@ func (w *walker) node(f frame) ([]frame, error) {
 				}
 			}
 		} else {
-			if !IsNode(v) {
+			// A child is an encoded node: its address, its type in bits
+			// 3..6 and MAPLE_ENODE_NULL (bit 2); only the root carries
+			// MAPLE_ROOT_NODE (bit 1), so a child is no "internal entry".
+			if v&^nodeMask == 0 || v&7 != encodedNull {
 				return nil, fmt.Errorf("maple tree: node %#x slot %d holds %#x, not a node: %w", addr, i, v, vmi.ErrFormat)
 			}
 			children = append(children, frame{enode: v, min: prev, max: last, depth: f.depth + 1})

@@ -27,7 +27,8 @@ func (m mem) Read(buf []byte, va uint64) error {
 // include/linux/maple_tree.h (written out here, not taken from walk.go):
 // maple_range_64 = parent @0, pivot[15] @8, slot[16] @128, meta.end @248;
 // maple_arange_64 = parent @0, pivot[9] @8, slot[10] @80, gap[10] @160,
-// meta.end @240. It returns the encoded pointer (type in bits 3..6, 0b10).
+// meta.end @240. It returns the encoded pointer of a child (mt_mk_node:
+// type in bits 3..6, MAPLE_ENODE_NULL); a root adds rootNodeBit.
 func (m mem) node64(addr uint64, typ int, pivots, slots []uint64, metaEnd int) uint64 {
 	b := make([]byte, NodeSize)
 	slotOff, metaOff := 128, 248
@@ -44,7 +45,7 @@ func (m mem) node64(addr uint64, typ int, pivots, slots []uint64, metaEnd int) u
 		b[metaOff] = byte(metaEnd)
 	}
 	m[addr] = b
-	return addr | uint64(typ)<<3 | 2
+	return addr | uint64(typ)<<3 | 4
 }
 
 func collect(t *testing.T, r Reader, root uint64, opt Options) ([]Entry, error) {
@@ -117,14 +118,14 @@ func TestTwoLevels(t *testing.T) {
 	// Stopping early returns fn's error.
 	stop := errors.New("stop")
 	n := 0
-	if err := Walk(m, root, Options{}, func(Entry) error { n++; return stop }); err != stop || n != 1 {
+	if err := Walk(m, root|rootNodeBit, Options{}, func(Entry) error { n++; return stop }); err != stop || n != 1 {
 		t.Errorf("fn's error: %v after %d entries", err, n)
 	}
 	// Bounds.
-	if _, err := collect(t, m, root, Options{MaxNodes: 2}); !errors.Is(err, vmi.ErrLimit) {
+	if _, err := collect(t, m, root|rootNodeBit, Options{MaxNodes: 2}); !errors.Is(err, vmi.ErrLimit) {
 		t.Errorf("MaxNodes 2 of 3: %v", err)
 	}
-	if got, err := collect(t, m, root, Options{MaxEntries: 20}); !errors.Is(err, vmi.ErrLimit) || len(got) != 20 {
+	if got, err := collect(t, m, root|rootNodeBit, Options{MaxEntries: 20}); !errors.Is(err, vmi.ErrLimit) || len(got) != 20 {
 		t.Errorf("MaxEntries 20: %d entries, %v", len(got), err)
 	}
 }
@@ -138,7 +139,7 @@ func TestMalformed(t *testing.T) {
 		says  string
 	}{
 		{"cycle", func(m mem) uint64 {
-			enc := uint64(base) | typeRange64<<3 | 2
+			enc := uint64(base) | typeRange64<<3 | 4
 			return m.node64(base, typeRange64, []uint64{0xfff}, []uint64{enc, enc}, 1)
 		}, vmi.ErrFormat, "reached twice"},
 		{"too deep", func(m mem) uint64 {
@@ -149,10 +150,10 @@ func TestMalformed(t *testing.T) {
 			return child
 		}, vmi.ErrLimit, "deeper than 31"},
 		{"child not readable", func(m mem) uint64 {
-			return m.node64(base, typeARange, []uint64{0xfff}, []uint64{0xffff8880dead0000 | typeLeaf64<<3 | 2, 0xffff8880dead0100 | typeLeaf64<<3 | 2}, 1)
+			return m.node64(base, typeARange, []uint64{0xfff}, []uint64{0xffff8880dead0000 | typeLeaf64<<3 | 4, 0xffff8880dead0100 | typeLeaf64<<3 | 4}, 1)
 		}, vmi.ErrNotPresent, "read node 0xffff8880dead0000"},
 		{"child not a node", func(m mem) uint64 {
-			return m.node64(base, typeRange64, []uint64{0xfff}, []uint64{0xffff888000001000, 0}, 1)
+			return m.node64(base, typeRange64, []uint64{0xfff}, []uint64{0xffff888000001000, 0xffff888000001100 | typeLeaf64<<3 | 2}, 1)
 		}, vmi.ErrFormat, "not a node"},
 		{"pivots descend", func(m mem) uint64 {
 			return m.node64(base, typeLeaf64, []uint64{0x2fff, 0x1fff}, []uint64{1, 2, 3}, 2)
@@ -170,7 +171,7 @@ func TestMalformed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m := mem{}
-			_, err := collect(t, m, c.build(m), Options{})
+			_, err := collect(t, m, c.build(m)|rootNodeBit, Options{})
 			if !errors.Is(err, c.is) || !strings.Contains(fmt.Sprint(err), c.says) {
 				t.Errorf("err = %v; want %v saying %q", err, c.is, c.says)
 			}
@@ -191,7 +192,7 @@ func TestLeaf32(t *testing.T) {
 	put(128+12, 0xc100_0100)
 	b[252] = 3
 	m[0xc200_0000] = b
-	got, err := collect(t, m, 0xc200_0000|typeLeaf64<<3|2|rootNodeBit, Options{PointerSize: 4})
+	got, err := collect(t, m, 0xc200_0000|typeLeaf64<<3|4|rootNodeBit, Options{PointerSize: 4})
 	want := "0x8048000-0x8048fff:0xc1000000 0xbfffefff+1-0xffffffff:0xc1000100"
 	want = strings.Replace(want, "0xbfffefff+1", "0xbffff000", 1)
 	if err != nil || entries(got) != want {
