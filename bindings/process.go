@@ -205,7 +205,13 @@ const (
 // vmaTable is one mapping as scripts see it.
 func vmaTable(L *lua.LState, env *Env, v vmi.VMA) *lua.LTable {
 	t := L.CreateTable(0, 8)
-	for name, x := range map[string]uint64{"start": v.Start, "stop": v.End, "flags": v.Flags, "pgoff": v.PgOff, "offset": v.PgOff << 12} {
+	// /proc/PID/maps prints the offset of file mappings only: anonymous
+	// memory's vm_pgoff is its own start address in pages.
+	var offset uint64
+	if v.FileAddr != 0 {
+		offset = v.PgOff << 12
+	}
+	for name, x := range map[string]uint64{"start": v.Start, "stop": v.End, "flags": v.Flags, "pgoff": v.PgOff, "offset": offset} {
 		pushAddress(L, env, x)
 		t.RawSetString(name, L.Get(-1))
 		L.Pop(1)

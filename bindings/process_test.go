@@ -72,9 +72,9 @@ func (g procGuestFake) OpenProcessOf(task uint64) (vmi.Process, error) {
 
 func newProcState(t *testing.T) *lua.LState {
 	p := &fakeProc{vmas: []vmi.VMA{
-		{Start: 0x400000, End: 0x401000, Flags: 0x75, PgOff: 1, File: "/bin/cat"},
-		{Start: 0x7ffd0000, End: 0x7ffd2000, Flags: 0x100173},
-		{Start: 0x7ffe0000, End: 0x7ffe1000, Flags: 0xff, FileErr: "read dentry: not present"},
+		{Start: 0x400000, End: 0x401000, Flags: 0x75, PgOff: 1, FileAddr: 0xffff888000400000, File: "/bin/cat"},
+		{Start: 0x7ffd0000, End: 0x7ffd2000, Flags: 0x100173, PgOff: 0x7ffd0},
+		{Start: 0x7ffe0000, End: 0x7ffe1000, Flags: 0xff, FileAddr: 0xffff888000400100, FileErr: "read dentry: not present"},
 	}}
 	copy(p.page[0x10:], "process memory\x00")
 	binary.LittleEndian.PutUint64(p.page[0x20:], 0xfedcba9876543210)
@@ -109,7 +109,7 @@ func TestProcessObject(t *testing.T) {
 		{`select(2, p:read_u32(0x500000))`, "process 7 (cat): page at 0x500000 not present: not mapped (no mapping covers it)"},
 		{`p.pid .. " " .. p.comm .. " " .. tostring(p.root) .. " " .. q.comm`, "7 cat 0x300000 cat"},
 		{`vs[1].perms .. " " .. tostring(vs[1].offset) .. " " .. vs[1].file .. " " .. tostring(vs[1].stop)`, "r-xp 0x1000 /bin/cat 0x401000"},
-		{`vs[2].perms .. " " .. tostring(vs[2].file)`, "rw-p nil"},
+		{`vs[2].perms .. " " .. tostring(vs[2].file) .. " " .. tostring(vs[2].offset) .. " " .. tostring(vs[2].pgoff)`, "rw-p nil 0x0 0x7ffd0"},
 		{`vs[3].perms .. " " .. vs[3].file_error`, "rwxs read dentry: not present"},
 		{`select(2, process(2))`, "pid 2 (kthreadd) is a kernel thread: no user address space"},
 		{`select(2, process(99))`, "no pid 99: not found"},

@@ -34,6 +34,7 @@ type holder struct {
 // process() reads: the held text in hex, each mapping as /proc/PID/maps
 // would show it, and the errors of the untouched and the PROT_NONE page.
 const processScript = `
+print("PAGING 0 " .. guest_info().paging)
 for _, a in ipairs(arg) do
   local pid, heap, len, mm = a:match("^(%d+):(%w+):(%d+):(%w+)$")
   local p = assert(process(tonumber(pid)))
@@ -54,7 +55,11 @@ end
 // process(pid), and lists the same mappings as the guest's own
 // /proc/PID/maps (start, end, permissions, offset, and the path of every
 // mapped file); the never-touched page and the PROT_NONE page give the
-// errors that say so.
+// errors that say so. Twice: on the usual guest (4-level paging; QEMU's
+// qemu64 CPU is not vulnerable to Meltdown, so no page-table isolation),
+// and on one with 5-level paging (-cpu max) and PTI forced on (pti=on),
+// where each process has two top-level tables and the vCPU's CR3 may be
+// the user one.
 func TestGuestLiveQEMUProcess(t *testing.T) {
 	bin := xascriptBinary(t)
 	holderBin := filepath.Join(t.TempDir(), "xa-holder")
@@ -63,8 +68,30 @@ func TestGuestLiveQEMUProcess(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build xa-holder: %v\n%s", err, out)
 	}
-	g := liveguest.StartWith(t, "../testdata/live-guest.sh", liveguest.Config{Files: []string{holderBin + ":/bin/xa-holder"}})
+	for _, c := range []struct {
+		name   string
+		cfg    liveguest.Config
+		paging string
+		pti    bool
+	}{
+		{"4-level", liveguest.Config{}, "4-level", false},
+		{"5-level PTI", liveguest.Config{CPU: "max", Append: "pti=on"}, "5-level", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.cfg.Files = []string{holderBin + ":/bin/xa-holder"}
+			testLiveProcesses(t, bin, liveguest.StartWith(t, "../testdata/live-guest.sh", c.cfg), c.paging, c.pti)
+		})
+	}
+}
 
+func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging string, pti bool) {
+	meltdown, err := g.Run("cat /sys/devices/system/cpu/vulnerabilities/meltdown", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(meltdown, "PTI") != pti {
+		t.Fatalf("the guest's meltdown status is %q; this case wants PTI %v", strings.TrimSpace(meltdown), pti)
+	}
 	line := regexp.MustCompile(`XA-HOLDER pid=(\d+) heap=0x([0-9a-f]+) len=(\d+) mmap=0x([0-9a-f]+)`)
 	var holders []*holder
 	for _, tag := range []string{"alpha", "bravo7", "c"} {
@@ -115,6 +142,9 @@ func TestGuestLiveQEMUProcess(t *testing.T) {
 	out := string(outb)
 	if err != nil {
 		t.Fatalf("xascript: %v\n%s", err, tail(out, 3000))
+	}
+	if !strings.Contains(out, "PAGING 0 "+paging+"\n") {
+		t.Errorf("xascript did not see %s paging:\n%s", paging, tail(out, 2000))
 	}
 	for _, h := range holders {
 		pid := strconv.Itoa(h.pid)

@@ -49,7 +49,8 @@ type ProcessInfo struct {
 type VMA struct {
 	Start, End uint64
 	Flags      uint64 // the OS's flags (Linux: vm_flags, VM_READ = 1, ...)
-	PgOff      uint64 // offset in the file, in pages
+	PgOff      uint64 // offset in the file, in pages (anonymous memory: its own start, in pages)
+	FileAddr   uint64 // the mapped file (Linux: struct file); 0 for anonymous memory
 	File       string // the mapped file's path; "" for anonymous memory
 	FileErr    string // why File could not be read, if it could not
 }

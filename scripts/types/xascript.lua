@@ -140,8 +140,8 @@ function xascript_process:vmas() end
 ---@field stop address One past the last address (`vm_end`; `end` is a Lua keyword).
 ---@field flags address `vm_flags` (VM_READ 0x1, VM_WRITE 0x2, VM_EXEC 0x4, VM_SHARED 0x8, ...).
 ---@field perms string The permissions as `/proc/PID/maps` prints them: `"r-xp"`.
----@field pgoff address Offset in the file, in pages (`vm_pgoff`).
----@field offset address Offset in the file in bytes, as `/proc/PID/maps` prints it.
+---@field pgoff address Offset in the file, in pages (`vm_pgoff`; for anonymous memory, its start in pages).
+---@field offset address Offset in the file in bytes, as `/proc/PID/maps` prints it (0 for anonymous memory).
 ---@field file? string The mapped file's path; absent for anonymous memory.
 ---@field file_error? string Why the mapped file's path could not be read.
 

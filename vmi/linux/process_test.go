@@ -146,7 +146,7 @@ func TestProcessSynthetic(t *testing.T) {
 		t.Errorf("read: %#x, %v", s, err)
 	}
 	vmas, err := p.VMAs()
-	if got := fmt.Sprint(vmas); err != nil || got != "[{4194304 4210688 117 0 /bin/prog } {6291456 6295552 115 0  }]" {
+	if got := fmt.Sprint(vmas); err != nil || got != "[{4194304 4210688 117 0 18446612682071343104 /bin/prog } {6291456 6295552 115 0 0  }]" {
 		t.Errorf("VMAs: %s, %v", got, err)
 	}
 	for va, want := range map[uint64]vmi.PageFaultReason{
@@ -222,7 +222,7 @@ func TestVMAListBefore61(t *testing.T) {
 		t.Fatal(err)
 	}
 	vmas, err := p.VMAs()
-	if got := fmt.Sprint(vmas); err != nil || got != "[{4194304 4210688 117 0 /bin/prog } {6291456 6295552 115 0  }]" {
+	if got := fmt.Sprint(vmas); err != nil || got != "[{4194304 4210688 117 0 18446612682071343104 /bin/prog } {6291456 6295552 115 0 0  }]" {
 		t.Errorf("VMAs: %s, %v", got, err)
 	}
 	r.put(vma2+0x30, direct+vma1) // a cycle

@@ -159,6 +159,7 @@ func (k *Kernel) readVMA(l vmaLayout, vma, mm uint64) (vmi.VMA, error) {
 	if l.hasMM && owner != mm {
 		return v, fmt.Errorf("VMA %#x belongs to mm %#x, not %#x: %w", vma, owner, mm, vmi.ErrFormat)
 	}
+	v.FileAddr = file
 	if file != 0 {
 		if v.File, err = k.filePath(l, file); err != nil {
 			v.FileErr = err.Error()
