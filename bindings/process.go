@@ -126,14 +126,7 @@ func processTable(L *lua.LState, env *Env, g procGuest) *lua.LTable {
 			if err != nil {
 				return fault(L, err)
 			}
-			switch size {
-			case 1:
-				L.Push(small[v])
-			case 2, 4:
-				L.Push(env.numbers.value(uint32(v)))
-			default:
-				pushAddress(L, env, v)
-			}
+			pushUint(L, env, size, v)
 			return 1
 		})
 	}
