@@ -100,6 +100,8 @@ var processMethods = []Binding{
 // processTable builds a process object: its fields, and a closure per
 // method bound to g. A method called with a dot (p.read_u32(a)) instead of
 // a colon is a script bug that would read the wrong address: it raises.
+// The methods' arguments start at 2, after the object (left on the stack:
+// removing it costs a stack shift per call).
 func processTable(L *lua.LState, env *Env, g procGuest) *lua.LTable {
 	info := g.Info()
 	t := L.NewTable()
@@ -115,14 +117,13 @@ func processTable(L *lua.LState, env *Env, g procGuest) *lua.LTable {
 			if L.Get(1) != t {
 				L.RaiseError("%s: call it as p:%s(...), with a colon", name, name)
 			}
-			L.Remove(1)
 			return fn(L)
 		}))
 	}
 	for _, size := range []int{1, 2, 4, 8} {
 		size := size
 		method(fmt.Sprintf("read_u%d", size*8), func(L *lua.LState) int {
-			v, err := readUintAt(g, false, env.scratch[:size], checkAddress(L, 1))
+			v, err := readUintAt(g, false, env.scratch[:size], checkAddress(L, 2))
 			if err != nil {
 				return fault(L, err)
 			}
@@ -131,7 +132,7 @@ func processTable(L *lua.LState, env *Env, g procGuest) *lua.LTable {
 		})
 	}
 	method("read_addr", func(L *lua.LState) int {
-		v, err := readPtr(g, false, env.scratch[:], checkAddress(L, 1))
+		v, err := readPtr(g, false, env.scratch[:], checkAddress(L, 2))
 		if err != nil {
 			return fault(L, err)
 		}
@@ -139,10 +140,10 @@ func processTable(L *lua.LState, env *Env, g procGuest) *lua.LTable {
 		return 1
 	})
 	method("read_cstring", func(L *lua.LState) int {
-		addr := checkAddress(L, 1)
-		max := L.OptInt(2, defaultCString)
+		addr := checkAddress(L, 2)
+		max := L.OptInt(3, defaultCString)
 		if max < 0 || max > maxCString {
-			L.ArgError(2, fmt.Sprintf("max must be in [0, %d]", maxCString))
+			L.ArgError(3, fmt.Sprintf("max must be in [0, %d]", maxCString))
 		}
 		s, err := cstring(g, false, addr, max)
 		if err != nil {
@@ -152,10 +153,10 @@ func processTable(L *lua.LState, env *Env, g procGuest) *lua.LTable {
 		return 1
 	})
 	method("read_bytes", func(L *lua.LState) int {
-		addr := checkAddress(L, 1)
-		n := L.CheckInt(2)
+		addr := checkAddress(L, 2)
+		n := L.CheckInt(3)
 		if n < 0 || n > maxReadBytes {
-			L.ArgError(2, fmt.Sprintf("n must be in [0, %d]", maxReadBytes))
+			L.ArgError(3, fmt.Sprintf("n must be in [0, %d]", maxReadBytes))
 		}
 		buf := make([]byte, n)
 		if err := g.ReadVirt(buf, addr); err != nil {
@@ -165,7 +166,7 @@ func processTable(L *lua.LState, env *Env, g procGuest) *lua.LTable {
 		return 1
 	})
 	method("translate", func(L *lua.LState) int {
-		pa, err := g.Translate(checkAddress(L, 1))
+		pa, err := g.Translate(checkAddress(L, 2))
 		if err != nil {
 			return fault(L, err)
 		}
