@@ -28,6 +28,7 @@ type holder struct {
 	pid              int
 	heap, mmap, size uint64
 	maps             string // the guest's /proc/PID/maps
+	tid              int    // one of its threads other than the leader
 }
 
 // processScript prints, for each "pid:heap:len:mmap" argument, what
@@ -36,9 +37,12 @@ type holder struct {
 const processScript = `
 print("PAGING 0 " .. guest_info().paging)
 for _, a in ipairs(arg) do
-  local pid, heap, len, mm = a:match("^(%d+):(%w+):(%d+):(%w+)$")
+  local pid, heap, len, mm, tid = a:match("^(%d+):(%w+):(%d+):(%w+):(%d+)$")
   local p = assert(process(tonumber(pid)))
   local data = assert(p:read_bytes(addr(heap), tonumber(len)))
+  local th = assert(process(tonumber(tid)))
+  print("THREAD " .. pid .. " " .. th.pid .. " " .. tostring(th.mm == p.mm and th.task ~= p.task) .. " " ..
+    tostring(assert(th:read_bytes(addr(heap), tonumber(len))) == data))
   print("PROC " .. pid .. " " .. p.comm .. " " .. (data:gsub(".", function(c) return string.format("%02x", c:byte()) end)))
   print("FIRST " .. pid .. " " .. assert(p:read_cstring(addr(mm))))
   print("UNTOUCHED " .. pid .. " " .. select(2, p:read_u8(addr(mm) + 4096)))
@@ -55,7 +59,7 @@ end
 // process(pid), and lists the same mappings as the guest's own
 // /proc/PID/maps (start, end, permissions, offset, and the path of every
 // mapped file); the never-touched page and the PROT_NONE page give the
-// errors that say so. Twice: on the usual guest (4-level paging; QEMU's
+// errors that say so; a thread id opens the same address space. Twice: on the usual guest (4-level paging; QEMU's
 // qemu64 CPU is not vulnerable to Meltdown, so no page-table isolation),
 // and on one with 5-level paging (-cpu max) and PTI forced on (pti=on),
 // where each process has two top-level tables and the vCPU's CR3 may be
@@ -133,7 +137,20 @@ func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging stri
 			t.Fatal(err)
 		}
 		h.maps = maps
-		args = append(args, fmt.Sprintf("%d:%#x:%d:%#x", h.pid, h.heap, h.size, h.mmap))
+		tasks, err := g.Run(fmt.Sprintf("ls /proc/%d/task", h.pid), 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range strings.Fields(tasks) {
+			if n, err := strconv.Atoi(f); err == nil && n != h.pid {
+				h.tid = n
+				break
+			}
+		}
+		if h.tid == 0 {
+			t.Fatalf("xa-holder %s (pid %d) has no thread besides its leader: %q", h.tag, h.pid, tasks)
+		}
+		args = append(args, fmt.Sprintf("%d:%#x:%d:%#x:%d", h.pid, h.heap, h.size, h.mmap, h.tid))
 	}
 	script := filepath.Join(t.TempDir(), "proc.lua")
 	if err := os.WriteFile(script, []byte(processScript), 0o644); err != nil {
@@ -169,6 +186,9 @@ func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging stri
 		want := fmt.Sprintf("xa-holder %x", holderText(h.tag))
 		if got["PROC"] != want {
 			t.Errorf("pid %d: process(%d) read %q\nwant %q", h.pid, h.pid, tail(got["PROC"], 200), tail(want, 200))
+		}
+		if want := fmt.Sprintf("%d true true", h.tid); got["THREAD"] != want {
+			t.Errorf("pid %d: process(%d), its thread: %q; want %q (same mm, same text)", h.pid, h.tid, got["THREAD"], want)
 		}
 		if got["FIRST"] != "first page "+h.tag {
 			t.Errorf("pid %d: first mapped page %q", h.pid, got["FIRST"])

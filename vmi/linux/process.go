@@ -36,9 +36,8 @@ type Process struct {
 	space *paging.Space
 }
 
-// Process opens the address space of the process with this pid: the thread
-// group leader on the kernel's task list (init_task.tasks). Thread ids other
-// than a leader's are not searched.
+// Process opens the address space of the process with this pid (or thread
+// id: a thread shares its leader's address space), found by FindTask.
 func (k *Kernel) Process(pid int) (*Process, error) {
 	task, err := k.FindTask(pid)
 	if err != nil {
@@ -83,10 +82,12 @@ func (k *Kernel) offsets(structName string, members ...string) ([]uint64, error)
 	return out, nil
 }
 
-// FindTask returns the address of the task_struct of the process with this
-// pid, found on the list of thread group leaders that starts at init_task
-// (pid 0 is init_task itself). The walk is bounded and stops at a node seen
-// before, so a corrupted or cyclic list ends with an error.
+// FindTask returns the address of the task_struct whose pid (a thread id,
+// to the kernel) is this: a thread group leader on the list that starts at
+// init_task, or one of a leader's threads (task_struct.thread_group before
+// 6.7, signal->thread_head with thread_node from 6.7 on). pid 0 is
+// init_task itself. Every walk is bounded and stops at a node seen before,
+// so a corrupted or cyclic list ends with an error.
 func (k *Kernel) FindTask(pid int) (uint64, error) {
 	if pid < 0 || pid >= maxTasks {
 		return 0, fmt.Errorf("find pid %d: pids run from 0 to %d: %w", pid, maxTasks-1, vmi.ErrNotFound)
@@ -103,34 +104,109 @@ func (k *Kernel) FindTask(pid int) (uint64, error) {
 		return 0, fmt.Errorf("find pid %d: %w", pid, err)
 	}
 	tasksOff, pidOff := off[0], off[1]
-	listHead := head + tasksOff
-	seen := map[uint64]bool{listHead: true}
-	node := listHead
-	for range maxTasks {
-		next, err := k.readPtr(node)
-		if err != nil {
-			return 0, fmt.Errorf("find pid %d: read task list at %#x: %w", pid, node, err)
-		}
-		if next == listHead {
-			return 0, fmt.Errorf("find pid %d: no such process on the task list (%d tasks; thread ids are not searched): %w",
-				pid, len(seen)-1, vmi.ErrNotFound)
-		}
-		if seen[next] {
-			return 0, fmt.Errorf("find pid %d: the task list loops back to %#x (from %#x) before its head: %w",
-				pid, next, node, vmi.ErrFormat)
-		}
-		seen[next] = true
-		task := next - tasksOff
+	threads := k.threadLists()
+	budget := maxTasks
+	isPid := func(task uint64) (bool, error) {
 		v, err := k.Space.ReadUint(task+pidOff, 4)
 		if err != nil {
-			return 0, fmt.Errorf("find pid %d: read pid of task %#x: %w", pid, task, err)
+			return false, fmt.Errorf("read pid of task %#x: %w", task, err)
 		}
-		if int32(v) == int32(pid) {
-			return task, nil
+		return int32(v) == int32(pid), nil
+	}
+	var found uint64
+	leaders, err := k.walkList(head+tasksOff, &budget, func(node uint64) (bool, error) {
+		task := node - tasksOff
+		if ok, err := isPid(task); ok || err != nil {
+			found = task
+			return true, err
+		}
+		if threads == nil {
+			return false, nil
+		}
+		listHead, memberOff, err := threads(task)
+		if err != nil || listHead == 0 {
+			return false, err
+		}
+		_, err = k.walkList(listHead, &budget, func(node uint64) (bool, error) {
+			t := node - memberOff
+			if t == task {
+				return false, nil
+			}
+			ok, err := isPid(t)
+			if ok {
+				found = t
+			}
+			return ok, err
+		})
+		return found != 0, err
+	})
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("find pid %d: %w", pid, err)
+	case found != 0:
+		return found, nil
+	}
+	return 0, fmt.Errorf("find pid %d: no such task (%d processes on the task list): %w", pid, leaders, vmi.ErrNotFound)
+}
+
+// threadLists says where a leader's threads are listed: a function giving
+// the list's head (a list_head to walk from) and the offset of the
+// list_head in each thread's task_struct. Nil when the layout has neither
+// kind of list.
+func (k *Kernel) threadLists() func(leader uint64) (head, memberOff uint64, err error) {
+	if off, err := k.Offsetof("task_struct", "thread_group"); err == nil {
+		// A ring through every thread, the leader's node included.
+		return func(leader uint64) (uint64, uint64, error) { return leader + off, off, nil }
+	}
+	off, err := k.offsets("task_struct", "signal", "thread_node")
+	if err != nil {
+		return nil
+	}
+	headOff, err := k.Offsetof("signal_struct", "thread_head")
+	if err != nil {
+		return nil
+	}
+	return func(leader uint64) (uint64, uint64, error) {
+		sig, err := k.readPtr(leader + off[0])
+		if err != nil {
+			return 0, 0, fmt.Errorf("read signal of task %#x: %w", leader, err)
+		}
+		if sig == 0 {
+			return 0, 0, nil
+		}
+		return sig + headOff, off[1], nil
+	}
+}
+
+// walkList calls fn with each node of the circular list_head list at head
+// (head itself excluded) until fn returns true or an error, or the list
+// ends. It counts the nodes against *budget and stops at a node seen twice.
+// It returns how many nodes it visited.
+func (k *Kernel) walkList(head uint64, budget *int, fn func(node uint64) (bool, error)) (int, error) {
+	seen := map[uint64]bool{head: true}
+	node, n := head, 0
+	for {
+		next, err := k.readPtr(node)
+		if err != nil {
+			return n, fmt.Errorf("read list node at %#x: %w", node, err)
+		}
+		if next == head {
+			return n, nil
+		}
+		if seen[next] {
+			return n, fmt.Errorf("the list at %#x loops back to %#x (from %#x) before its head: %w", head, next, node, vmi.ErrFormat)
+		}
+		if *budget <= 0 {
+			return n, fmt.Errorf("more than %d tasks: %w", maxTasks, vmi.ErrLimit)
+		}
+		*budget--
+		seen[next] = true
+		n++
+		if stop, err := fn(next); stop || err != nil {
+			return n, err
 		}
 		node = next
 	}
-	return 0, fmt.Errorf("find pid %d: more than %d tasks on the list: %w", pid, maxTasks, vmi.ErrLimit)
 }
 
 // ProcessOf opens the user address space of the task at this address (a

@@ -239,3 +239,35 @@ func TestVMAListBefore61(t *testing.T) {
 		t.Errorf("unordered mmap list: %v", err)
 	}
 }
+
+// A thread id is found on its leader's thread list (thread_group before
+// 6.7), and a thread list that loops is an error.
+func TestFindThread(t *testing.T) {
+	k, r := fakeKernel(t)
+	fakeOffsets["task_struct.thread_group"] = 0x50
+	defer delete(fakeOffsets, "task_struct.thread_group")
+	const task3 = 0x103000
+	binary.LittleEndian.PutUint32(r.b[task3+0x20:], 5)
+	copy(r.b[task3+0x30:], "prog-worker")
+	r.put(task3+0x40, direct+mm1)
+	for _, task := range []uint64{initTask, task2} { // rings of one
+		r.put(task+0x50, direct+task+0x50)
+	}
+	r.put(task1+0x50, direct+task3+0x50)
+	r.put(task3+0x50, direct+task1+0x50)
+	p, err := k.Process(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := p.Info(); i.PID != 5 || i.Task != direct+task3 || i.MM != direct+mm1 || i.Comm != "prog-worker" {
+		t.Errorf("thread 5: %+v", i)
+	}
+	if _, err := k.Process(6); !errors.Is(err, vmi.ErrNotFound) {
+		t.Errorf("no thread 6: %v", err)
+	}
+	r.put(task3+0x50, direct+task3+0x50) // a ring that never returns to its leader
+	k.Space.Flush()
+	if _, err := k.Process(6); !errors.Is(err, vmi.ErrFormat) || !strings.Contains(err.Error(), "loops back") {
+		t.Errorf("cyclic thread list: %v", err)
+	}
+}
