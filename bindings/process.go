@@ -26,8 +26,8 @@ func processArea(env *Env) Area {
 			"may change while the guest runs (`with_paused` holds it still).",
 		Bindings: []Binding{
 			{Name: "process", Signature: "process(pid) -> process | nil, err",
-				Doc: "Opens the user address space of the process `pid`, found on the kernel's task list (thread group " +
-					"leaders; a thread's own id is not searched). Returns `nil, err` when there is no such process, and " +
+				Doc: "Opens the user address space of the process `pid`, found on the kernel's task list (a thread's id " +
+					"opens its process's address space, with the thread's `task` and `comm`). Returns `nil, err` when there is no such process, and " +
 					"for a kernel thread, which has no user address space (`err` says `kernel thread`). Fields: `pid`, " +
 					"`comm`, `task` (its `task_struct`), `mm`, `pgd` (the top-level table's kernel address) and `root` " +
 					"(its physical address).",

@@ -353,7 +353,7 @@ function walk_list(head, struct, member, fn, limit) end
 
 -- Process address spaces
 
----Opens the user address space of the process `pid`, found on the kernel's task list (thread group leaders; a thread's own id is not searched). Returns `nil, err` when there is no such process, and for a kernel thread, which has no user address space (`err` says `kernel thread`). Fields: `pid`, `comm`, `task` (its `task_struct`), `mm`, `pgd` (the top-level table's kernel address) and `root` (its physical address).
+---Opens the user address space of the process `pid`, found on the kernel's task list (a thread's id opens its process's address space, with the thread's `task` and `comm`). Returns `nil, err` when there is no such process, and for a kernel thread, which has no user address space (`err` says `kernel thread`). Fields: `pid`, `comm`, `task` (its `task_struct`), `mm`, `pgd` (the top-level table's kernel address) and `root` (its physical address).
 ---@param pid integer
 ---@return xascript.process?
 ---@return string? err
