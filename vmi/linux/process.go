@@ -34,6 +34,11 @@ type Process struct {
 	k     *Kernel
 	info  vmi.ProcessInfo
 	space *paging.Space
+	// faultVMAs are the VMAs that fault() last looked an address up in,
+	// read under generation faultGen (kept while the target has not run),
+	// so that a script probing many absent pages walks the tree once.
+	faultVMAs []vmi.VMA
+	faultGen  uint64
 }
 
 // Process opens the address space of the process with this pid (or thread
@@ -315,11 +320,33 @@ func (p *Process) fault(err error) error {
 		pf.Reason = vmi.FaultSwappedOut
 	default:
 		pf.Reason = vmi.FaultNotFaulted
-		if vmas, verr := p.VMAs(); verr == nil && !covers(vmas, te.VA) {
+		if vmas, ok := p.vmasForFault(); ok && !covers(vmas, te.VA) {
 			pf.Reason = vmi.FaultNotMapped
 		}
 	}
 	return pf
+}
+
+// vmasForFault returns the VMAs, read again only when the target has run
+// since they were last read (a dump never runs).
+func (p *Process) vmasForFault() ([]vmi.VMA, bool) {
+	var gen uint64
+	g, live := p.k.Target.(vmi.Generationer)
+	if live {
+		gen = g.Generation().Load()
+	}
+	if p.faultVMAs != nil && (!live || gen == p.faultGen) {
+		return p.faultVMAs, true
+	}
+	vmas, err := p.VMAs()
+	if err != nil {
+		return nil, false
+	}
+	if vmas == nil {
+		vmas = []vmi.VMA{}
+	}
+	p.faultVMAs, p.faultGen = vmas, gen
+	return vmas, true
 }
 
 func covers(vmas []vmi.VMA, va uint64) bool {
