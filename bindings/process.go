@@ -20,7 +20,12 @@ func processArea(env *Env) Area {
 			"page tables (Linux: `mm->pgd`, the kernel's half when page-table isolation is on, which maps all of user " +
 			"space; 4- and 5-level, PAE and 32-bit paging as the kernel uses), through the object that `process(pid)` " +
 			"or `process_of(task)` returns: `p:read_u32(addr)` and the other methods read like the globals of the same " +
-			"name, `p:vmas()` lists the mappings. A page that is not present gives `nil, err`, and `err` says why: " +
+			"name (`read_u8`, `read_u16`, `read_u32`, `read_u64`, `read_addr`, `read_cstring`, `read_bytes`, `translate`), " +
+			"`p:vmas()` lists the mappings in ascending order, each a table `{start, stop, perms, flags, pgoff, offset, " +
+			"file, file_error}`: `stop` is one past the end (`end` is a Lua keyword), `perms` and `offset` are what " +
+			"`/proc/PID/maps` prints, `file` the mapped file's path (absent for anonymous memory; named by its dentries " +
+			"up to the root of its file system, without the mount point of a file system mounted elsewhere than `/`). " +
+			"A page that is not present gives `nil, err`, and `err` says why: " +
 			"`not mapped` (no mapping covers it), `not faulted in` (mapped, never touched or dropped), `swapped out` " +
 			"(with the swap entry) or `mapped PROT_NONE`. The object reads the live guest as it is now: its mappings " +
 			"may change while the guest runs (`with_paused` holds it still).",
