@@ -2,6 +2,7 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -182,6 +183,48 @@ func TestGuestProcess(t *testing.T) {
 			}
 			if kthreads < 10 {
 				t.Errorf("only %d kernel threads", kthreads)
+			}
+		})
+	}
+}
+
+// TestGuestProcmapsExample: scripts/examples/procmaps.lua on pid 1 of each
+// committed image emits one record per mapping, and the code the guest's
+// /proc/1/stat names (startcode) lies in an r-xp mapping of /bin/busybox.
+func TestGuestProcmapsExample(t *testing.T) {
+	for _, v := range []string{"x86_64-4level", "x86_64-6.12", "i386-pae"} {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			target, k, err := openKernel(t, img, "mem.elf.zst")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer target.Close()
+			out, err := RunScript(k, "../scripts/examples/procmaps.lua", "1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := Records(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code := statTasks(t, img)[1].field[statStartCode]
+			found := false
+			for _, r := range recs {
+				start, err1 := Hex(fmt.Sprint(r["start"]))
+				stop, err2 := Hex(fmt.Sprint(r["stop"]))
+				if err1 != nil || err2 != nil || r["pid"] != float64(1) || start >= stop {
+					t.Fatalf("record %v", r)
+				}
+				if code >= start && code < stop {
+					found = r["perms"] == "r-xp" && r["file"] == "/bin/busybox"
+				}
+			}
+			if len(recs) < 4 || !found {
+				t.Errorf("procmaps.lua printed %d mappings; startcode %#x in an r-xp mapping of /bin/busybox: %v\n%s", len(recs), code, found, out)
 			}
 		})
 	}
