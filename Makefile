@@ -149,6 +149,8 @@ e2e-xen: testdata-deps disk-deps
 # PID and its /dev/shm file removed even when a test fails, times out or is
 # interrupted; a guest that does not boot fails the run within minutes.
 # TestLiveQEMUChurn churns a guest for XA_CHURN_SECONDS under running monitors.
+# TestGuestLiveQEMUProcess reads processes of known content through process()
+# and compares their VMAs with the guest's /proc/PID/maps (4-level; 5-level+PTI).
 # TestLiveQEMUDiskBitmap*: --qemu --drive on a running guest's ext4/ext2 data disk
 # (integration/bitmape2e) and the QMP scheme on a bare QEMU (diskmon/qmpbitmap).
 E2E_QEMU_TIMEOUT ?= 20m

@@ -120,6 +120,7 @@ func Areas(env *Env) []Area {
 		symbolsArea(env),
 		percpuArea(env),
 		listsArea(env),
+		processArea(env),
 		targetArea(env),
 		timeArea(env),
 		timerArea(env),

@@ -113,15 +113,21 @@ func readUint(env *Env, physical bool, size int) lua.LGFunction {
 		if err != nil {
 			return fault(L, err)
 		}
-		switch size {
-		case 1:
-			L.Push(small[v])
-		case 2, 4:
-			L.Push(env.numbers.value(uint32(v)))
-		default:
-			pushAddress(L, env, v)
-		}
+		pushUint(L, env, size, v)
 		return 1
+	}
+}
+
+// pushUint pushes an integer read as size bytes: a number up to 32 bits,
+// an address for 64.
+func pushUint(L *lua.LState, env *Env, size int, v uint64) {
+	switch size {
+	case 1:
+		L.Push(small[v])
+	case 2, 4:
+		L.Push(env.numbers.value(uint32(v)))
+	default:
+		pushAddress(L, env, v)
 	}
 }
 

@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/xascript/xascript/internal/unpack"
 )
 
 // TestGuestDcache: scripts/lib/linux.lua's dentry-cache walk (6.1's
@@ -265,48 +262,10 @@ func checkDcache(t *testing.T, img *Image, facts libFacts, d dcacheOut) {
 // line) from its serial log: pid -> PF_KTHREAD set in the flags field.
 func statKthreads(t *testing.T, img *Image) map[int]bool {
 	t.Helper()
-	f, err := os.Open(img.Path("serial.log.zst"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := unpack.NewReader(unpack.Zstd, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(data)
-	begin, end := strings.Index(s, "@@XA-BEGIN-TASKS@@"), strings.Index(s, "@@XA-END-TASKS@@")
-	if begin < 0 || end < begin {
-		t.Fatalf("%s: no TASKS section", img.Path("serial.log.zst"))
-	}
 	const pfKthread = 0x00200000
 	out := map[int]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(s[begin+len("@@XA-BEGIN-TASKS@@"):end]), "\n") {
-		line = strings.TrimSpace(line)
-		// pid (comm) state ppid pgrp session tty tpgid flags ...; comm may hold spaces.
-		rp := strings.LastIndexByte(line, ')')
-		lp := strings.IndexByte(line, ' ')
-		if rp < 0 || lp < 0 {
-			t.Fatalf("stat line %q", line)
-		}
-		pid, err := strconv.Atoi(line[:lp])
-		rest := strings.Fields(line[rp+1:])
-		if err != nil || len(rest) < 7 {
-			t.Fatalf("stat line %q", line)
-		}
-		fl, err := strconv.ParseUint(rest[6], 10, 64)
-		if err != nil {
-			t.Fatalf("stat line %q: flags: %v", line, err)
-		}
-		out[pid] = fl&pfKthread != 0
-	}
-	if len(out) < 10 {
-		t.Fatalf("only %d tasks in the TASKS section", len(out))
+	for pid, st := range statTasks(t, img) {
+		out[pid] = st.flags&pfKthread != 0
 	}
 	return out
 }

@@ -178,6 +178,13 @@ def cmd_initramfs(a):
             c.file(f"lib/modules/{name}.ko", read_module(path))
             order.append(name)
         c.file("modules.order", ("\n".join(order) + "\n").encode())
+        # Extra programs a test runs in the guest (--file SRC:DEST).
+        for spec in a.file or []:
+            src, _, dest = spec.partition(":")
+            if not dest.startswith("/bin/") or "/" in dest[5:]:
+                sys.exit(f"--file {spec}: DEST must be /bin/NAME")
+            with open(src, "rb") as g:
+                c.file(dest.lstrip("/"), g.read(), 0o755)
         c.trailer()
     print(f"[guesttool] initramfs {a.out}: {len(order)} modules: {' '.join(order)}",
           file=sys.stderr)
@@ -568,6 +575,8 @@ def main():
     i.add_argument("--init", required=True)
     i.add_argument("--kroot", required=True)
     i.add_argument("--kver", required=True)
+    i.add_argument("--file", action="append", metavar="SRC:DEST",
+                   help="also put file SRC in the initramfs as DEST (/bin/NAME), executable")
     i.add_argument("modules", nargs="+")
 
     q = sp.add_parser("qmp")

@@ -25,6 +25,9 @@
 # DIR receives: qemu.pid, qmp.path (the socket path), mem.path (the RAM
 # file, "-" for anon), serial.log, qemu.out, initramfs.cpio, init.
 # start prints "READY PID QMP-SOCKET RAM-FILE|-".
+# XA_LIVE_FILES (space-separated SRC:/bin/NAME) adds programs of a test to
+# the initramfs; XA_LIVE_CPU (default qemu64; max turns on 5-level paging)
+# is QEMU's -cpu, XA_LIVE_APPEND more kernel parameters (pti=on).
 # XA_BOOT_TIMEOUT (default 120) bounds the wait for READY; XA_LIVE_MEM
 # (default 128M) sizes the RAM (above 2 GiB q35 puts the rest above 4 GiB);
 # XA_LIVE_SMP (default 1) is the number of vCPUs.
@@ -35,6 +38,8 @@ CACHE=${XA_TESTDATA_CACHE:-$HERE/.cache}
 BOOT_TIMEOUT=${XA_BOOT_TIMEOUT:-120}
 MEM=${XA_LIVE_MEM:-128M}
 SMP=${XA_LIVE_SMP:-1}
+CPU=${XA_LIVE_CPU:-qemu64}
+APPEND=${XA_LIVE_APPEND:-}
 MODULES=(crc7 crc-itu-t dummy ifb nlmon veth tun loop isofs romfs)
 HELD=romfs # in the initramfs, not loaded at boot
 
@@ -84,6 +89,8 @@ start() {
     [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || die "NAME must be [A-Za-z0-9_.-]+"
     [[ $ram == file || $ram == anon ]] || die "RAM must be file or anon, not $ram"
     [[ $MEM =~ ^[0-9]+[MG]$ ]] || die "XA_LIVE_MEM must be like 128M or 5G, not $MEM"
+    [[ $CPU =~ ^[A-Za-z0-9,_+=-]+$ ]] || die "XA_LIVE_CPU must be a QEMU -cpu model, not $CPU"
+    [[ $APPEND =~ ^[A-Za-z0-9_.,=\ -]*$ ]] || die "XA_LIVE_APPEND must be kernel parameters, not $APPEND"
     [[ -f $CACHE/amd64.env ]] || "$HERE/fetch.sh" amd64
     # shellcheck disable=SC1091
     source "$CACHE/amd64.env"
@@ -95,21 +102,24 @@ start() {
     rm -f "$sock" "$dir/qmp-ctl.sock" "$dir/cmd.sock"
     if [[ $ram == file ]]; then rm -f "$mem"; else mem=-; fi
     write_init "$dir/init"
+    local -a files=()
+    local f
+    for f in ${XA_LIVE_FILES:-}; do files+=(--file "$f"); done
     python3 "$HERE/guesttool.py" initramfs "$dir/initramfs.cpio" \
-        --busybox "$BUSYBOX" --init "$dir/init" \
+        --busybox "$BUSYBOX" --init "$dir/init" "${files[@]}" \
         --kroot "$KROOT" --kver "$KVER" "${MODULES[@]}"
     local -a ramargs=(-machine q35)
     if [[ $ram == file ]]; then
         ramargs=(-machine q35,memory-backend=mem
             -object "memory-backend-file,id=mem,size=$MEM,mem-path=$mem,share=on")
     fi
-    local -a qemu=(qemu-system-x86_64 -name "$name" -accel tcg -smp "$SMP" -cpu qemu64 -m "$MEM"
+    local -a qemu=(qemu-system-x86_64 -name "$name" -accel tcg -smp "$SMP" -cpu "$CPU" -m "$MEM"
         "${ramargs[@]}"
         -display none -monitor none -no-reboot -nodefaults
         -serial "file:$dir/serial.log" -serial "unix:$dir/cmd.sock,server=on,wait=off"
         -qmp "unix:$sock,server=on,wait=off" -qmp "unix:$dir/qmp-ctl.sock,server=on,wait=off"
         -kernel "$vmlinuz" -initrd "$dir/initramfs.cpio"
-        -append "console=ttyS0 init_on_free=1 quiet panic=1 rdinit=/init")
+        -append "console=ttyS0 init_on_free=1 quiet panic=1 rdinit=/init${APPEND:+ $APPEND}")
     log "boot: ${qemu[*]}"
     # setsid: QEMU outlives this script and is not in the caller's process
     # group; its output goes to a file so no pipe of the caller stays open.

@@ -77,6 +77,12 @@ type Config struct {
 	RAM RAM    // FileRAM when ""
 	Mem string // QEMU's -m size, "128M" when ""; above 2G q35 puts RAM above 4 GiB too
 	SMP int    // vCPUs, 1 when 0
+	// Files are programs of the test put in the guest's initramfs, each
+	// "SRC:/bin/NAME" (live-guest.sh's XA_LIVE_FILES).
+	Files []string
+	// CPU is QEMU's -cpu model, "qemu64" (4-level paging) when ""; "max"
+	// turns on 5-level paging. Append adds kernel parameters ("pti=on").
+	CPU, Append string
 }
 
 // StartWith boots the guest cfg describes.
@@ -118,6 +124,15 @@ func StartWith(t testing.TB, script string, cfg Config) *Guest {
 	}
 	if cfg.SMP > 0 {
 		cmd.Env = append(cmd.Env, "XA_LIVE_SMP="+strconv.Itoa(cfg.SMP))
+	}
+	if cfg.CPU != "" {
+		cmd.Env = append(cmd.Env, "XA_LIVE_CPU="+cfg.CPU)
+	}
+	if cfg.Append != "" {
+		cmd.Env = append(cmd.Env, "XA_LIVE_APPEND="+cfg.Append)
+	}
+	if len(cfg.Files) > 0 {
+		cmd.Env = append(cmd.Env, "XA_LIVE_FILES="+strings.Join(cfg.Files, " "))
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

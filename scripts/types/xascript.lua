@@ -1,6 +1,6 @@
 ---@meta xascript
 
--- xascript's Lua API 1.4 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.5 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
@@ -71,6 +71,82 @@ function address:key() end
 ---@field symbol_shift address Added to the symbol file's addresses.
 ---@field symbols integer How many symbols the profile has.
 ---@field notes string[] Findings, e.g. a CPU root that did not map the kernel.
+
+---A process's user address space, as `process` and `process_of` return it.
+---@class xascript.process
+---@field pid integer Its pid.
+---@field comm string Its name (`task_struct.comm`).
+---@field task address Its `task_struct`.
+---@field mm address Its `mm_struct`.
+---@field pgd address Kernel virtual address of its top-level page table (`mm->pgd`).
+---@field root address Physical address of that table: the root of the process's page walk.
+local xascript_process = {}
+
+---Reads an unsigned byte at the process's virtual address `addr`.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function xascript_process:read_u8(addr) end
+
+---Reads an unsigned 16-bit integer.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function xascript_process:read_u16(addr) end
+
+---Reads an unsigned 32-bit integer.
+---@param addr xascript.addrlike
+---@return number?
+---@return string? err
+function xascript_process:read_u32(addr) end
+
+---Reads a 64-bit value, as an address value.
+---@param addr xascript.addrlike
+---@return address?
+---@return string? err
+function xascript_process:read_u64(addr) end
+
+---Reads a pointer of the kernel's size (4 or 8 bytes).
+---@param addr xascript.addrlike
+---@return address?
+---@return string? err
+function xascript_process:read_addr(addr) end
+
+---Reads a NUL-terminated string of at most `max` bytes (default 256, at most 1048576).
+---@param addr xascript.addrlike
+---@param max? integer
+---@return string?
+---@return string? err
+function xascript_process:read_cstring(addr, max) end
+
+---Reads `n` bytes (at most 16777216).
+---@param addr xascript.addrlike
+---@param n integer
+---@return string?
+---@return string? err
+function xascript_process:read_bytes(addr, n) end
+
+---Translates the process's virtual address `va` to a guest-physical one.
+---@param va xascript.addrlike
+---@return address?
+---@return string? err
+function xascript_process:translate(va) end
+
+---Lists the process's memory mappings in ascending order (Linux: the maple tree `mm->mm_mt` from 6.1 on, the `mmap` list before). A mapped file's path is the names of its dentries up to the root of its file system: a file on a file system mounted elsewhere than `/` is named from that file system's root.
+---@return xascript.vma[]?
+---@return string? err
+function xascript_process:vmas() end
+
+---One memory mapping of a process, `[start, stop)`, as `p:vmas()` lists them.
+---@class xascript.vma
+---@field start address First address.
+---@field stop address One past the last address (`vm_end`; `end` is a Lua keyword).
+---@field flags address `vm_flags` (VM_READ 0x1, VM_WRITE 0x2, VM_EXEC 0x4, VM_SHARED 0x8, ...).
+---@field perms string The permissions as `/proc/PID/maps` prints them: `"r-xp"`.
+---@field pgoff address Offset in the file, in pages (`vm_pgoff`; for anonymous memory, its start in pages).
+---@field offset address Offset in the file in bytes, as `/proc/PID/maps` prints it (0 for anonymous memory).
+---@field file? string The mapped file's path; absent for anonymous memory.
+---@field file_error? string Why the mapped file's path could not be read.
 
 ---A disk watch, as `on_disk_event` returns it.
 ---@class xascript.watch
@@ -383,6 +459,20 @@ function cpus(set) end
 ---@return integer? count
 ---@return string? err
 function walk_list(head, struct, member, fn, limit) end
+
+-- Process address spaces
+
+---Opens the user address space of the process `pid`, found on the kernel's task list (a thread's id opens its process's address space, with the thread's `task` and `comm`). Returns `nil, err` when there is no such process, and for a kernel thread, which has no user address space (`err` says `kernel thread`). Fields: `pid`, `comm`, `task` (its `task_struct`), `mm`, `pgd` (the top-level table's kernel address) and `root` (its physical address).
+---@param pid integer
+---@return xascript.process?
+---@return string? err
+function process(pid) end
+
+---Opens the user address space of the task whose `task_struct` is at kernel address `task` (as a walk of the task list yields them), like `process`.
+---@param task xascript.addrlike
+---@return xascript.process?
+---@return string? err
+function process_of(task) end
 
 -- The target
 

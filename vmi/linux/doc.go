@@ -26,6 +26,16 @@
 // byte and at the same distance from _text, the kallsyms tables and BTF the
 // entry was derived from (memprofile_evidence.go).
 //
+// Process address spaces (process.go, vma.go): a process is found by pid on
+// the task list from init_task (bounded, cycle-checked; thread group leaders
+// only), and read through a page walk rooted at the physical address of its
+// mm->pgd, in the kernel's paging mode; with page-table isolation mm->pgd is
+// the kernel's half, which maps all of user space. Its VMAs come from the
+// maple tree mm->mm_mt (6.1 on; vmi/linux/maple) or the mmap list before;
+// a mapped file is named by its dentries up to its file system's root (no
+// mount points crossed). A read that finds no page says why: no VMA, no
+// page-table entry, a swap entry, or PROT_NONE.
+//
 // Sub-packages read profile sources: symbols (System.map, /proc/kallsyms),
 // btfsrc (struct layouts from BTF in a vmlinuz, a vmlinux or a raw blob),
 // kernelimage (the vmlinux inside a bzImage), and from memory kallsyms,
