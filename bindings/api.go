@@ -77,6 +77,7 @@ type Env struct {
 
 	scratch   [8]byte
 	addressMT *lua.LTable
+	viewState *viewState // typed views, made on first use (views.go)
 	numbers   numberBox
 }
 
@@ -114,6 +115,8 @@ func Areas(env *Env) []Area {
 		memoryArea(env),
 		symbolsArea(env),
 		listsArea(env),
+		viewsArea(env),
+		iterArea(env),
 		targetArea(env),
 		timeArea(env),
 		timerArea(env),

@@ -24,7 +24,7 @@ import (
 //
 // It is not xascript's release version (cmd/xascript's --version): a release
 // that only fixes bugs or speeds things up leaves the API version alone.
-const APIVersion = "1.2"
+const APIVersion = "1.3"
 
 // apiHistory says in which API version each global appeared, oldest first;
 // its last entry is APIVersion. When a binding is added: bump APIVersion's
@@ -47,6 +47,7 @@ var apiHistory = []struct {
 	}},
 	{"1.1", []string{"emit"}},
 	{"1.2", []string{"every"}},
+	{"1.3", []string{"view", "field", "enum", "list", "hlist", "hlist_nulls", "rbtree", "xarray", "idr"}},
 }
 
 // maxVersionPart bounds each number of a version string, so that a script
