@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -106,9 +107,35 @@ type viewType struct {
 	u       *types.Type // typedefs stripped
 	name    string      // "struct module", for messages
 	members map[string]*access
+	// hot caches the last member names looked up by where their bytes
+	// are: a script's member names are constants of its compiled code, so
+	// the same access comes with the same string data every time, and a
+	// pointer compare is cheaper than hashing the name.
+	hot     [8]hotMember
+	hotNext int
 	// arrays only
 	elem *access
 	n    uint64 // elements; 0 = flexible
+}
+
+type hotMember struct {
+	p *byte
+	n int
+	a *access
+}
+
+// memberFast is member with the pointer-keyed cache in front.
+func (vs *viewState) memberFast(L *lua.LState, vt *viewType, name string) *access {
+	p, n := unsafe.StringData(name), len(name)
+	for i := range vt.hot {
+		if h := &vt.hot[i]; h.p == p && h.n == n {
+			return h.a
+		}
+	}
+	a := vs.member(L, vt, name)
+	vt.hot[vt.hotNext] = hotMember{p: p, n: n, a: a}
+	vt.hotNext = (vt.hotNext + 1) % len(vt.hot)
+	return a
 }
 
 type accessKind uint8
@@ -470,7 +497,7 @@ func newViewMetatable(L *lua.LState, env *Env) *lua.LTable {
 			L.RaiseError("%s: index a view by a member name, not a %s", v.vt.name, L.Get(2).Type())
 		}
 		vs := env.viewState
-		a := vs.member(L, v.vt, string(key))
+		a := vs.memberFast(L, v.vt, string(key))
 		val, err := vs.read(L, env, v.addr, a)
 		if err != nil {
 			L.Push(lua.LNil)
