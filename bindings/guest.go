@@ -1,5 +1,7 @@
 package bindings
 
+import "github.com/xascript/xascript/vmi/types"
+
 // Guest is the target a script introspects: a kernel's virtual address
 // space, the physical memory under it, and the profile (symbols and types)
 // that names things in it. vmi/linux.Kernel implements it.
@@ -21,4 +23,11 @@ type Guest interface {
 	Offsetof(structName, member string) (uint64, error)
 	// Sizeof is a type's size in bytes.
 	Sizeof(typeName string) (uint64, error)
+}
+
+// TypedGuest is a Guest whose struct layouts are a type graph (vmi/types):
+// typed views and the container iterators (views.go, iter.go) need one; a
+// Guest without it runs every other binding. linux.Kernel has it.
+type TypedGuest interface {
+	Types() (types.Graph, error)
 }

@@ -14,12 +14,6 @@ import (
 	"github.com/xascript/xascript/vmi/types"
 )
 
-// TypedGuest is a Guest whose struct layouts are a type graph (vmi/types):
-// typed views and the container iterators need one. linux.Kernel has it.
-type TypedGuest interface {
-	Types() (types.Graph, error)
-}
-
 const (
 	viewTypeName  = "view"
 	arrayTypeName = "view array"
@@ -114,8 +108,9 @@ type viewType struct {
 	hot     [8]hotMember
 	hotNext int
 	// arrays only
-	elem *access
-	n    uint64 // elements; 0 = flexible
+	elem   *access
+	n      uint64 // elements; 0 = flexible
+	stride uint64 // bytes per element
 }
 
 type hotMember struct {
@@ -161,6 +156,7 @@ type access struct {
 	size    int
 	bitOff  uint32
 	bitSize uint32
+	signed  bool      // accBits
 	n       uint64    // accChars: the array's length
 	vt      *viewType // accEmbed, accStructPtr, accArray: the type it gives
 	name    string    // the member path, for messages
@@ -219,12 +215,17 @@ func (vs *viewState) typeOf(t *types.Type) *viewType {
 	}
 	u := types.Underlying(t)
 	vt := &viewType{t: t, u: u, name: t.String()}
+	// Registered before its element is resolved: a (hostile) array type
+	// that contains itself then ends here instead of recursing forever.
+	vs.byType[t] = vt
 	if u != nil && u.Kind == types.Array {
 		vt.n = u.Len
 		elem := vs.accessFor(u.Target, 0, 0, 0, "[]", vt)
 		vt.elem = &elem
+		if eu := types.Underlying(u.Target); eu != nil {
+			vt.stride = eu.Size
+		}
 	}
-	vs.byType[t] = vt
 	return vt
 }
 
@@ -258,11 +259,8 @@ func (vs *viewState) accessFor(t *types.Type, off uint64, bitOff, bitSize uint32
 	}
 	a.size = int(u.Size)
 	if bitSize != 0 {
-		a.kind = accBits
-		a.size = 0
-		if (u.Kind == types.Int || u.Kind == types.Enum) && u.Signed {
-			a.kind, a.size = accBits, 1 // size 1 marks a signed bitfield
-		}
+		a.kind, a.size = accBits, 0
+		a.signed = (u.Kind == types.Int || u.Kind == types.Enum) && u.Signed
 		return a
 	}
 	switch u.Kind {
@@ -382,7 +380,7 @@ func (vs *viewState) read(L *lua.LState, env *Env, base uint64, a *access) (lua.
 	case accEmbed, accArray:
 		return vs.newView(L, a.vt, at), nil
 	case accBits:
-		v, err := readBits(g, at, a.bitOff, a.bitSize, a.size == 1)
+		v, err := readBits(g, at, a.bitOff, a.bitSize, a.signed)
 		if err != nil {
 			return nil, vs.readError(a, base, err)
 		}
@@ -565,7 +563,7 @@ func arrayElem(L *lua.LState, v *view, key lua.LValue) (access, string) {
 		return access{}, fmt.Sprintf("%s: index %d out of range [0, %d)", v.vt.name, i, v.vt.n)
 	}
 	a := *v.vt.elem
-	stride := types.Underlying(v.vt.u.Target).Size
+	stride := v.vt.stride
 	if stride != 0 && i > math.MaxUint64/stride {
 		return access{}, fmt.Sprintf("%s: index %d overflows", v.vt.name, i)
 	}
