@@ -45,7 +45,7 @@ func newWalker(r Reader, ptr, limit int, what string) walker {
 func (w *walker) readPtr(va uint64, role string) (uint64, bool) {
 	v, err := w.r.ReadUintVirt(va, w.ptr)
 	if err != nil {
-		w.fail(fmt.Errorf("%s: read %s at %#x: %w", w.what, role, va, err))
+		w.fail(fmt.Errorf("%s: read %s at %#x (node %d of the walk): %w", w.what, role, va, w.count, err))
 		return 0, false
 	}
 	return v, true
@@ -54,11 +54,11 @@ func (w *walker) readPtr(va uint64, role string) (uint64, bool) {
 // visit counts node and checks it against the bound and the nodes seen.
 func (w *walker) visit(node uint64) bool {
 	if w.count >= w.limit {
-		w.fail(fmt.Errorf("%s: more than %d entries (stopped at %#x): %w", w.what, w.limit, node, vmi.ErrLimit))
+		w.fail(fmt.Errorf("%s has more than %d entries (stopped at node %#x): %w", w.what, w.limit, node, vmi.ErrLimit))
 		return false
 	}
 	if _, dup := w.seen[node]; dup {
-		w.fail(fmt.Errorf("%s: node %#x seen again after %d entries: %w", w.what, node, w.count, ErrCycle))
+		w.fail(fmt.Errorf("%s is cyclic: node %#x seen again after %d entries: %w", w.what, node, w.count, ErrCycle))
 		return false
 	}
 	w.seen[node] = struct{}{}

@@ -136,7 +136,7 @@ func (x *XArray) Next() bool {
 			continue // sibling, retry or zero entry
 		}
 		if x.count >= x.limit {
-			x.fail(fmt.Errorf("%s: more than %d entries: %w", x.what, x.limit, vmi.ErrLimit))
+			x.fail(fmt.Errorf("%s has more than %d entries: %w", x.what, x.limit, vmi.ErrLimit))
 			return false
 		}
 		x.count++
