@@ -305,6 +305,13 @@ func (vs *viewState) accessFor(t *types.Type, off uint64, bitOff, bitSize uint32
 type view struct {
 	vt   *viewType
 	addr uint64
+	// embedded keeps the views of embedded structs and arrays read from
+	// this one (their address never changes, unlike a pointer's target),
+	// so that m.refcnt.counter in a loop makes no new view each time.
+	embedded [2]struct {
+		a  *access
+		ud *lua.LUserData
+	}
 }
 
 func (vs *viewState) newView(L *lua.LState, vt *viewType, a uint64) *lua.LUserData {
@@ -314,6 +321,23 @@ func (vs *viewState) newView(L *lua.LState, vt *viewType, a uint64) *lua.LUserDa
 		ud.Metatable = vs.arrayMT
 	} else {
 		ud.Metatable = vs.viewMT
+	}
+	return ud
+}
+
+// embeddedView is the view of embedded member a of v, made once.
+func (v *view) embeddedView(L *lua.LState, vs *viewState, a *access) *lua.LUserData {
+	for i := range v.embedded {
+		if e := &v.embedded[i]; e.a == a {
+			return e.ud
+		}
+	}
+	ud := vs.newView(L, a.vt, v.addr+a.off)
+	for i := range v.embedded {
+		if e := &v.embedded[i]; e.a == nil {
+			e.a, e.ud = a, ud
+			break
+		}
 	}
 	return ud
 }
@@ -496,6 +520,10 @@ func newViewMetatable(L *lua.LState, env *Env) *lua.LTable {
 		}
 		vs := env.viewState
 		a := vs.memberFast(L, v.vt, string(key))
+		if a.kind == accEmbed || a.kind == accArray {
+			L.Push(v.embeddedView(L, vs, a))
+			return 1
+		}
 		val, err := vs.read(L, env, v.addr, a)
 		if err != nil {
 			L.Push(lua.LNil)
