@@ -29,7 +29,8 @@
 // Sub-packages read profile sources: symbols (System.map, /proc/kallsyms),
 // btfsrc (struct layouts from BTF in a vmlinuz, a vmlinux or a raw blob),
 // kernelimage (the vmlinux inside a bzImage), and from memory kallsyms,
-// btfmem and vmcoreinfo.
+// btfmem and vmcoreinfo. kwalk walks the kernel's linked containers (lists,
+// hlists, red-black trees, XArrays) in guest memory.
 //
 // References: Documentation/arch/x86/x86_64/mm.rst (kernel virtual memory
 // map), arch/x86/include/asm/page_64_types.h (__START_KERNEL_map),
