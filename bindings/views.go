@@ -520,6 +520,16 @@ func newViewMetatable(L *lua.LState, env *Env) *lua.LTable {
 		}
 		vs := env.viewState
 		a := vs.memberFast(L, v.vt, string(key))
+		if a.kind == accUint && a.size == 4 {
+			// The commonest member, without read's switch.
+			x, err := env.Guest.ReadUintVirt(v.addr+a.off, 4)
+			if err != nil {
+				L.Push(lua.LNil)
+				return 1
+			}
+			L.Push(env.numbers.value(uint32(x)))
+			return 1
+		}
 		if a.kind == accEmbed || a.kind == accArray {
 			L.Push(v.embeddedView(L, vs, a))
 			return 1

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 
+	lua "github.com/yuin/gopher-lua"
+
 	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/runtime"
 )
@@ -76,4 +78,42 @@ func BenchmarkViewU32(b *testing.B) {
 func BenchmarkViewNested(b *testing.B) {
 	benchPair(b, `local v = view("module", m) for i = 1, n do local x = v.refcnt.counter end`,
 		`local a = m + 0x50 for i = 1, n do local x = read_u32(a) end`)
+}
+
+// The floor under any view: gopher-lua's cost of an __index metamethod
+// that does nothing against a Go function call that does nothing (x-raw):
+// the key is converted to a new string value and the call goes through
+// LState.Call, so a member read cannot cost less than this ratio of a read
+// call, less what the read itself adds to both.
+func BenchmarkViewIndexFloor(b *testing.B) {
+	L := lua.NewState()
+	defer L.Close()
+	L.SetGlobal("bare", L.NewFunction(func(L *lua.LState) int { L.Get(1); L.Push(lua.LNumber(1)); return 1 }))
+	ud := L.NewUserData()
+	mt := L.NewTable()
+	L.SetField(mt, "__index", L.NewFunction(func(L *lua.LState) int { L.Get(1); L.Get(2); L.Push(lua.LNumber(1)); return 1 }))
+	ud.Metatable = mt
+	L.SetGlobal("x", ud)
+	index, err := L.LoadString("local n = ... for i = 1, n do local v = x.pid end")
+	if err != nil {
+		b.Fatal(err)
+	}
+	call, err := L.LoadString("local n = ... for i = 1, n do local v = bare(x) end")
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(fn *lua.LFunction) int64 {
+		start := cpuTime()
+		L.Push(fn)
+		L.Push(lua.LNumber(benchLoop))
+		L.Call(1, 0)
+		return cpuTime() - start
+	}
+	b.ResetTimer()
+	var indexCPU, callCPU int64
+	for range b.N {
+		indexCPU += run(index)
+		callCPU += run(call)
+	}
+	b.ReportMetric(float64(indexCPU)/float64(callCPU), "x-raw")
 }
