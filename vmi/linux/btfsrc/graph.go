@@ -36,8 +36,8 @@ func (t *Types) TypeByID(id uint32) (*types.Type, error) {
 type graph struct {
 	t        *Types
 	mu       sync.Mutex
-	conv     []*types.Type // BTF id -> converted type (qualifiers and forward declarations resolved)
-	strs     string        // the string section in place (unsafe.String): names are substrings of it
+	conv     []*types.Type          // BTF id -> converted type (qualifiers and forward declarations resolved)
+	strs     string                 // the string section in place (unsafe.String): names are substrings of it
 	byName   map[string]*types.Type // Lookup spellings answered
 	enumVals map[[2]string]int64
 	work     []uint32     // ids allocated but not yet filled, during convert

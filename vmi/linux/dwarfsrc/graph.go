@@ -246,4 +246,3 @@ func (g *graph) fill(r ref, c *types.Type) error {
 	}
 	return err
 }
-

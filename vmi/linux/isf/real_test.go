@@ -15,9 +15,9 @@ import (
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/internal/unpack/unpacktest"
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
-	"github.com/xascript/xascript/vmi/types"
 	"github.com/xascript/xascript/vmi/linux/kernelimage"
 	"github.com/xascript/xascript/vmi/linux/symbols"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // The real kernel: Debian's 6.1 cloud vmlinuz and a /proc/kallsyms of it
