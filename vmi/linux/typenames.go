@@ -6,7 +6,7 @@ import (
 	"github.com/xascript/xascript/vmi"
 )
 
-// typeLister is a TypeSource that can list its names (BTF). DWARF and ISF
+// typeLister is a type source that can list its names (BTF). DWARF and ISF
 // sources answer lookups only.
 type typeLister interface {
 	CompositeNames() ([]string, error)
@@ -35,7 +35,7 @@ func (k *Kernel) MemberNames(structName, path string) ([]string, error) {
 }
 
 func (k *Kernel) typeLister() (typeLister, error) {
-	t, err := k.Types()
+	t, err := k.profileTypes()
 	if err != nil {
 		return nil, err
 	}

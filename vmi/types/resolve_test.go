@@ -230,3 +230,29 @@ func TestSpell(t *testing.T) {
 		t.Error("anonymous and nil spellings")
 	}
 }
+
+func TestQueries(t *testing.T) {
+	s, _ := testGraph()
+	if off, err := Offsetof(s, "struct module", "list.prev"); err != nil || off != 16 {
+		t.Errorf("Offsetof(module, list.prev) = %d, %v", off, err)
+	}
+	_, err := Offsetof(s, "module", "more")
+	if !errors.Is(err, vmi.ErrUnsupported) || !strings.Contains(err.Error(), "module.more is a 5-bit bitfield at bit 707") {
+		t.Errorf("Offsetof of a bitfield: %v", err)
+	}
+	if _, err := Offsetof(s, "u64", "x"); !errors.Is(err, vmi.ErrNotFound) || !strings.Contains(err.Error(), `type "u64" is a long long unsigned int, not a struct or union`) {
+		t.Errorf("Offsetof(u64): %v", err)
+	}
+	if _, err := Offsetof(s, "nosuch", "x"); !errors.Is(err, vmi.ErrNotFound) || !strings.Contains(err.Error(), `no type "nosuch" in test graph`) {
+		t.Errorf("Offsetof(nosuch): %v", err)
+	}
+	for name, want := range map[string]uint64{"module": 120, "module_t": 120, "u64": 8, "unsigned long": 8, "struct list_head *": 4, "enum module_state": 4} {
+		if got, err := Sizeof(s, name, 4); err != nil || got != want {
+			t.Errorf("Sizeof(%q) = %d, %v; want %d", name, got, err, want)
+		}
+	}
+	s.Add(&Type{Kind: Typedef, Name: "fn_t", Target: &Type{Kind: Func}})
+	if _, err := Sizeof(s, "fn_t", 8); !errors.Is(err, vmi.ErrUnsupported) {
+		t.Errorf("Sizeof(fn_t): %v", err)
+	}
+}

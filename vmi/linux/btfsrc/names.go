@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // maxNames bounds the names one listing returns: a kernel's BTF holds a few
@@ -41,48 +42,19 @@ func (t *Types) CompositeNames() ([]string, error) {
 // structName itself) is, in declaration order. Members of anonymous structs
 // and unions are listed in their place, as C reaches them by name.
 func (t *Types) MemberNames(structName, path string) ([]string, error) {
-	id, err := t.lookup(structName, true)
+	st, err := types.Composite(t.Graph(), structName)
 	if err != nil {
 		return nil, err
 	}
 	if path != "" {
-		m, err := t.Member(structName, path)
+		f, err := types.Resolve(st, path)
 		if err != nil {
 			return nil, err
 		}
-		id = m.Type.ID
-	}
-	var names []string
-	budget := maxNames // members visited, anonymous ones included: nesting must not multiply work
-	if err := t.memberNames(id, 0, &names, &budget); err != nil {
-		return nil, err
-	}
-	return names, nil
-}
-
-func (t *Types) memberNames(id uint32, depth int, names *[]string, budget *int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("BTF type %d: anonymous members nested deeper than %d: %w", id, maxDepth, vmi.ErrLimit)
-	}
-	sid, rt, err := t.strip(id)
-	if err != nil {
-		return err
-	}
-	if !rt.isComposite() {
-		return fmt.Errorf("BTF type %d is a %s, not a struct or union: %w", sid, kindName(rt.kind()), vmi.ErrNotFound)
-	}
-	for i := range rt.vlen() {
-		m := t.b.member(rt, i)
-		if *budget--; *budget < 0 {
-			return fmt.Errorf("BTF type %d: more than %d members: %w", sid, maxNames, vmi.ErrLimit)
+		if !types.Underlying(f.Type).IsComposite() {
+			return nil, fmt.Errorf("%s.%s is a %s, not a struct or union: %w", structName, path, f.Type, vmi.ErrNotFound)
 		}
-		if !t.b.anonymous(m.nameOff) {
-			*names = append(*names, t.b.name(m.nameOff))
-			continue
-		}
-		if err := t.memberNames(m.typ, depth+1, names, budget); err != nil {
-			return err
-		}
+		st = f.Type
 	}
-	return nil
+	return types.MemberNames(st, maxNames), nil
 }

@@ -39,6 +39,9 @@ type Types struct {
 	nodes   map[uint64]*node
 	byName  map[string]ref
 	members map[[2]string]member
+
+	graphOnce sync.Once
+	graph     *graph // the types.Graph view (graph.go)
 }
 
 // unit is one compile unit's view of .debug_info; base is where it starts,

@@ -13,6 +13,7 @@ import (
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // realEnv names the debug vmlinux of Debian's 6.1.0-50-686-pae kernel
@@ -123,25 +124,25 @@ func TestRealDWARFAgainstBTF(t *testing.T) {
 		if structs >= 20 && checked >= 500 {
 			break
 		}
-		fields, err := bt.Fields("struct " + s.name)
+		st, err := types.Composite(bt.Graph(), "struct "+s.name)
 		if err != nil {
 			t.Fatalf("btf: %v", err)
 		}
 		structs++
-		for _, f := range fields {
+		for _, f := range st.Members {
 			if f.Name == "" {
 				continue
 			}
 			checked++
 			got, err := dw.Offsetof("struct "+s.name, f.Name)
-			if f.IsBitfield() {
+			if f.BitSize != 0 {
 				if !errors.Is(err, vmi.ErrUnsupported) {
 					t.Errorf("Offsetof(%s, %s) = %d, %v; BTF says a bitfield", s.name, f.Name, got, err)
 				}
 				continue
 			}
-			if err != nil || got != f.Offset {
-				t.Errorf("Offsetof(%s, %s) = %d, %v; BTF says %d", s.name, f.Name, got, err, f.Offset)
+			if err != nil || got != f.BitOffset/8 {
+				t.Errorf("Offsetof(%s, %s) = %d, %v; BTF says %d", s.name, f.Name, got, err, f.BitOffset/8)
 			}
 		}
 	}

@@ -23,6 +23,14 @@ type node struct {
 	decl    bool
 	members []memberNode // structs and unions
 	dims    []uint64     // arrays: element count per dimension, 0 when unknown (flexible)
+	enc     int64        // base types: DW_AT_encoding
+	consts  []enumConst  // enums: the enumerators
+}
+
+// enumConst is one DW_TAG_enumerator.
+type enumConst struct {
+	name  string
+	value int64
 }
 
 type memberNode struct {
