@@ -187,3 +187,33 @@ func TestViewsHlistNulls(t *testing.T) {
 		})
 	}
 }
+
+// TestViewsErrors: on a real kernel, an unknown member of task_struct
+// raises an error that names the struct and the member it is near; the
+// idle task's mm is NULL, so field(init_task, "mm.pgd") gives nil and an
+// error naming mm; a list walked from one of its entries returns to that
+// entry without error (the head is just one more node).
+func TestViewsErrors(t *testing.T) {
+	img, err := LoadImage("x86_64-6.12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := runViews(t, "x86_64-6.12", "views_errors.lua")
+	if len(recs) != 3 {
+		t.Fatalf("want 3 records, got %v", recs)
+	}
+	unknown, null, from := recs[0], recs[1], recs[2]
+	msg, _ := unknown["msg"].(string)
+	if unknown["ok"] != false || !strings.Contains(msg, `no member "comn" in struct task_struct`) || !strings.Contains(msg, "comm") {
+		t.Errorf("unknown member: %v", unknown)
+	}
+	nmsg, _ := null["msg"].(string)
+	if null["value"] != "nil" || null["mm"] != "nil" || !strings.Contains(nmsg, "struct task_struct.mm is NULL") {
+		t.Errorf("NULL mm: %v", null)
+	}
+	// Walked from the first module's link: the other modules, then the
+	// real head (one more node), then back at the start.
+	if from["n"] != float64(len(img.Truth.ModuleList)) || from["err"] != nil {
+		t.Errorf("walk from an entry: %v, want %d nodes and no error", from, len(img.Truth.ModuleList))
+	}
+}
