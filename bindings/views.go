@@ -38,13 +38,14 @@ func viewsArea(env *Env) Area {
 			"| `_Bool`/`bool` | a boolean |\n" +
 			"| `float`, `double` | a number |\n" +
 			"| `char` array | a string, up to the first NUL |\n" +
-			"| other array | an array view: `a[i]` (0-based, bounds-checked), `#a` its length |\n" +
+			"| other array | an array view: `a[i]` (0-based, bounds-checked), `#a` its length (0 for a flexible array, whose index is not bounded) |\n" +
 			"| embedded struct or union | a view of it, at its offset |\n" +
 			"| pointer to a struct or union | a view of the struct it points to (no read happens until one of its members is read); `nil` when the pointer is NULL |\n" +
 			"| any other pointer (`char *`, `void *`, function pointers, pointers to pointers) | an address value, NULL included |\n\n" +
 			"A view is also an address: every function that takes an address takes a view (its address), `v + n` and " +
 			"`v - n` give addresses, `==`, `<`, `<=` compare it with addresses and views by address " +
 			"(`m.list.next == head`), `addr(v)` is its address, and `tostring(v)` gives `(struct module *)0x…`. " +
+			"A view has no methods (its names are the struct's members): take `addr(v)` for an address's methods. " +
 			"`sizeof(v)` is its type's size, `offsetof(v, \"member\")` a member's offset.\n\n" +
 			"**Errors.** A member the struct does not have raises an error that names the struct and lists near names " +
 			"(a script bug; probe with `has_member`). Indexing (`t.mm`) cannot return two values, so a read that " +
