@@ -521,14 +521,17 @@ func newViewMetatable(L *lua.LState, env *Env) *lua.LTable {
 		}
 		vs := env.viewState
 		a := vs.memberFast(L, v.vt, string(key))
-		if a.kind == accUint && a.size == 4 {
-			// The commonest member, without read's switch.
+		if a.size == 4 && (a.kind == accUint || a.kind == accInt) {
+			// The commonest members, without read's switch.
 			x, err := env.Guest.ReadUintVirt(v.addr+a.off, 4)
-			if err != nil {
+			switch {
+			case err != nil:
 				L.Push(lua.LNil)
-				return 1
+			case a.kind == accInt && int32(x) < 0:
+				L.Push(lua.LNumber(int32(x)))
+			default:
+				L.Push(env.numbers.value(uint32(x)))
 			}
-			L.Push(env.numbers.value(uint32(x)))
 			return 1
 		}
 		if a.kind == accEmbed || a.kind == accArray {

@@ -14,7 +14,7 @@ print("refcnt", m.refcnt.counter, "mem", #m.mem, m.mem[0].size, m.mem[1].size, m
 print("bits", m.small, m.neg, m.wide)
 print("core", m.core, is_address(m.core), "delta", m.delta, "live", m.live, "flags", m.flags)
 print("tag", m.tag, read_cstring(m.tag))
-print("parent", m.parent.name, m.parent.parent)
+print("parent", m.parent.name, m.parent.parent, m.parent.refcnt.counter)
 print("sizeof", sizeof(m), sizeof(m.mem[0]), "offsetof", offsetof(m, "refcnt"), offsetof(m, "mem[1].size"))
 print("addr", addr(m) == m, m + 0 == m, addr(m.list) - addr(m), m.list.next - 8 == addr(m.list.next) - 8)
 print("as", symbol("modules"):as("list_head").next == m.list)
