@@ -110,7 +110,7 @@ func addViewData(g *fakeguest.Guest, mods []uint64) {
 	g.Write(m+0x98, []byte{1})
 	g.WritePtr(m+0xa0, v+0x1ffc) // tag: "abc"
 	g.WritePtr(m+0xa8, 0x10)
-	g.WritePtr(mods[1]+0x80, 0) // the second module's parent is NULL
+	g.WritePtr(mods[1]+0x80, 0)   // the second module's parent is NULL
 	u32(mods[1]+0x50, 0xffffffff) // and its refcnt -1
 
 	// knodes with keys 30, 10, 20 at kbase+i*0x100; tree 20(10, 30); hlist
