@@ -79,6 +79,9 @@ func Resolve(t *Type, path string) (Field, error) {
 				return Field{}, fmt.Errorf("member path %q: index %d out of range [0, %d): %w",
 					path, idx, at.Len, vmi.ErrNotFound)
 			}
+			if !finite(at.Target) {
+				return Field{}, fmt.Errorf("member path %q: elements of %s nest deeper than %d: %w", path, comp, MaxDepth, vmi.ErrLimit)
+			}
 			var esz uint64
 			if e := Underlying(at.Target); e != nil {
 				esz = e.Size
