@@ -79,3 +79,24 @@ func finite(t *Type) bool {
 	}
 	return false
 }
+
+// MembersAt lists the members of structName, or of the struct or union that
+// member path is ("" for structName itself), as Resolve reaches them: the
+// REPL's completion of offsetof's second argument.
+func MembersAt(g Graph, structName, path string) ([]string, error) {
+	st, err := Composite(g, structName)
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		f, err := Resolve(st, path)
+		if err != nil {
+			return nil, err
+		}
+		if !Underlying(f.Type).IsComposite() {
+			return nil, fmt.Errorf("%s.%s is a %s, not a struct or union: %w", structName, path, spellOrKind(f.Type), vmi.ErrNotFound)
+		}
+		st = f.Type
+	}
+	return MemberNames(st, 1<<20), nil
+}
