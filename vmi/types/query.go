@@ -62,5 +62,41 @@ func Sizeof(g Graph, typeName string, ptrSize int) (uint64, error) {
 	if u := Underlying(t); u == nil || u.Kind == Func || u.Kind == Void {
 		return 0, fmt.Errorf("type %q (%s) has no size: %w", typeName, spellOrKind(u), vmi.ErrUnsupported)
 	}
+	if !finite(t) {
+		return 0, fmt.Errorf("type %q: typedefs or arrays nested deeper than %d: %w", typeName, MaxDepth, vmi.ErrLimit)
+	}
 	return t.Size, nil
+}
+
+// finite reports whether the chain of typedefs and array elements from t
+// ends within MaxDepth (a cycle, possible only in hostile input, does not).
+func finite(t *Type) bool {
+	for range MaxDepth {
+		if t == nil || (t.Kind != Typedef && t.Kind != Array) {
+			return true
+		}
+		t = t.Target
+	}
+	return false
+}
+
+// MembersAt lists the members of structName, or of the struct or union that
+// member path is ("" for structName itself), as Resolve reaches them: the
+// REPL's completion of offsetof's second argument.
+func MembersAt(g Graph, structName, path string) ([]string, error) {
+	st, err := Composite(g, structName)
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		f, err := Resolve(st, path)
+		if err != nil {
+			return nil, err
+		}
+		if !Underlying(f.Type).IsComposite() {
+			return nil, fmt.Errorf("%s.%s is a %s, not a struct or union: %w", structName, path, spellOrKind(f.Type), vmi.ErrNotFound)
+		}
+		st = f.Type
+	}
+	return MemberNames(st, 1<<20), nil
 }

@@ -46,7 +46,7 @@ func Resolve(t *Type, path string) (Field, error) {
 		bitOff  uint64
 		bitSize uint32
 		cur     = t
-		last    = t.String()
+		last    string // the component before, for errors; "" at the start
 	)
 	for comp := range strings.SplitSeq(path, ".") {
 		name, idxs, err := SplitIndexes(comp)
@@ -55,6 +55,9 @@ func Resolve(t *Type, path string) (Field, error) {
 		}
 		st := Underlying(cur)
 		if !st.IsComposite() {
+			if last == "" {
+				last = spellOrKind(t) // spelled only here: String allocates
+			}
 			return Field{}, fmt.Errorf("member path %q: %q is a %s, not a struct or union: %w",
 				path, last, spellOrKind(cur), vmi.ErrNotFound)
 		}
@@ -78,6 +81,9 @@ func Resolve(t *Type, path string) (Field, error) {
 			if at.Len != 0 && idx >= at.Len {
 				return Field{}, fmt.Errorf("member path %q: index %d out of range [0, %d): %w",
 					path, idx, at.Len, vmi.ErrNotFound)
+			}
+			if !finite(at.Target) {
+				return Field{}, fmt.Errorf("member path %q: elements of %s nest deeper than %d: %w", path, comp, MaxDepth, vmi.ErrLimit)
 			}
 			var esz uint64
 			if e := Underlying(at.Target); e != nil {

@@ -164,10 +164,30 @@ func TestResolveHostile(t *testing.T) {
 	arr.Target = arr
 	holder := &Type{Kind: Struct, Name: "h", Members: []Member{{Name: "a", Type: arr}}}
 	if _, err := Resolve(holder, "a[1][1][1][1]"); !errors.Is(err, vmi.ErrLimit) {
-		t.Errorf("offsets beyond the bound: %v", err)
+		t.Errorf("an array of itself, indexed: %v", err)
 	}
-	if f, err := Resolve(holder, "a[0][0][0]"); err != nil || f.Offset != 0 {
-		t.Errorf("a[0][0][0] = %+v, %v", f, err)
+	if _, err := Resolve(holder, "a[0]"); !errors.Is(err, vmi.ErrLimit) {
+		t.Errorf("an array of itself: %v", err)
+	}
+	if _, err := Sizeof(NewSet("x"), "x", 8); !errors.Is(err, vmi.ErrNotFound) {
+		t.Errorf("Sizeof in an empty set: %v", err)
+	}
+	cyc := NewSet("cycles")
+	cyc.Add(&Type{Kind: Typedef, Name: "arr_t", Target: arr})
+	cyc.Add(a)
+	for _, n := range []string{"arr_t", "a"} {
+		if _, err := Sizeof(cyc, n, 8); !errors.Is(err, vmi.ErrLimit) {
+			t.Errorf("Sizeof(%s) in a cycle: %v", n, err)
+		}
+	}
+	// Indexes that pass the array's bound but reach beyond 1 TiB.
+	big := &Type{Kind: Struct, Name: "big", Size: 1 << 39}
+	bigs := &Type{Kind: Struct, Name: "bigs", Members: []Member{{Name: "b", Type: &Type{Kind: Array, Len: 4, Target: big}}}}
+	if _, err := Resolve(bigs, "b[3]"); !errors.Is(err, vmi.ErrLimit) {
+		t.Errorf("b[3] of 512 GiB elements: %v", err)
+	}
+	if f, err := Resolve(bigs, "b[1]"); err != nil || f.Offset != 1<<39 {
+		t.Errorf("b[1] = %+v, %v", f, err)
 	}
 	// Member bit offsets near 2^64 do not wrap around.
 	huge := &Type{Kind: Struct, Name: "huge", Members: []Member{

@@ -21,7 +21,7 @@ func FuzzBTF(f *testing.F) {
 		}
 		for _, n := range []string{"module", "page", "u64", "struct list_head"} {
 			ty.Sizeof(n)
-			ty.MemberNames(n, "")
+			types.MembersAt(ty.Graph(), n, "")
 		}
 		ty.CompositeNames()
 		g := ty.Graph()

@@ -357,7 +357,7 @@ func (g *graph) fill(id uint32, tt *types.Type) error {
 			if tm.Type, err = g.node(m.typ); err != nil {
 				return err
 			}
-			if m.bitSize == 0 && !rt.kindFlag() {
+			if m.bitSize == 0 && !rt.kindFlag() && mayBeInt(b, m.typ) {
 				// Legacy bitfields (kind_flag clear) hide in the int encoding.
 				if _, it, err := g.t.strip(m.typ); err == nil && it.kind() == kindInt {
 					enc := b.bo.Uint32(it.data)
@@ -401,4 +401,18 @@ func (g *graph) fill(id uint32, tt *types.Type) error {
 		return fmt.Errorf("BTF type %d: kind %s in a type graph: %w", id, kindName(rt.kind()), vmi.ErrFormat)
 	}
 	return err
+}
+
+// mayBeInt tells whether type id may be an int after typedefs and
+// qualifiers: pointers, structs and arrays, most members, need no strip.
+func mayBeInt(b *blob, id uint32) bool {
+	rt, err := b.typ(id)
+	if err != nil {
+		return false
+	}
+	switch rt.kind() {
+	case kindInt, kindTypedef, kindConst, kindVolatile, kindRestrict, kindTypeTag:
+		return true
+	}
+	return false
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/xascript/xascript/vmi"
-	"github.com/xascript/xascript/vmi/types"
 )
 
 // maxNames bounds the names one listing returns: a kernel's BTF holds a few
@@ -35,26 +34,4 @@ func (t *Types) CompositeNames() ([]string, error) {
 	}
 	slices.Sort(names)
 	return slices.Compact(names), nil
-}
-
-// MemberNames lists the member names of structName, or of the struct or
-// union that the member at path (a dotted path as Offsetof takes; "" for
-// structName itself) is, in declaration order. Members of anonymous structs
-// and unions are listed in their place, as C reaches them by name.
-func (t *Types) MemberNames(structName, path string) ([]string, error) {
-	st, err := types.Composite(t.Graph(), structName)
-	if err != nil {
-		return nil, err
-	}
-	if path != "" {
-		f, err := types.Resolve(st, path)
-		if err != nil {
-			return nil, err
-		}
-		if !types.Underlying(f.Type).IsComposite() {
-			return nil, fmt.Errorf("%s.%s is a %s, not a struct or union: %w", structName, path, f.Type, vmi.ErrNotFound)
-		}
-		st = f.Type
-	}
-	return types.MemberNames(st, maxNames), nil
 }

@@ -56,6 +56,11 @@ func (g *graph) Lookup(name string) (tt *types.Type, err error) {
 		if !ok {
 			continue
 		}
+		if n, err := g.t.node(r); err == nil && n.decl && key != 't' {
+			if _, dn, err := g.t.strip(r); err != nil || dn == nil {
+				return nil, fmt.Errorf("%s is only declared in the DWARF, never defined: %w", describe(n), vmi.ErrNotFound)
+			}
+		}
 		tt, err := g.convert(r)
 		if err != nil {
 			return nil, fmt.Errorf("type %q: %w", name, err)

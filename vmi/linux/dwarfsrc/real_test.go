@@ -68,9 +68,26 @@ func TestRealDWARFAgainstBTF(t *testing.T) {
 	}
 	defer bt.Close()
 
-	if dw.PointerSize() != 4 {
-		t.Errorf("PointerSize = %d, want 4", dw.PointerSize())
+	if dw.PointerSize() != bt.PointerSize() {
+		t.Errorf("PointerSize = %d, BTF says %d", dw.PointerSize(), bt.PointerSize())
 	}
+	// The one type graph from both: every member of the structs monitors
+	// read is the same Field (offset, bits, and the size, kind, signedness
+	// and canonical name of its type).
+	total := 0
+	for _, s := range []string{"module", "task_struct", "mm_struct", "vm_area_struct", "list_head", "hlist_node",
+		"dentry", "inode", "file", "path", "qstr", "sock", "sock_common", "sk_buff", "super_block", "cred",
+		"files_struct", "fdtable", "mount", "vfsmount", "net_device", "pid", "upid", "kobject", "kset"} {
+		n, diffs := types.CompareStruct(bt.Graph(), dw.Graph(), s)
+		for _, d := range diffs {
+			t.Errorf("BTF vs DWARF: %s", d)
+		}
+		total += n
+	}
+	if total < 900 {
+		t.Errorf("only %d members compared", total)
+	}
+	t.Logf("%d members of 25 structs are the same Field in BTF and DWARF", total)
 	for _, q := range [][2]string{{"module", "name"}, {"module", "list"}, {"task_struct", "comm"},
 		{"task_struct", "tasks"}, {"module", "core_layout.size"}, {"list_head", "prev"}, {"task_struct", "tasks.next"}} {
 		want, err := bt.Offsetof(q[0], q[1])

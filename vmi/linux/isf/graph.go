@@ -156,7 +156,7 @@ func (g *graph) user(name string) (*types.Type, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &types.Type{Kind: types.Struct, Name: name, Size: u.size}
+	t := &types.Type{Kind: types.Struct, Name: cName(name), Size: u.size}
 	switch u.kind {
 	case "struct", "class":
 	case "union":
@@ -331,7 +331,7 @@ func (g *graph) enum(name string) (*types.Type, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ISF %s: %w", g.p.name, err)
 	}
-	t := &types.Type{Kind: types.Enum, Name: name, Size: size}
+	t := &types.Type{Kind: types.Enum, Name: cName(name), Size: size}
 	if b, ok := g.p.base[e.Base]; ok {
 		t.Signed = b.Signed
 	}
@@ -385,4 +385,13 @@ func rawNames(ix *sortedRaw, m map[string][]byte) []string {
 		names = append(names, n)
 	}
 	return names
+}
+
+// cName is the C name of an ISF user type or enum: writers name anonymous
+// ones "unnamed_" and a hash (dwarf2json, Write), which C calls anonymous.
+func cName(isfName string) string {
+	if strings.HasPrefix(isfName, "unnamed_") {
+		return ""
+	}
+	return isfName
 }
