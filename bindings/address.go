@@ -27,7 +27,7 @@ func addressArea(env *Env) Area {
 			"`a + n`, `a - n` and `a - b` give addresses (wrapping modulo 2^64); `==`, `<`, `<=` compare two addresses " +
 			"(compare an address with a number by converting one side: `a == addr(n)`); `tostring(a)` and `a .. \"\"` give `0x…` hex. " +
 			"Methods: `a:hex()`, `a:tonumber()` (errors above 2^53), `a:band(m)`, `a:bor(m)`, `a:bxor(m)`, `a:shl(n)`, `a:shr(n)` " +
-			"(shifts by 64 or more give 0), `a:key()`. " +
+			"(shifts by 64 or more give 0), `a:key()`, `a:as(type)` (a typed view of the struct at `a`: see `view`). " +
 			"Every function that takes an address also accepts an exact integer below 2^53 or a hex string.\n\n" +
 			"**Table keys.** Two address values that are equal are still two values, and Lua tables compare keys by " +
 			"identity: `t[addr(1)] = 1` then `t[addr(1)]` is nil. Index tables by `a:key()` (a string, `\"0x…\"`; " +
@@ -43,10 +43,13 @@ func addressArea(env *Env) Area {
 				Doc: "Converts `x` (a number below 2^53, a decimal or `0x` hex string, or an address) to an address. Raises an error when `x` is not one.",
 				Fn:  func(L *lua.LState) int { pushAddress(L, env, checkAddress(L, 1)); return 1 }},
 			{Name: "is_address", Signature: "is_address(x) -> boolean",
-				Doc: "Tells whether `x` is an address value.",
+				Doc: "Tells whether `x` is an address value (a view is not one, though it is accepted wherever an address is).",
 				Fn: func(L *lua.LState) int {
-					_, ok := toAddress(L.Get(1))
-					L.Push(lua.LBool(ok && L.Get(1).Type() == lua.LTUserData))
+					ud, ok := L.Get(1).(*lua.LUserData)
+					if ok {
+						_, ok = ud.Value.(Address)
+					}
+					L.Push(lua.LBool(ok))
 					return 1
 				}},
 		},
@@ -74,6 +77,9 @@ func newAddressMetatable(L *lua.LState, env *Env) *lua.LTable {
 	L.SetField(methods, "key", L.NewFunction(func(L *lua.LState) int {
 		L.Push(lua.LString(formatAddress(checkAddress(L, 1))))
 		return 1
+	}))
+	L.SetField(methods, "as", L.NewFunction(func(L *lua.LState) int {
+		return newViewAt(L, env, L.CheckString(2), checkAddress(L, 1))
 	}))
 	L.SetField(methods, "hex", L.NewFunction(func(L *lua.LState) int {
 		L.Push(lua.LString(formatAddress(checkAddress(L, 1))))
@@ -141,8 +147,13 @@ func newAddress(L *lua.LState, env *Env, v uint64) *lua.LUserData {
 func toAddress(v lua.LValue) (uint64, bool) {
 	switch x := v.(type) {
 	case *lua.LUserData:
-		a, ok := x.Value.(Address)
-		return uint64(a), ok
+		switch a := x.Value.(type) {
+		case Address:
+			return uint64(a), true
+		case *view: // a view is the address of what it views
+			return a.addr, true
+		}
+		return 0, false
 	case lua.LNumber:
 		f := float64(x)
 		if f < 0 || f >= maxExact || f != math.Trunc(f) {

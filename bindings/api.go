@@ -81,6 +81,7 @@ type Env struct {
 
 	scratch   [8]byte
 	addressMT *lua.LTable
+	viewState *viewState // typed views, made on first use (views.go)
 	numbers   numberBox
 }
 
@@ -121,6 +122,8 @@ func Areas(env *Env) []Area {
 		percpuArea(env),
 		listsArea(env),
 		processArea(env),
+		viewsArea(env),
+		iterArea(env),
 		targetArea(env),
 		timeArea(env),
 		timerArea(env),

@@ -19,7 +19,7 @@ const v = fakeguest.VirtOffset
 // fixtureGuest is the synthetic guest that testdata/*.lua run against.
 func fixtureGuest() *fakeguest.Guest {
 	g := fakeguest.New()
-	g.ModuleList(v+0x1000, []string{"ext4", "loop", "dummy"})
+	mods := g.ModuleList(v+0x1000, []string{"ext4", "loop", "dummy"})
 	g.Write(v+0x1ffc, []byte("abc\x00"))
 	g.Write(v+0x3ffc, []byte("wxyz"))
 	// cyclic: head -> A -> B -> A
@@ -31,6 +31,7 @@ func fixtureGuest() *fakeguest.Guest {
 	g.Syms["broken"] = v + 0x60000
 	g.WritePtr(v+0x60000, v+0x61008)
 	g.WritePtr(v+0x61008, v+0x777000)
+	addViewData(g, mods)
 	return g
 }
 

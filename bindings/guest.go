@@ -1,5 +1,7 @@
 package bindings
 
+import "github.com/xascript/xascript/vmi/types"
+
 // Guest is the target a script introspects: a kernel's virtual address
 // space, the physical memory under it, and the profile (symbols and types)
 // that names things in it. vmi/linux.Kernel implements it.
@@ -33,4 +35,11 @@ type GuestWriter interface {
 	WritePhys(buf []byte, pa uint64) error
 	// Writable returns nil when the target may be written, else why not.
 	Writable() error
+}
+
+// TypedGuest is a Guest whose struct layouts are a type graph (vmi/types):
+// typed views and the container iterators (views.go, iter.go) need one; a
+// Guest without it runs every other binding. linux.Kernel has it.
+type TypedGuest interface {
+	Types() (types.Graph, error)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/xascript/xascript/vmi/linux/kwalk"
 )
 
 func listsArea(env *Env) Area {
@@ -44,32 +46,18 @@ func walkList(env *Env) lua.LGFunction {
 		if limit <= 0 {
 			L.ArgError(5, "limit must be positive")
 		}
-		// Seen nodes: a corrupt list may loop without coming back to head,
-		// and fn must not see an entry twice.
-		seen := make(map[uint64]struct{}, 64)
-		node, err := readPtr(g, false, env.scratch[:], head)
-		if err != nil {
-			return fault(L, fmt.Errorf("walk_list: read head %#x: %w", head, err))
-		}
+		// kwalk.List is bounded and refuses a node twice: a corrupt list may
+		// loop without coming back to head, and fn must not see an entry
+		// twice. It yields a node only once its next pointer was read.
+		it := kwalk.NewList(g, g.PointerSize(), head, limit)
 		count := 0
-		for node != head {
+		for it.Next() {
 			if err := env.Ctx.Err(); err != nil {
 				L.RaiseError("walk_list: interrupted: %v", err)
 			}
-			if count >= limit {
-				return fault(L, fmt.Errorf("walk_list: list at %#x has more than %d entries (stopped at node %#x)", head, limit, node))
-			}
-			if _, dup := seen[node]; dup {
-				return fault(L, fmt.Errorf("walk_list: list at %#x is cyclic: node %#x seen again after %d entries without returning to the head", head, node, count))
-			}
-			seen[node] = struct{}{}
-			next, err := readPtr(g, false, env.scratch[:], node)
-			if err != nil {
-				return fault(L, fmt.Errorf("walk_list: list at %#x: read next pointer of node %#x (entry %d): %w", head, node, count, err))
-			}
 			count++
 			L.Push(fn)
-			pushAddress(L, env, node-offset)
+			pushAddress(L, env, it.Node()-offset)
 			env.callbacks++ // an error in fn is fn's, not walk_list's (named)
 			L.Call(1, 1)
 			env.callbacks--
@@ -78,7 +66,9 @@ func walkList(env *Env) lua.LGFunction {
 			if ret == lua.LFalse {
 				break
 			}
-			node = next
+		}
+		if err := it.Err(); err != nil {
+			return fault(L, fmt.Errorf("walk_list: %w", err))
 		}
 		L.Push(lua.LNumber(count))
 		return 1

@@ -454,8 +454,12 @@ func TestLuaLSAddressClass(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("address operators %q, declared %q", got, want)
 	}
-	// Every method runs with the argument types declared for it.
+	// Every method runs with the argument types declared for it (as needs
+	// a target with types: views_test.go runs it).
 	for _, m := range c.Methods {
+		if m.Name == "as" {
+			continue
+		}
 		sig, err := parseSignature(m.Signature)
 		if err != nil {
 			t.Fatal(err)

@@ -34,6 +34,9 @@ var luaParamTypes = map[string]string{
 	"member":  "string",
 	"type":    "string",
 	"path":    "string",
+	"v":       "xascript.view",
+	"xa":      "xascript.addrlike",
+	"idr":     "xascript.addrlike",
 	"seconds": "number",
 	"version": "string",
 	"...":     "any",
@@ -48,7 +51,18 @@ var luaParamTypes = map[string]string{
 	"pid":     "integer",
 	"task":    "xascript.addrlike",
 
-	"addr.x":              "address|number|string",
+	"addr.x":              "address|xascript.view|number|string",
+	"offsetof.struct":     "string|xascript.view",
+	"sizeof.type":         "string|xascript.view",
+	"enum.enum":           "string?",
+	"list.type":           "string?",
+	"hlist.type":          "string?",
+	"hlist_nulls.type":    "string?",
+	"rbtree.type":         "string?",
+	"list.member":         "string?",
+	"hlist.member":        "string?",
+	"hlist_nulls.member":  "string?",
+	"rbtree.member":       "string?",
 	"is_address.x":        "any",
 	"walk_list.struct":    "string?",
 	"walk_list.fn":        "fun(entry: address): boolean?",
@@ -82,6 +96,9 @@ var luaReturnTypes = map[string]luaReturn{
 	"fn's results": {"any", "..."},
 	"symbol_info":  {"xascript.symbol_info", "info"},
 	"table":        {"integer[]", ""},
+	"view":         {"xascript.view", ""},
+	"walk":         {"xascript.walk", ""},
+	"value":        {"any", ""},
 }
 
 // LuaClass is a type that bindings hand to scripts: declared for editors,
@@ -121,7 +138,7 @@ func luaAliases() [][2]string {
 		ops[i] = `"` + string(op) + `"`
 	}
 	return [][2]string{
-		{"xascript.addrlike", "address|integer|string"},
+		{"xascript.addrlike", "address|xascript.view|integer|string"},
 		{"xascript.bitlike", "address|integer|string"},
 		{"xascript.disk_op", strings.Join(ops, "|")},
 	}
@@ -129,7 +146,7 @@ func luaAliases() [][2]string {
 
 // luaAliasDocs say what each alias is for.
 var luaAliasDocs = map[string]string{
-	"xascript.addrlike": "What a function that takes an address accepts: an address, an exact integer below 2^53, or a decimal or `0x` hex string.",
+	"xascript.addrlike": "What a function that takes an address accepts: an address, a view (its address), an exact integer below 2^53, or a decimal or `0x` hex string.",
 	"xascript.bitlike":  "What the bit library takes: an address, an integer with magnitude below 2^53 (a negative one stands for its 64-bit two's complement), or a decimal or `0x` hex string.",
 	"xascript.disk_op":  "A disk event's kind.",
 }
@@ -149,7 +166,23 @@ var luaClasses = []LuaClass{
 			{Name: "bxor", Signature: "bxor(m) -> address", Doc: "Bitwise exclusive or."},
 			{Name: "shl", Signature: "shl(m) -> address", Doc: "Shifted left by `m` bits."},
 			{Name: "shr", Signature: "shr(m) -> address", Doc: "Shifted right by `m` bits."},
+			{Name: "as", Signature: "as(type) -> view | nil, err", Doc: "A typed view of the struct `type` at this address, as `view(type, a)`."},
 			{Name: "key", Signature: "key() -> string", Doc: "A string that stands for the value, for use as a table key (addresses are userdata: two equal ones are different keys); `addr(k)` turns it back."},
+		}},
+	{Name: "xascript.view", Doc: "A kernel struct or union at an address, read through the kernel's types (see `view`): " +
+		"each member of the struct is a field, of the Lua type its C type gives. Also an address: `addr(v)`, `v + n`, comparisons.",
+		Operators: []string{
+			"add(address|integer): address",
+			"sub(address|integer): address",
+			"concat(string|number|address): string",
+		},
+		Fields: []LuaField{{Name: "[string]", Type: "any", Doc: "A member of the struct: number, boolean, string, address, or a further view."}}},
+	{Name: "xascript.walk", Doc: "A walk of a kernel container (`list`, `hlist`, `hlist_nulls`, `rbtree`, `xarray`, `idr`), for a generic `for`.",
+		Operators: []string{"call(any): any"},
+		Methods: []Binding{
+			{Name: "err", Signature: "err() -> string | nil", Doc: "Why the walk ended early (a fault, a cycle, too many entries), or nil when it reached the end."},
+			{Name: "count", Signature: "count() -> number", Doc: "How many entries the walk has yielded."},
+			{Name: "nulls", Signature: "nulls() -> number", Doc: "The nulls marker that ended an `hlist_nulls` walk."},
 		}},
 	{Name: "xascript.guest_info", Doc: "What `guest_info()` returns.",
 		Fields: []LuaField{

@@ -60,13 +60,17 @@ func symbolsArea(env *Env) Area {
 					return 2
 				}},
 			{Name: "offsetof", Signature: "offsetof(struct, member) -> number",
-				Doc: "Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines " +
+				Doc: "Returns the byte offset of `member` (a dotted path) in `struct` (a name, or a view: its type). Structs that only a loaded module defines " +
 					"are found in that module's BTF in memory. An unknown struct or member raises an " +
 					"error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels. " +
 					"A bitfield (`task_struct.in_execve`) has no byte offset: `offsetof` raises an error that says it is a " +
 					"bitfield, with its width and bit offset, while `has_member` is true for it.",
 				Fn: func(L *lua.LState) int {
 					g := needGuest(L, env)
+					if v, ok := viewArg(L, 1); ok {
+						L.Push(lua.LNumber(viewOffsetof(L, env, v, L.CheckString(2))))
+						return 1
+					}
 					off, err := g.Offsetof(L.CheckString(1), L.CheckString(2))
 					if err != nil {
 						L.RaiseError("offsetof: %v", err)
@@ -87,9 +91,13 @@ func symbolsArea(env *Env) Area {
 					return 1
 				}},
 			{Name: "sizeof", Signature: "sizeof(type) -> number",
-				Doc: "Returns the size in bytes of `type` (`\"module\"`, `\"struct list_head\"`, a typedef name). An unknown type raises an error.",
+				Doc: "Returns the size in bytes of `type` (`\"module\"`, `\"struct list_head\"`, a typedef name, or a view: its type's size). An unknown type raises an error.",
 				Fn: func(L *lua.LState) int {
 					g := needGuest(L, env)
+					if v, ok := viewArg(L, 1); ok {
+						L.Push(lua.LNumber(v.vt.u.Size))
+						return 1
+					}
 					n, err := g.Sizeof(L.CheckString(1))
 					if err != nil {
 						L.RaiseError("sizeof: %v", err)

@@ -24,7 +24,7 @@ import (
 //
 // It is not xascript's release version (cmd/xascript's --version): a release
 // that only fixes bugs or speeds things up leaves the API version alone.
-const APIVersion = "1.5"
+const APIVersion = "1.6"
 
 // apiHistory says in which API version each global appeared, oldest first;
 // its last entry is APIVersion. When a binding is added: bump APIVersion's
@@ -54,6 +54,7 @@ var apiHistory = []struct {
 	{"1.4", []string{"symbol_at", "percpu", "cpus", "sha256", "crc32",
 		"bit.band", "bit.bor", "bit.bxor", "bit.bnot", "bit.shl", "bit.shr", "bit.arshift", "bit.test"}},
 	{"1.5", []string{"process", "process_of"}},
+	{"1.6", []string{"view", "field", "enum", "list", "hlist", "hlist_nulls", "rbtree", "xarray", "idr"}},
 }
 
 // maxVersionPart bounds each number of a version string, so that a script

@@ -18,7 +18,14 @@ type Truth struct {
 	Paging        string            `json:"paging"`
 	CPU           map[string]string `json:"cpu"`
 	Modules       []string          `json:"modules"`
-	Tasks         []struct {
+	// ModuleList is /proc/modules as the guest printed it.
+	ModuleList []struct {
+		Name     string `json:"name"`
+		Size     uint64 `json:"size"`
+		Address  string `json:"address"`
+		Refcount int    `json:"refcount"`
+	} `json:"module_list"`
+	Tasks []struct {
 		PID  int    `json:"pid"`
 		Comm string `json:"comm"`
 	} `json:"tasks"`

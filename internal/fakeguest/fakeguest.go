@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // VirtOffset maps the fake kernel's virtual addresses onto physical ones,
@@ -26,6 +27,17 @@ type Guest struct {
 	// ReadOnly, when set, is what Writable and every WriteVirt/WritePhys
 	// return: a target opened read-only.
 	ReadOnly error
+	// Graph is the type graph typed views use (nil: Types fails, as for a
+	// kernel without type information).
+	Graph types.Graph
+}
+
+// Types returns Graph.
+func (g *Guest) Types() (types.Graph, error) {
+	if g.Graph == nil {
+		return nil, fmt.Errorf("fake guest has no type graph: %w", vmi.ErrNotFound)
+	}
+	return g.Graph, nil
 }
 
 // New returns an empty 64-bit guest.

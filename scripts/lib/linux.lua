@@ -12,11 +12,9 @@ local linux = {}
 -- /proc/modules lists them), each as {addr = address, name = string}.
 function linux.modules()
   local out = {}
-  local name_off = offsetof("module", "name")
-  local head = assert(symbol("modules"))
-  assert(walk_list(head, "module", "list", function(m)
-    out[#out + 1] = {addr = m, name = assert(read_cstring(m + name_off, 56))}
-  end))
+  local w = list(assert(symbol("modules")), "module", "list")
+  for m in w do out[#out + 1] = {addr = addr(m), name = assert(field(m, "name"))} end
+  assert(not w:err(), w:err())
   return out
 end
 

@@ -1,12 +1,12 @@
 ---@meta xascript
 
--- xascript's Lua API 1.5 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.6 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
 
----What a function that takes an address accepts: an address, an exact integer below 2^53, or a decimal or `0x` hex string.
----@alias xascript.addrlike address|integer|string
+---What a function that takes an address accepts: an address, a view (its address), an exact integer below 2^53, or a decimal or `0x` hex string.
+---@alias xascript.addrlike address|xascript.view|integer|string
 
 ---What the bit library takes: an address, an integer with magnitude below 2^53 (a negative one stands for its 64-bit two's complement), or a decimal or `0x` hex string.
 ---@alias xascript.bitlike address|integer|string
@@ -54,9 +54,39 @@ function address:shl(m) end
 ---@return address
 function address:shr(m) end
 
+---A typed view of the struct `type` at this address, as `view(type, a)`.
+---@param type string
+---@return xascript.view?
+---@return string? err
+function address:as(type) end
+
 ---A string that stands for the value, for use as a table key (addresses are userdata: two equal ones are different keys); `addr(k)` turns it back.
 ---@return string
 function address:key() end
+
+---A kernel struct or union at an address, read through the kernel's types (see `view`): each member of the struct is a field, of the Lua type its C type gives. Also an address: `addr(v)`, `v + n`, comparisons.
+---@class xascript.view
+---@operator add(address|integer): address
+---@operator sub(address|integer): address
+---@operator concat(string|number|address): string
+---@field [string] any A member of the struct: number, boolean, string, address, or a further view.
+
+---A walk of a kernel container (`list`, `hlist`, `hlist_nulls`, `rbtree`, `xarray`, `idr`), for a generic `for`.
+---@class xascript.walk
+---@operator call(any): any
+local xascript_walk = {}
+
+---Why the walk ended early (a fault, a cycle, too many entries), or nil when it reached the end.
+---@return string?
+function xascript_walk:err() end
+
+---How many entries the walk has yielded.
+---@return number
+function xascript_walk:count() end
+
+---The nulls marker that ended an `hlist_nulls` walk.
+---@return number
+function xascript_walk:nulls() end
 
 ---What `guest_info()` returns.
 ---@class xascript.guest_info
@@ -218,11 +248,11 @@ function xascript.require_version(version) end
 -- Addresses and 64-bit values
 
 ---Converts `x` (a number below 2^53, a decimal or `0x` hex string, or an address) to an address. Raises an error when `x` is not one.
----@param x address|number|string
+---@param x address|xascript.view|number|string
 ---@return address
 function addr(x) end
 
----Tells whether `x` is an address value.
+---Tells whether `x` is an address value (a view is not one, though it is accepted wherever an address is).
 ---@param x any
 ---@return boolean
 function is_address(x) end
@@ -409,8 +439,8 @@ function symbol(name) end
 ---@return xascript.symbol_info|string err
 function symbol_at(addr) end
 
----Returns the byte offset of `member` (a dotted path) in `struct`. Structs that only a loaded module defines are found in that module's BTF in memory. An unknown struct or member raises an error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels. A bitfield (`task_struct.in_execve`) has no byte offset: `offsetof` raises an error that says it is a bitfield, with its width and bit offset, while `has_member` is true for it.
----@param struct string
+---Returns the byte offset of `member` (a dotted path) in `struct` (a name, or a view: its type). Structs that only a loaded module defines are found in that module's BTF in memory. An unknown struct or member raises an error (a script bug, not a guest fault); probe with `has_member` when a member differs between kernels. A bitfield (`task_struct.in_execve`) has no byte offset: `offsetof` raises an error that says it is a bitfield, with its width and bit offset, while `has_member` is true for it.
+---@param struct string|xascript.view
 ---@param member string
 ---@return number
 function offsetof(struct, member) end
@@ -421,8 +451,8 @@ function offsetof(struct, member) end
 ---@return boolean
 function has_member(struct, member) end
 
----Returns the size in bytes of `type` (`"module"`, `"struct list_head"`, a typedef name). An unknown type raises an error.
----@param type string
+---Returns the size in bytes of `type` (`"module"`, `"struct list_head"`, a typedef name, or a view: its type's size). An unknown type raises an error.
+---@param type string|xascript.view
 ---@return number
 function sizeof(type) end
 
@@ -473,6 +503,76 @@ function process(pid) end
 ---@return xascript.process?
 ---@return string? err
 function process_of(task) end
+
+-- Typed views of kernel structs
+
+---Returns a view of the struct or union `type` (`"module"`, `"struct task_struct"`, a typedef name) at `addr`, or `nil, err` when `addr` is NULL or cannot be read. An unknown type raises an error. `addr:as(type)` is the same.
+---@param type string
+---@param addr xascript.addrlike
+---@return xascript.view?
+---@return string? err
+function view(type, addr) end
+
+---Reads member `path` of view `v` (`"name"`, `"mm.pgd"`, `"mem[0].size"`), following pointers to structs as indexing does, and returns what `v.a.b` would, or `nil, err` when a pointer on the way is NULL (the error names the member) or a read faults. A member the type does not have raises an error, as indexing does.
+---@param v xascript.view
+---@param path string
+---@return any?
+---@return string? err
+function field(v, path) end
+
+---Returns the value of constant `name` of enum `enum` (`enum("mod_mem_type", "MOD_TEXT")`); with `enum` nil or `""`, of any enum. An unknown enum or constant raises an error.
+---@param enum string?
+---@param name string
+---@return number
+function enum(enum, name) end
+
+-- Iterating kernel containers
+
+---Iterates a circular `struct list_head` list from its head, which is not an entry, in list order (`for e in list(symbol("modules"), "module", "list") do … end`), yielding a view of `type` for each entry: the node's address less `offsetof(type, member)` (`member` may be a path, `"node.node[0]"`); with `type` nil, the node's own address. `head` is an address or a view of the head. The walk is bounded (`limit`, default the run's list limit, 100000), refuses to visit a node twice, and yields only nodes whose link it could read. It ends early when the guest's links are corrupt: `walk:err()` then says why (the address and what was wrong), `nil` when it reached the end; `walk:count()` is the number of entries yielded.
+---@param head xascript.addrlike
+---@param type string?
+---@param member string?
+---@param limit? integer
+---@return xascript.walk
+function list(head, type, member, limit) end
+
+---Iterates a `struct hlist_head` chain (`first`, then each node's `next` until NULL) (`for e in hlist(head, "pid", "...") do … end`), yielding a view of `type` for each entry: the node's address less `offsetof(type, member)` (`member` may be a path, `"node.node[0]"`); with `type` nil, the node's own address. `head` is an address or a view of the head. The walk is bounded (`limit`, default the run's list limit, 100000), refuses to visit a node twice, and yields only nodes whose link it could read. It ends early when the guest's links are corrupt: `walk:err()` then says why (the address and what was wrong), `nil` when it reached the end; `walk:count()` is the number of entries yielded.
+---@param head xascript.addrlike
+---@param type string?
+---@param member string?
+---@param limit? integer
+---@return xascript.walk
+function hlist(head, type, member, limit) end
+
+---Iterates a `struct hlist_nulls_head` chain, which ends at an odd "nulls" marker; `walk:nulls()` is the marker's value once the walk ended (a hash bucket's index, where the kernel puts it) (`for e in hlist_nulls(bucket, "sock_common", "skc_nulls_node") do … end`), yielding a view of `type` for each entry: the node's address less `offsetof(type, member)` (`member` may be a path, `"node.node[0]"`); with `type` nil, the node's own address. `head` is an address or a view of the head. The walk is bounded (`limit`, default the run's list limit, 100000), refuses to visit a node twice, and yields only nodes whose link it could read. It ends early when the guest's links are corrupt: `walk:err()` then says why (the address and what was wrong), `nil` when it reached the end; `walk:count()` is the number of entries yielded.
+---@param head xascript.addrlike
+---@param type string?
+---@param member string?
+---@param limit? integer
+---@return xascript.walk
+function hlist_nulls(head, type, member, limit) end
+
+---Iterates a red-black tree in order (leftmost first, as `rb_first`/`rb_next`) from its `struct rb_root` (or `rb_root_cached`); a path deeper than a red-black tree of `limit` nodes can be ends the walk (`for e in rbtree(root, "vmap_area", "rb_node") do … end`), yielding a view of `type` for each entry: the node's address less `offsetof(type, member)` (`member` may be a path, `"node.node[0]"`); with `type` nil, the node's own address. `head` is an address or a view of the head. The walk is bounded (`limit`, default the run's list limit, 100000), refuses to visit a node twice, and yields only nodes whose link it could read. It ends early when the guest's links are corrupt: `walk:err()` then says why (the address and what was wrong), `nil` when it reached the end; `walk:count()` is the number of entries yielded.
+---@param head xascript.addrlike
+---@param type string?
+---@param member string?
+---@param limit? integer
+---@return xascript.walk
+function rbtree(head, type, member, limit) end
+
+---Iterates the present entries of the `struct xarray` at `xa` in index order, yielding `index, entry`: with `type`, entries (pointers) as views of `type`; without, as addresses. Value entries (odd: tagged integers, such as the page cache's shadow entries) are yielded as numbers. Bounded, cycle-safe and checked (each node's shift must fit its depth); `walk:err()` as for `list`.
+---@param xa xascript.addrlike
+---@param type? string
+---@param limit? integer
+---@return xascript.walk
+function xarray(xa, type, limit) end
+
+---Iterates a `struct idr` (the XArray inside it, `idr_rt`) in id order, yielding `id, entry` as `xarray` does, ids counted from the IDR's `idr_base`: `for nr, pid in idr(symbol("init_pid_ns"):as("pid_namespace").idr, "pid") do … end`.
+---@param idr xascript.addrlike
+---@param type? string
+---@param limit? integer
+---@return xascript.walk
+function idr(idr, type, limit) end
 
 -- The target
 

@@ -40,6 +40,8 @@
 // btfsrc (struct layouts from BTF in a vmlinuz, a vmlinux or a raw blob),
 // kernelimage (the vmlinux inside a bzImage), and from memory kallsyms,
 // btfmem, vmcoreinfo and modsyms (each loaded module's own symbol table).
+// kwalk walks the kernel's linked containers (lists, hlists, red-black
+// trees, XArrays) in guest memory.
 //
 // Names of addresses (kernel_symbols.go): SymbolAt names the kernel or
 // module symbol an address lies in, and Symbol falls back to the modules'

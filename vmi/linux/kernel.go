@@ -18,6 +18,7 @@ import (
 	"github.com/xascript/xascript/vmi/linux/symbols"
 	"github.com/xascript/xascript/vmi/linux/vmcoreinfo"
 	"github.com/xascript/xascript/vmi/paging"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // Options names the profile sources.
@@ -63,8 +64,10 @@ type Kernel struct {
 	noTypes   error  // why there are no types, when no source has them
 	unpackOpt unpack.Options
 	typesOnce sync.Once
-	types     TypeSource
+	types     typeSource
 	typesErr  error
+	graphOnce sync.Once
+	graph     *kernelGraph
 	modOnce   sync.Once // module BTF, read on the first type vmlinux lacks
 	mods      *moduleTypes
 	modsErr   error
@@ -389,7 +392,7 @@ func (k *Kernel) ExportISF(w io.Writer, producerVersion string, opt ExportOption
 		in.BTF, in.GlobalTypes = sec, vars
 		return isf.Write(w, in)
 	}
-	t, err := k.Types()
+	t, err := k.profileTypes()
 	if err != nil {
 		return err
 	}
@@ -401,15 +404,27 @@ func (k *Kernel) ExportISF(w io.Writer, producerVersion string, opt ExportOption
 	return isf.Write(w, in)
 }
 
-// TypeSource answers struct-layout questions: BTF (btfsrc) or a
-// Volatility ISF.
-type TypeSource interface {
-	Offsetof(structName, member string) (uint64, error)
-	Sizeof(typeName string) (uint64, error)
+// typeSource is a loaded source of struct layouts: BTF (btfsrc), DWARF
+// (dwarfsrc) or a Volatility ISF (isf), each a loader into the one type graph.
+type typeSource interface {
+	Graph() types.Graph
 }
 
-// Types returns the struct layouts, loading them on first use.
-func (k *Kernel) Types() (TypeSource, error) {
+// Types returns the type graph of the profile in use (BTF in memory,
+// --btf, --dwarf or --isf), loading it on first use; types only a loaded
+// module defines are found in that module's BTF in memory. The graph is
+// immutable and safe to share.
+func (k *Kernel) Types() (types.Graph, error) {
+	src, err := k.profileTypes()
+	if err != nil {
+		return nil, err
+	}
+	k.graphOnce.Do(func() { k.graph = &kernelGraph{k: k, base: src.Graph()} })
+	return k.graph, nil
+}
+
+// profileTypes returns the loaded source, loading it on first use.
+func (k *Kernel) profileTypes() (typeSource, error) {
 	k.typesOnce.Do(func() {
 		switch {
 		case k.btfPath != "":
@@ -437,8 +452,8 @@ func (k *Kernel) Types() (TypeSource, error) {
 	return k.types, k.typesErr
 }
 
-// loadTypes keeps a nil *btfsrc.Types out of the TypeSource interface.
-func loadTypes(t *btfsrc.Types, err error) (TypeSource, error) {
+// loadTypes keeps a nil *btfsrc.Types out of the typeSource interface.
+func loadTypes(t *btfsrc.Types, err error) (typeSource, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -457,38 +472,23 @@ func (k *Kernel) typesFromMemory() (*btfsrc.Types, error) {
 	return btfsrc.Parse(raw)
 }
 
-// Offsetof returns a member's offset in a struct.
+// Offsetof returns a member's offset in a struct (types.Offsetof over the
+// graph: a bitfield is an error wrapping vmi.ErrUnsupported that says so).
 func (k *Kernel) Offsetof(structName, member string) (uint64, error) {
-	t, err := k.Types()
+	g, err := k.Types()
 	if err != nil {
 		return 0, err
 	}
-	off, err := t.Offsetof(structName, member)
-	if err != nil && typeMissing(t, structName, err) {
-		m, merr := k.moduleTypes()
-		if merr == nil {
-			return m.offsetof(structName, member)
-		}
-		return 0, withModuleError(err, merr)
-	}
-	return off, err
+	return types.Offsetof(g, structName, member)
 }
 
 // Sizeof returns a type's size.
 func (k *Kernel) Sizeof(typeName string) (uint64, error) {
-	t, err := k.Types()
+	g, err := k.Types()
 	if err != nil {
 		return 0, err
 	}
-	n, err := t.Sizeof(strings.TrimSpace(typeName))
-	if err != nil && typeMissing(t, typeName, err) {
-		m, merr := k.moduleTypes()
-		if merr == nil {
-			return m.sizeof(typeName)
-		}
-		return 0, withModuleError(err, merr)
-	}
-	return n, err
+	return types.Sizeof(g, typeName, k.PointerSize())
 }
 
 // WriteVirt stores buf at kernel virtual address va, through the kernel's

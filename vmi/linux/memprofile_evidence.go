@@ -268,7 +268,7 @@ type cachedBTFCheck struct {
 // profile's blob). A cached blob is used only if this guest's BTF at the
 // recorded place is byte for byte the same; if not, the guest's own BTF is
 // decoded and cross-checked instead.
-func (k *Kernel) loadBTFFile() (TypeSource, error) {
+func (k *Kernel) loadBTFFile() (typeSource, error) {
 	t, err := btfsrc.Load(k.btfPath, k.unpackOpt)
 	c := k.cachedBTF
 	if err != nil || c == nil {

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
-	"github.com/xascript/xascript/vmi/linux/memberpath"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // Module BTF (CONFIG_DEBUG_INFO_BTF_MODULES): each loaded module's types,
@@ -50,7 +49,8 @@ var errModuleBTFTotal = errors.New("module BTF total exceeded")
 
 type moduleTypes struct {
 	mods    []moduleSpec
-	skipped []string // modules whose BTF could not be read, and why
+	skipped []string     // modules whose BTF could not be read, and why
+	graph   *moduleGraph // their types in the one type graph
 }
 
 type moduleSpec struct {
@@ -77,7 +77,7 @@ func (k *Kernel) moduleTypes() (*moduleTypes, error) {
 }
 
 func (k *Kernel) loadModuleTypes() (*moduleTypes, error) {
-	t, err := k.Types()
+	t, err := k.profileTypes()
 	if err != nil {
 		return nil, err
 	}
@@ -99,17 +99,18 @@ func (k *Kernel) loadModuleTypes() (*moduleTypes, error) {
 			return nil, fmt.Errorf("module BTF: %w", err)
 		}
 	}
-	nameMember, err := base.Member("btf", "name")
-	if err != nil || nameMember.Size == 0 || nameMember.Size > 256 {
+	nameMember, err := types.FieldOf(base.Graph(), "btf", "name")
+	if err != nil || nameMember.Type.Size == 0 || nameMember.Type.Size > 256 {
 		return nil, fmt.Errorf("module BTF: struct btf member name: %v: %w", err, vmi.ErrFormat)
 	}
 	l := moduleBTFLayout{list: off.list, btf: off.btf, data: off.data, size: off.size, name: off.name,
-		nameLen: nameMember.Size, ptr: base.PointerSize()}
+		nameLen: nameMember.Type.Size, ptr: base.PointerSize()}
 	baseSpec, err := btf.LoadSpecFromReader(bytes.NewReader(base.Raw()))
 	if err != nil {
 		return nil, fmt.Errorf("module BTF: vmlinux BTF as base: %w", err)
 	}
 	m := &moduleTypes{}
+	m.graph = &moduleGraph{base: base, baseSpec: baseSpec}
 	budget := &moduleBTFBudget{data: map[uint64]string{}}
 	seen := map[uint64]bool{head: true}
 	node, err := k.ReadUintVirt(head, l.ptr)
@@ -118,6 +119,7 @@ func (k *Kernel) loadModuleTypes() (*moduleTypes, error) {
 			return nil, fmt.Errorf("module BTF: btf_modules list at %#x: %w", head, err)
 		}
 		if node == head {
+			m.graph.mods = m.mods
 			return m, nil
 		}
 		if seen[node] {
@@ -189,111 +191,6 @@ func (k *Kernel) readModuleBTF(bm uint64, l moduleBTFLayout, base *btf.Spec, bud
 		return string(name), nil, fmt.Errorf("BTF at %#x: %v: %w", data, err, vmi.ErrFormat)
 	}
 	return string(name), spec, nil
-}
-
-// moduleType finds a struct, union or other named type in module BTF.
-func (m *moduleTypes) find(typeName string) (btf.Type, string, bool) {
-	name := strings.TrimSpace(typeName)
-	for _, p := range []string{"struct ", "union ", "enum "} {
-		name = strings.TrimPrefix(name, p)
-	}
-	for _, s := range m.mods {
-		types, err := s.spec.AnyTypesByName(name)
-		if err != nil {
-			continue
-		}
-		for _, t := range types {
-			switch t.(type) {
-			case *btf.Struct, *btf.Union, *btf.Typedef, *btf.Enum, *btf.Int:
-				return t, s.name, true
-			}
-		}
-	}
-	return nil, "", false
-}
-
-// offsetof resolves a member path (memberpath syntax) in a module type.
-func (m *moduleTypes) offsetof(typeName, path string) (uint64, error) {
-	t, mod, ok := m.find(typeName)
-	if !ok {
-		return 0, fmt.Errorf("type %q: not in vmlinux's BTF nor in the BTF of %d loaded modules: %w", typeName, len(m.mods), vmi.ErrNotFound)
-	}
-	var bitOff uint64
-	for _, comp := range strings.Split(path, ".") {
-		name, idxs, err := memberpath.SplitIndexes(comp)
-		if err != nil {
-			return 0, err
-		}
-		mem, off, ok := findMember(t, name, 0)
-		if !ok {
-			return 0, fmt.Errorf("no member %q in %s (BTF of module %s): %w", name, typeName, mod, vmi.ErrNotFound)
-		}
-		bitOff += off
-		t = mem.Type
-		for _, i := range idxs {
-			arr, ok := btf.UnderlyingType(t).(*btf.Array)
-			if !ok || uint64(i) >= uint64(arr.Nelems) {
-				return 0, fmt.Errorf("index %d of %s in %s (BTF of module %s): %w", i, name, typeName, mod, vmi.ErrNotFound)
-			}
-			sz, err := btf.Sizeof(arr.Type)
-			if err != nil {
-				return 0, err
-			}
-			bitOff += i * uint64(sz) * 8
-			t = arr.Type
-		}
-	}
-	if bitOff%8 != 0 {
-		return 0, fmt.Errorf("%s.%s is a bitfield: %w", typeName, path, vmi.ErrUnsupported)
-	}
-	return bitOff / 8, nil
-}
-
-// findMember finds name among t's members, looking into anonymous struct
-// and union members as C does, and returns it with its bit offset.
-func findMember(t btf.Type, name string, depth int) (btf.Member, uint64, bool) {
-	if depth > 16 {
-		return btf.Member{}, 0, false
-	}
-	var ms []btf.Member
-	switch c := btf.UnderlyingType(t).(type) {
-	case *btf.Struct:
-		ms = c.Members
-	case *btf.Union:
-		ms = c.Members
-	default:
-		return btf.Member{}, 0, false
-	}
-	for _, m := range ms {
-		if m.Name == name {
-			return m, uint64(m.Offset), true
-		}
-		if m.Name == "" {
-			if in, off, ok := findMember(m.Type, name, depth+1); ok {
-				return in, uint64(m.Offset) + off, true
-			}
-		}
-	}
-	return btf.Member{}, 0, false
-}
-
-func (m *moduleTypes) sizeof(typeName string) (uint64, error) {
-	t, _, ok := m.find(typeName)
-	if !ok {
-		return 0, fmt.Errorf("type %q: not in vmlinux's BTF nor in the BTF of %d loaded modules: %w", typeName, len(m.mods), vmi.ErrNotFound)
-	}
-	n, err := btf.Sizeof(t)
-	return uint64(n), err
-}
-
-// typeMissing tells whether err says a type (not a member) is unknown, so
-// that module BTF is worth asking.
-func typeMissing(t TypeSource, typeName string, err error) bool {
-	if !errors.Is(err, vmi.ErrNotFound) {
-		return false
-	}
-	_, serr := t.Sizeof(typeName)
-	return errors.Is(serr, vmi.ErrNotFound)
 }
 
 // withModuleError adds why module BTF could not be asked to a type-not-found

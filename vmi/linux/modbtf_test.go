@@ -169,12 +169,8 @@ func (p patchedMany) setVirt(t *testing.T, k *Kernel, va, v uint64, n int) {
 // of its struct btf, with the offsets of data and data_size in it.
 func moduleBTFs(t *testing.T, k *Kernel) (btfs []uint64, dataOff, sizeOff uint64) {
 	t.Helper()
-	ty, err := k.Types()
-	if err != nil {
-		t.Fatal(err)
-	}
 	off := func(s, m string) uint64 {
-		o, err := ty.Offsetof(s, m)
+		o, err := k.Offsetof(s, m)
 		if err != nil {
 			t.Fatal(err)
 		}

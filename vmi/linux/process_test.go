@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/symbols"
 	"github.com/xascript/xascript/vmi/paging"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // A synthetic x86-64 guest for the edge cases that real guests do not
@@ -46,15 +48,45 @@ var fakeOffsets = map[string]uint64{
 	"file.f_path.dentry": 0x18, "dentry.d_parent": 0x8, "dentry.d_name.name": 0x20,
 }
 
+// fakeTypes is the fake layout as a type graph: every struct 0x100 bytes,
+// each member path a chain of anonymous structs whose last member sits at
+// its offset.
 type fakeTypes struct{}
 
-func (fakeTypes) Offsetof(s, m string) (uint64, error) {
-	if off, ok := fakeOffsets[s+"."+m]; ok {
-		return off, nil
+func (fakeTypes) Graph() types.Graph {
+	u64 := &types.Type{Kind: types.Int, Name: "long unsigned int", Size: 8}
+	set := types.NewSet("fake")
+	structs := map[string]*types.Type{}
+	for path, off := range fakeOffsets {
+		comps := strings.Split(path, ".")
+		st := structs[comps[0]]
+		if st == nil {
+			st = &types.Type{Kind: types.Struct, Name: comps[0], Size: 0x100}
+			structs[comps[0]] = st
+			set.Add(st)
+		}
+		for i, name := range comps[1:] {
+			last := i == len(comps)-2
+			var m *types.Member
+			for j := range st.Members {
+				if st.Members[j].Name == name {
+					m = &st.Members[j]
+				}
+			}
+			if m == nil {
+				mt := u64
+				bits := off * 8
+				if !last {
+					mt, bits = &types.Type{Kind: types.Struct, Size: 0x100}, 0
+				}
+				st.Members = append(st.Members, types.Member{Name: name, BitOffset: bits, Type: mt})
+				m = &st.Members[len(st.Members)-1]
+			}
+			st = m.Type
+		}
 	}
-	return 0, fmt.Errorf("%s.%s: %w", s, m, vmi.ErrNotFound)
+	return set
 }
-func (fakeTypes) Sizeof(string) (uint64, error) { return 0x100, nil }
 
 type fakeRAM struct{ b []byte }
 
@@ -200,6 +232,7 @@ func TestProcessSynthetic(t *testing.T) {
 	// A kernel with neither mm_mt nor mmap.
 	delete(fakeOffsets, "mm_struct.mm_mt.ma_root")
 	defer func() { fakeOffsets["mm_struct.mm_mt.ma_root"] = 0x18 }()
+	k.graph, k.graphOnce = nil, sync.Once{} // the graph is built once per kernel
 	if _, err := p.VMAs(); !errors.Is(err, vmi.ErrNotFound) || !strings.Contains(err.Error(), "neither mm_mt nor mmap") {
 		t.Errorf("no VMA container: %v", err)
 	}

@@ -4,22 +4,21 @@ import (
 	"fmt"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/types"
 )
 
-// typeLister is a TypeSource that can list its names (BTF). DWARF and ISF
-// sources answer lookups only.
-type typeLister interface {
-	CompositeNames() ([]string, error)
-	MemberNames(structName, path string) ([]string, error)
-}
-
 // StructNames lists the kernel's named structs and unions, sorted: what the
-// REPL completes after `offsetof("`. Structs that only a module's BTF
-// defines are not listed.
+// REPL completes after `offsetof("`. Sources that cannot list their names
+// cheaply (DWARF) say so; structs that only a module's BTF defines are not
+// listed.
 func (k *Kernel) StructNames() ([]string, error) {
-	l, err := k.typeLister()
+	g, err := k.Types()
 	if err != nil {
 		return nil, err
+	}
+	l, ok := g.(types.Lister)
+	if !ok {
+		return nil, fmt.Errorf("struct layouts from %s cannot be listed: %w", k.TypesFrom, vmi.ErrUnsupported)
 	}
 	return l.CompositeNames()
 }
@@ -27,21 +26,9 @@ func (k *Kernel) StructNames() ([]string, error) {
 // MemberNames lists the members of structName, or of the struct at member
 // path (dotted, "" for structName itself), as offsetof reaches them.
 func (k *Kernel) MemberNames(structName, path string) ([]string, error) {
-	l, err := k.typeLister()
+	g, err := k.Types()
 	if err != nil {
 		return nil, err
 	}
-	return l.MemberNames(structName, path)
-}
-
-func (k *Kernel) typeLister() (typeLister, error) {
-	t, err := k.Types()
-	if err != nil {
-		return nil, err
-	}
-	l, ok := t.(typeLister)
-	if !ok {
-		return nil, fmt.Errorf("struct layouts from %s cannot be listed: %w", k.TypesFrom, vmi.ErrUnsupported)
-	}
-	return l, nil
+	return types.MembersAt(g, structName, path)
 }

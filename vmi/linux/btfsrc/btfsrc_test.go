@@ -11,6 +11,7 @@ import (
 
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // synthTypes builds a small BTF blob with cilium's encoder: nesting,
@@ -140,53 +141,79 @@ func TestOffsetofErrors(t *testing.T) {
 	}
 }
 
-func TestMember(t *testing.T) {
+// TestGraph checks what the graph gives for the members of the synthetic
+// struct module: kinds, names, signedness, sizes, bitfields, qualifiers
+// dropped, forward declarations resolved to the complete struct.
+func TestGraph(t *testing.T) {
 	ty, err := Parse(synthTypes(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ty.Member("module", "more")
-	if err != nil || !m.IsBitfield() || m.BitOffset != 835 || m.BitSize != 5 || m.Offset != 104 || m.Size != 4 {
-		t.Errorf("Member(module, more) = %+v, %v", m, err)
+	g := ty.Graph()
+	field := func(strct, path string) types.Field {
+		t.Helper()
+		f, err := types.FieldOf(g, strct, path)
+		if err != nil {
+			t.Fatalf("FieldOf(%s, %s): %v", strct, path, err)
+		}
+		return f
 	}
-	m, err = ty.Member("module", "name")
-	if err != nil || m.Type.Kind != KindArray || m.Type.Count != 56 || m.Size != 56 ||
-		m.Type.Elem == nil || !m.Type.Elem.Char || m.Type.Name != "char[56]" {
-		t.Errorf("Member(module, name) = %+v, %v", m, err)
+	if f := field("module", "more"); f.BitSize != 5 || f.Offset != 104 || f.BitOffset != 3 || f.Type.Size != 4 {
+		t.Errorf("module.more = %+v", f)
 	}
-	m, err = ty.Member("module", "list.next")
-	if err != nil || m.Type.Kind != KindPointer || m.Size != 8 || m.Type.Elem == nil ||
-		m.Type.Elem.Name != "struct list_head" || m.Type.Name != "struct list_head *" {
-		t.Errorf("Member(module, list.next) = %+v, %v", m, err)
+	if f := field("module", "name"); f.Type.Kind != types.Array || f.Type.Len != 56 || f.Type.Size != 56 ||
+		f.Type.Target.Name != "char" || !f.Type.Target.Signed || f.Type.String() != "char[56]" {
+		t.Errorf("module.name = %+v", f.Type)
 	}
-	m, err = ty.Member("module", "refs")
-	if err != nil || m.Type.Kind != KindInt || m.Type.Signed || m.Type.Name != "long unsigned int" || m.Size != 8 {
-		t.Errorf("Member(module, refs) = %+v, %v", m, err)
+	if f := field("module", "list.next"); f.Type.Kind != types.Pointer || f.Type.Size != 8 ||
+		f.Type.String() != "struct list_head *" {
+		t.Errorf("module.list.next = %+v", f.Type)
 	}
-	m, err = ty.Member("module", "whole")
-	if err != nil || m.Type.Typedef != "u64" {
-		t.Errorf("Member(module, whole) = %+v, %v", m, err)
+	// volatile const u64: qualifiers dropped, the typedef kept.
+	if f := field("module", "refs"); f.Type.Kind != types.Typedef || f.Type.Name != "u64" || f.Type.Size != 8 ||
+		types.Underlying(f.Type).Name != "long unsigned int" || types.Underlying(f.Type).Signed {
+		t.Errorf("module.refs = %+v", f.Type)
 	}
-	m, err = ty.Member("module", "state")
-	if err != nil || m.Type.Kind != KindEnum || m.Type.Name != "enum module_state" || m.Size != 4 {
-		t.Errorf("Member(module, state) = %+v, %v", m, err)
+	if f := field("module", "state"); f.Type.Kind != types.Enum || f.Type.Name != "module_state" || f.Type.Size != 4 ||
+		len(f.Type.Enumerators) != 1 || f.Type.Enumerators[0].Name != "LIVE" {
+		t.Errorf("module.state = %+v", f.Type)
 	}
-	m, err = ty.Member("module", "matrix[1]")
-	if err != nil || m.Type.Kind != KindArray || m.Type.Count != 3 || m.Size != 12 {
-		t.Errorf("Member(module, matrix[1]) = %+v, %v", m, err)
+	if f := field("module", "matrix[1]"); f.Type.Kind != types.Array || f.Type.Len != 3 || f.Type.Size != 12 {
+		t.Errorf("module.matrix[1] = %+v", f.Type)
 	}
-	m, err = ty.Member("module", "init")
-	if err != nil || m.Type.Kind != KindPointer || m.Type.Elem.Kind != KindFunc {
-		t.Errorf("Member(module, init) = %+v, %v", m, err)
+	if f := field("module", "init"); f.Type.Kind != types.Pointer || f.Type.Target.Kind != types.Func {
+		t.Errorf("module.init = %+v", f.Type)
 	}
-	m, err = ty.Member("task_struct", "fwd")
-	if err != nil || m.Type.Elem.Name != "struct task_struct" || m.Type.Elem.Size != 0 {
-		t.Errorf("Member(task_struct, fwd) = %+v, %v", m, err)
+	// The pointer to the forward declaration leads to the complete struct.
+	if f := field("task_struct", "fwd"); f.Type.Target.Name != "task_struct" || f.Type.Target.Size != 32 || len(f.Type.Target.Members) != 3 {
+		t.Errorf("task_struct.fwd = %+v", f.Type.Target)
 	}
-	fs, err := ty.Fields("list_head")
-	if err != nil || len(fs) != 2 || fs[1].Name != "prev" || fs[1].Offset != 8 {
-		t.Errorf("Fields(list_head) = %+v, %v", fs, err)
+	if f := field("task_struct", "mod"); f.Type.Target.Kind != types.Typedef || types.Underlying(f.Type.Target) != types.Underlying(mustLookup(t, g, "module")) {
+		t.Errorf("task_struct.mod does not point to the one struct module")
 	}
+	if v, err := g.EnumValue("module_state", "LIVE"); err != nil || v != 0 {
+		t.Errorf("EnumValue(module_state, LIVE) = %d, %v", v, err)
+	}
+	if v, err := g.EnumValue("", "LIVE"); err != nil || v != 0 {
+		t.Errorf("EnumValue(, LIVE) = %d, %v", v, err)
+	}
+	if _, err := g.EnumValue("", "DEAD"); !errors.Is(err, vmi.ErrNotFound) {
+		t.Errorf("EnumValue(, DEAD) = %v", err)
+	}
+	for _, n := range []string{"unsigned long", "long unsigned int"} {
+		if u, err := g.Lookup(n); err != nil || u.Size != 8 || u.Kind != types.Int {
+			t.Errorf("Lookup(%q) = %+v, %v", n, u, err)
+		}
+	}
+}
+
+func mustLookup(t *testing.T, g types.Graph, name string) *types.Type {
+	t.Helper()
+	ty, err := g.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ty
 }
 
 func TestSizeof(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // CheckedStructs are the structs a derived profile is cross-checked on:
@@ -14,10 +15,11 @@ import (
 var CheckedStructs = []string{"list_head", "module", "task_struct", "mm_struct"}
 
 // CrossCheck decodes t's blob with cilium/ebpf/btf, the field's reference
-// BTF library, and checks that this package gives the same size for each
-// named struct and the same bit offset, bit size and byte size for each of
-// its members (members of anonymous structs and unions flattened, as
-// Member resolves them). It returns how many members agreed.
+// BTF library, and checks that this package's type graph (Graph, resolved by
+// types.Resolve) gives the same size for each named struct and the same bit
+// offset, bit size, byte size, kind, signedness and (base types) name for
+// each of its members (members of anonymous structs and unions flattened, as
+// Resolve reaches them). It returns how many members agreed.
 //
 // Profiles derived from guest memory run it once per kernel, before the
 // BTF is cached: the blob came from the guest, so one that cilium rejects,
@@ -39,10 +41,11 @@ func CrossCheck(t *Types, structs []string) (int, error) {
 		if err != nil {
 			return checked, fmt.Errorf("cilium/ebpf: sizeof(struct %s): %w", name, err)
 		}
-		if got, err := t.Sizeof(name); err != nil || got != uint64(want) {
-			return checked, fmt.Errorf("sizeof(struct %s) = %d (%v); cilium/ebpf says %d: %w", name, got, err, want, vmi.ErrFormat)
+		st, err := t.Graph().Lookup("struct " + name)
+		if err != nil || st.Size != uint64(want) {
+			return checked, fmt.Errorf("sizeof(struct %s) = %v (%v); cilium/ebpf says %d: %w", name, st, err, want, vmi.ErrFormat)
 		}
-		n, err := crossCheckMembers(t, name, s.Members, 0, 0)
+		n, err := crossCheckMembers(st, name, s.Members, 0, 0)
 		checked += n
 		if err != nil {
 			return checked, err
@@ -54,7 +57,7 @@ func CrossCheck(t *Types, structs []string) (int, error) {
 // maxAnonDepth bounds the nesting of anonymous members followed.
 const maxAnonDepth = 16
 
-func crossCheckMembers(t *Types, strct string, ms []btf.Member, base btf.Bits, depth int) (int, error) {
+func crossCheckMembers(st *types.Type, strct string, ms []btf.Member, base btf.Bits, depth int) (int, error) {
 	if depth > maxAnonDepth {
 		return 0, fmt.Errorf("struct %s: anonymous members nested deeper than %d: %w", strct, maxAnonDepth, vmi.ErrLimit)
 	}
@@ -69,27 +72,77 @@ func crossCheckMembers(t *Types, strct string, ms []btf.Member, base btf.Bits, d
 			case *btf.Union:
 				inner = in.Members
 			}
-			n, err := crossCheckMembers(t, strct, inner, off, depth+1)
+			n, err := crossCheckMembers(st, strct, inner, off, depth+1)
 			checked += n
 			if err != nil {
 				return checked, err
 			}
 			continue
 		}
-		mi, err := t.Member(strct, m.Name)
+		f, err := types.Resolve(st, m.Name)
 		if err != nil {
 			return checked, fmt.Errorf("struct %s member %s, which cilium/ebpf decodes: %w", strct, m.Name, err)
 		}
-		if mi.BitOffset != uint64(off) || mi.BitSize != uint32(m.BitfieldSize) {
+		if bit := f.Offset*8 + uint64(f.BitOffset); bit != uint64(off) || f.BitSize != uint32(m.BitfieldSize) {
 			return checked, fmt.Errorf("struct %s member %s at bit %d (%d bits); cilium/ebpf says bit %d (%d bits): %w",
-				strct, m.Name, mi.BitOffset, mi.BitSize, off, m.BitfieldSize, vmi.ErrFormat)
+				strct, m.Name, bit, f.BitSize, off, m.BitfieldSize, vmi.ErrFormat)
 		}
-		if m.BitfieldSize == 0 {
-			if sz, err := btf.Sizeof(m.Type); err == nil && uint64(sz) != mi.Size {
-				return checked, fmt.Errorf("struct %s member %s is %d bytes; cilium/ebpf says %d: %w", strct, m.Name, mi.Size, sz, vmi.ErrFormat)
-			}
+		if err := sameType(f.Type, m.Type, m.BitfieldSize != 0); err != nil {
+			return checked, fmt.Errorf("struct %s member %s: %w", strct, m.Name, err)
 		}
 		checked++
 	}
 	return checked, nil
+}
+
+// sameType compares a graph type with cilium's decoding of it: size (not
+// for bitfields), kind after typedefs, and for base types signedness and
+// canonical name.
+func sameType(got *types.Type, want btf.Type, bitfield bool) error {
+	u := types.Underlying(got)
+	if u == nil {
+		return fmt.Errorf("no type; cilium/ebpf says %s: %w", want, vmi.ErrFormat)
+	}
+	if !bitfield {
+		if sz, err := btf.Sizeof(want); err == nil && uint64(sz) != got.Size {
+			return fmt.Errorf("%d bytes; cilium/ebpf says %d: %w", got.Size, sz, vmi.ErrFormat)
+		}
+	}
+	var kind types.Kind
+	switch w := btf.UnderlyingType(want).(type) {
+	case *btf.Int:
+		kind = types.Int
+		if u.Kind == types.Int && (u.Signed != (w.Encoding&btf.Signed != 0) || u.Name != types.CanonicalName(w.Name)) {
+			return fmt.Errorf("%s (signed %v); cilium/ebpf says %s (signed %v): %w", u.Name, u.Signed, w.Name, w.Encoding&btf.Signed != 0, vmi.ErrFormat)
+		}
+	case *btf.Float:
+		kind = types.Float
+	case *btf.Pointer:
+		kind = types.Pointer
+	case *btf.Array:
+		kind = types.Array
+		if u.Kind == types.Array && u.Len != uint64(w.Nelems) {
+			return fmt.Errorf("array of %d; cilium/ebpf says %d: %w", u.Len, w.Nelems, vmi.ErrFormat)
+		}
+	case *btf.Struct:
+		kind = types.Struct
+	case *btf.Union:
+		kind = types.Union
+	case *btf.Enum:
+		kind = types.Enum
+		if u.Kind == types.Enum && (u.Signed != w.Signed || len(u.Enumerators) != len(w.Values)) {
+			return fmt.Errorf("enum %s differs from cilium/ebpf's: %w", u.Name, vmi.ErrFormat)
+		}
+	case *btf.Fwd:
+		kind = types.Struct
+		if w.Kind == btf.FwdUnion {
+			kind = types.Union
+		}
+	default:
+		return nil
+	}
+	if u.Kind != kind {
+		return fmt.Errorf("a %s; cilium/ebpf says a %s (%s): %w", u.Kind, kind, want, vmi.ErrFormat)
+	}
+	return nil
 }

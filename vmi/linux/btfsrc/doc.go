@@ -13,10 +13,13 @@
 // whole xascript run may take. This package reads the mmapped blob in place:
 // a one-pass index of type offsets built on first use (~1 ms), names found
 // by searching the string table, and only the types a question touches are
-// decoded. Answers are memoized. cilium stays the reference: CrossCheck
-// decodes a blob with both and compares them, which tests do on real
-// kernels and which a profile derived from guest memory does once, before
-// its BTF is trusted and cached (vmi/linux).
+// decoded. The decoded types are a loader's output into the project's one
+// type graph (vmi/types; Graph): a lookup converts the closure of the type it
+// finds, once, and member paths are resolved by types.Resolve, the resolver
+// every source shares. cilium stays the reference: CrossCheck decodes a blob
+// with both and compares the graph with cilium's types, which tests do on
+// real kernels and which a profile derived from guest memory does once,
+// before its BTF is trusted and cached (vmi/linux).
 //
 // The blob is untrusted: every offset is bounds-checked and every walk over
 // the type graph has a depth bound, so hostile BTF yields errors, not panics

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 func TestCompositeNames(t *testing.T) {
@@ -42,14 +43,14 @@ func TestMemberNames(t *testing.T) {
 		{"module_t", "list", []string{"next", "prev"}},
 		{"list_head", "", []string{"next", "prev"}},
 	} {
-		got, err := ty.MemberNames(tc.strct, tc.path)
+		got, err := types.MembersAt(ty.Graph(), tc.strct, tc.path)
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("MemberNames(%q, %q) = %q, %v; want %q", tc.strct, tc.path, got, err, tc.want)
 		}
 	}
 	// Not a struct: a pointer member, a scalar member, an unknown struct.
 	for _, tc := range []struct{ strct, path string }{{"module", "list.next"}, {"module", "state"}, {"nosuch", ""}} {
-		if got, err := ty.MemberNames(tc.strct, tc.path); !errors.Is(err, vmi.ErrNotFound) {
+		if got, err := types.MembersAt(ty.Graph(), tc.strct, tc.path); !errors.Is(err, vmi.ErrNotFound) {
 			t.Errorf("MemberNames(%q, %q) = %q, %v; want ErrNotFound", tc.strct, tc.path, got, err)
 		}
 	}

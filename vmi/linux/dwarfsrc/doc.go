@@ -25,9 +25,12 @@
 // and units that refer across units (DW_FORM_ref_addr) fall back to one
 // dwarf.Data over everything, built by debug/elf.
 //
-// Member paths have btfsrc's semantics ("list.next", "arr[3]", anonymous
-// members searched as in C, "struct module" or "module"), so scripts get
-// the same answers from either source.
+// It is a loader into the project's one type graph (vmi/types; Graph):
+// a lookup converts the closure of the type it finds (base types with their
+// encoding's signedness, enums with their constants, declarations resolved to
+// the definition in another unit, multi-dimensional arrays as arrays of
+// arrays). Member paths are resolved by types.Resolve, the same resolver
+// every source uses, so scripts get the same answers from any source.
 //
 // The file is untrusted: offsets are bounds-checked, every walk along type
 // references has a depth bound, and a panic inside the decoder becomes an

@@ -149,7 +149,7 @@ func TestNotDWARF(t *testing.T) {
 // another error, never in an endless walk. The nodes are planted in the
 // cache, as decoding would leave them.
 func TestCycles(t *testing.T) {
-	ty := &Types{ptrSize: 8, units: map[uint64]*unit{}, byName: map[string]ref{}, members: map[[2]string]member{},
+	ty := &Types{ptrSize: 8, units: map[uint64]*unit{},
 		nodes: map[uint64]*node{
 			1: {tag: dwarf.TagTypedef, name: "loop_t", typ: ref{0, 1}, hasType: true},
 			2: {tag: dwarf.TagStructType, name: "nest", hasSize: true, size: 8,

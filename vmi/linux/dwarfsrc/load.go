@@ -37,8 +37,9 @@ type Types struct {
 	wholeFn func() (*dwarf.Data, error)
 	units   map[uint64]*unit
 	nodes   map[uint64]*node
-	byName  map[string]ref
-	members map[[2]string]member
+
+	graphOnce sync.Once
+	graph     *graph // the types.Graph view (graph.go)
 }
 
 // unit is one compile unit's view of .debug_info; base is where it starts,
@@ -86,8 +87,7 @@ func parse(data []byte) (t *Types, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ELF: %w: %w", vmi.ErrFormat, err)
 	}
-	t = &Types{ptrSize: 8, bo: ef.ByteOrder, units: map[uint64]*unit{}, nodes: map[uint64]*node{},
-		byName: map[string]ref{}, members: map[[2]string]member{}}
+	t = &Types{ptrSize: 8, bo: ef.ByteOrder, units: map[uint64]*unit{}, nodes: map[uint64]*node{}}
 	if ef.Class == elf.ELFCLASS32 {
 		t.ptrSize = 4
 	}

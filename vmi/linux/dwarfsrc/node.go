@@ -41,7 +41,8 @@ func (t *Types) node(r ref) (*node, error) {
 	if v, ok := e.Val(dwarf.AttrType).(dwarf.Offset); ok {
 		n.typ, n.hasType = ref{r.cu, u.base + uint64(v)}, true
 	}
-	if e.Children && (isComposite(n.tag) || n.tag == dwarf.TagArrayType) {
+	n.enc, _ = e.Val(dwarf.AttrEncoding).(int64)
+	if e.Children && (isComposite(n.tag) || n.tag == dwarf.TagArrayType || n.tag == dwarf.TagEnumerationType) {
 		if err := t.children(rd, u, r, n); err != nil {
 			return nil, fmt.Errorf("DWARF entry %#x (%s): %w", r.off, describe(n), err)
 		}
@@ -69,6 +70,16 @@ func (t *Types) children(rd *dwarf.Reader, u *unit, r ref, n *node) error {
 			n.members = append(n.members, t.memberOf(e, u, r))
 		case e.Tag == dwarf.TagSubrangeType && n.tag == dwarf.TagArrayType:
 			n.dims = append(n.dims, count(e))
+		case e.Tag == dwarf.TagEnumerator && n.tag == dwarf.TagEnumerationType:
+			c := enumConst{}
+			c.name, _ = e.Val(dwarf.AttrName).(string)
+			switch v := e.Val(dwarf.AttrConstValue).(type) {
+			case int64:
+				c.value = v
+			case uint64:
+				c.value = int64(v)
+			}
+			n.consts = append(n.consts, c)
 		}
 		if e.Children {
 			rd.SkipChildren()

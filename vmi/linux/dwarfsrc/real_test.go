@@ -13,6 +13,7 @@ import (
 	"github.com/xascript/xascript/internal/unpack"
 	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // realEnv names the debug vmlinux of Debian's 6.1.0-50-686-pae kernel
@@ -67,9 +68,26 @@ func TestRealDWARFAgainstBTF(t *testing.T) {
 	}
 	defer bt.Close()
 
-	if dw.PointerSize() != 4 {
-		t.Errorf("PointerSize = %d, want 4", dw.PointerSize())
+	if dw.PointerSize() != bt.PointerSize() {
+		t.Errorf("PointerSize = %d, BTF says %d", dw.PointerSize(), bt.PointerSize())
 	}
+	// The one type graph from both: every member of the structs monitors
+	// read is the same Field (offset, bits, and the size, kind, signedness
+	// and canonical name of its type).
+	total := 0
+	for _, s := range []string{"module", "task_struct", "mm_struct", "vm_area_struct", "list_head", "hlist_node",
+		"dentry", "inode", "file", "path", "qstr", "sock", "sock_common", "sk_buff", "super_block", "cred",
+		"files_struct", "fdtable", "mount", "vfsmount", "net_device", "pid", "upid", "kobject", "kset"} {
+		n, diffs := types.CompareStruct(bt.Graph(), dw.Graph(), s)
+		for _, d := range diffs {
+			t.Errorf("BTF vs DWARF: %s", d)
+		}
+		total += n
+	}
+	if total < 900 {
+		t.Errorf("only %d members compared", total)
+	}
+	t.Logf("%d members of 25 structs are the same Field in BTF and DWARF", total)
 	for _, q := range [][2]string{{"module", "name"}, {"module", "list"}, {"task_struct", "comm"},
 		{"task_struct", "tasks"}, {"module", "core_layout.size"}, {"list_head", "prev"}, {"task_struct", "tasks.next"}} {
 		want, err := bt.Offsetof(q[0], q[1])
@@ -123,25 +141,25 @@ func TestRealDWARFAgainstBTF(t *testing.T) {
 		if structs >= 20 && checked >= 500 {
 			break
 		}
-		fields, err := bt.Fields("struct " + s.name)
+		st, err := types.Composite(bt.Graph(), "struct "+s.name)
 		if err != nil {
 			t.Fatalf("btf: %v", err)
 		}
 		structs++
-		for _, f := range fields {
+		for _, f := range st.Members {
 			if f.Name == "" {
 				continue
 			}
 			checked++
 			got, err := dw.Offsetof("struct "+s.name, f.Name)
-			if f.IsBitfield() {
+			if f.BitSize != 0 {
 				if !errors.Is(err, vmi.ErrUnsupported) {
 					t.Errorf("Offsetof(%s, %s) = %d, %v; BTF says a bitfield", s.name, f.Name, got, err)
 				}
 				continue
 			}
-			if err != nil || got != f.Offset {
-				t.Errorf("Offsetof(%s, %s) = %d, %v; BTF says %d", s.name, f.Name, got, err, f.Offset)
+			if err != nil || got != f.BitOffset/8 {
+				t.Errorf("Offsetof(%s, %s) = %d, %v; BTF says %d", s.name, f.Name, got, err, f.BitOffset/8)
 			}
 		}
 	}

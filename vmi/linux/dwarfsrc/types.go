@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // maxDepth bounds every walk along type references (typedef chains,
@@ -23,6 +24,14 @@ type node struct {
 	decl    bool
 	members []memberNode // structs and unions
 	dims    []uint64     // arrays: element count per dimension, 0 when unknown (flexible)
+	enc     int64        // base types: DW_AT_encoding
+	consts  []enumConst  // enums: the enumerators
+}
+
+// enumConst is one DW_TAG_enumerator.
+type enumConst struct {
+	name  string
+	value int64
 }
 
 type memberNode struct {
@@ -34,99 +43,21 @@ type memberNode struct {
 	err     error // a location this package cannot evaluate
 }
 
-// member is a memoized answer to Offsetof.
-type member struct {
-	off     uint64
-	bitOff  uint64
-	bitSize uint64
-}
-
-// Offsetof returns the byte offset of member in structName. member is a path:
-// "list.next", "core_layout.size", "arr[3]"; members of anonymous structs and
-// unions are found as in C. structName may be "module", "struct module",
-// "union foo" or a typedef of a struct. Bitfields are an error
-// (vmi.ErrUnsupported).
+// Offsetof returns the byte offset of member in structName, through the
+// type graph (Graph) and the project's one resolver (types.Offsetof): member
+// is a path ("list.next", "core_layout.size", "arr[3]"); structName may be
+// "module", "struct module", "union foo" or a typedef of a struct. A
+// bitfield is an error wrapping vmi.ErrUnsupported.
 func (t *Types) Offsetof(structName, path string) (off uint64, err error) {
 	defer firewall(&err)
-	if err := t.ensureIndex(); err != nil {
-		return 0, fmt.Errorf("DWARF index: %w", err)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	key := [2]string{structName, path}
-	m, ok := t.members[key]
-	if !ok {
-		r, err := t.lookup(structName, true)
-		if err != nil {
-			return 0, err
-		}
-		if m, err = t.resolvePath(r, path); err != nil {
-			return 0, err
-		}
-		t.members[key] = m
-	}
-	if m.bitSize != 0 {
-		return 0, fmt.Errorf("%s.%s is a %d-bit bitfield at bit %d, it has no byte offset: %w",
-			structName, path, m.bitSize, m.bitOff, vmi.ErrUnsupported)
-	}
-	return m.off, nil
+	return types.Offsetof(t.Graph(), structName, path)
 }
 
 // Sizeof returns the size in bytes of a type: "struct module", "task_struct",
 // "u64", "long unsigned int", or a pointer such as "struct page *".
 func (t *Types) Sizeof(typeName string) (n uint64, err error) {
 	defer firewall(&err)
-	if strings.HasSuffix(strings.TrimSpace(typeName), "*") {
-		return uint64(t.ptrSize), nil
-	}
-	if err := t.ensureIndex(); err != nil {
-		return 0, fmt.Errorf("DWARF index: %w", err)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r, err := t.lookup(typeName, false)
-	if err != nil {
-		return 0, err
-	}
-	return t.size(r)
-}
-
-// lookup resolves a type spelling through the index. composite requires
-// the type (after typedefs) to be a struct or union, and returns that.
-func (t *Types) lookup(spelling string, composite bool) (ref, error) {
-	spelling = strings.Join(strings.Fields(spelling), " ")
-	r, ok := t.byName[spelling]
-	if !ok {
-		name, kinds := spelling, keyOrder
-		for _, p := range []struct {
-			prefix string
-			kind   byte
-		}{{"struct ", 's'}, {"union ", 'u'}, {"enum ", 'e'}} {
-			if strings.HasPrefix(spelling, p.prefix) {
-				name, kinds = spelling[len(p.prefix):], []byte{p.kind}
-			}
-		}
-		for _, k := range kinds {
-			if r, ok = t.idx.find(string(k) + name); ok {
-				break
-			}
-		}
-		if !ok {
-			return ref{}, fmt.Errorf("no type %q in DWARF: %w", spelling, vmi.ErrNotFound)
-		}
-		t.byName[spelling] = r
-	}
-	if composite {
-		sr, n, err := t.strip(r)
-		if err != nil {
-			return ref{}, err
-		}
-		if n == nil || !isComposite(n.tag) {
-			return ref{}, fmt.Errorf("type %q is a %s, not a struct or union: %w", spelling, describe(n), vmi.ErrNotFound)
-		}
-		return sr, nil
-	}
-	return r, nil
+	return types.Sizeof(t.Graph(), typeName, t.ptrSize)
 }
 
 func isComposite(tag dwarf.Tag) bool {

@@ -31,7 +31,11 @@
 // distribution kernel ships (Debian strips DWARF), and it holds the same
 // layouts. Load reads any Linux ISF (ours, dwarf2json's, possibly xz, gzip,
 // zstd or bzip2 compressed) to answer the questions xascript asks of a
-// profile: symbol addresses, member offsets and type sizes.
+// profile: symbol addresses, and the types, as a loader into the project's
+// one type graph (vmi/types; graph.go): "unnamed_" types are anonymous again,
+// a bitfield's bit offset is its storage unit's plus its bit position, and
+// member paths are resolved by types.Resolve like every other source's.
+// Write keeps its own model of BTF (cilium's) for writing.
 //
 // Open reads an ISF through the on-disk cache (cache.go): indexed once, a
 // warm run maps the index and decodes only the types asked for.

@@ -1,6 +1,10 @@
 package isf
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/xascript/xascript/vmi/types"
+)
 
 // FuzzLoad: Parse and every query on arbitrary bytes must not panic or
 // loop, whatever the types claim about themselves.
@@ -48,6 +52,17 @@ func FuzzLoad(f *testing.F) {
 		}
 		for name := range p.enumRaw {
 			p.Sizeof("enum " + name)
+			p.Graph().EnumValue(name, "X")
+		}
+		p.Graph().EnumValue("", "X")
+		if g, ok := p.Graph().(types.Lister); ok {
+			names, _ := g.CompositeNames()
+			for _, n := range names[:min(len(names), 5)] {
+				if st, err := p.Graph().Lookup(n); err == nil {
+					types.MemberNames(st, 100)
+					_ = types.Signature(st)
+				}
+			}
 		}
 	})
 }

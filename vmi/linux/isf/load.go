@@ -39,6 +39,9 @@ type Profile struct {
 	mu    sync.Mutex
 	users map[string]*userType
 
+	graphOnce sync.Once
+	graph     *graph // the types.Graph view (graph.go)
+
 	doc *unpack.File // backs the entries when Open mapped it
 	ix  *unpack.File // backs userIx and enumIx
 	// userIx and enumIx replace userRaw and enumRaw for a profile from

@@ -17,6 +17,7 @@ import (
 	"github.com/xascript/xascript/vmi/linux/btfsrc"
 	"github.com/xascript/xascript/vmi/linux/kernelimage"
 	"github.com/xascript/xascript/vmi/linux/symbols"
+	"github.com/xascript/xascript/vmi/types"
 )
 
 // The real kernel: Debian's 6.1 cloud vmlinuz and a /proc/kallsyms of it
@@ -137,7 +138,7 @@ func TestRealRoundTrip(t *testing.T) {
 			t.Errorf("Sizeof(struct %s) = %d, %v; btfsrc says %d", s.Name, got, err, want)
 		}
 		for _, path := range memberPaths(s.Members) {
-			mi, err := ty.Member(s.Name, path)
+			mi, err := types.FieldOf(ty.Graph(), s.Name, path)
 			if err != nil {
 				t.Fatalf("btfsrc Member(%s, %s): %v", s.Name, path, err)
 			}
@@ -190,10 +191,14 @@ func TestRealRoundTrip(t *testing.T) {
 			if f.Type == nil || f.Type.Kind != "bitfield" {
 				continue
 			}
-			mi, err := ty.Member(strct, name)
+			mf, err := types.FieldOf(ty.Graph(), strct, name)
 			if err != nil {
 				t.Fatal(err)
 			}
+			mi := struct {
+				BitOffset uint64
+				BitSize   uint32
+			}{mf.Offset*8 + uint64(mf.BitOffset), mf.BitSize}
 			off, _ := num(f.Offset, "")
 			pos, _ := num(f.Type.BitPosition, "")
 			n, _ := num(f.Type.BitLength, "")

@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/xascript/xascript/vmi"
-	"github.com/xascript/xascript/vmi/linux/memberpath"
 )
 
 // FormatVersion is the ISF format Write produces: 6.2.0 is the first that
@@ -103,18 +101,3 @@ func address(n json.Number) (uint64, bool) {
 	}
 	return 0, false
 }
-
-// splitTag splits "struct foo", "union foo" and "enum foo" into the tag and
-// the name; a bare name has tag "".
-func splitTag(spelling string) (tag, name string) {
-	s := strings.Join(strings.Fields(spelling), " ")
-	for _, t := range []string{"struct", "union", "enum"} {
-		if rest, ok := strings.CutPrefix(s, t+" "); ok {
-			return t, rest
-		}
-	}
-	return "", s
-}
-
-// splitIndexes splits "arr[3][2]" into "arr" and [3 2].
-func splitIndexes(comp string) (string, []uint64, error) { return memberpath.SplitIndexes(comp) }
