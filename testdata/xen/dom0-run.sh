@@ -14,17 +14,45 @@
 #   @@XA-END-CMD <domU> <label> rc=<exit status> secs=<seconds>@@
 #
 # /xa/config.sh (written by xen-e2e.sh) may set XA_DOMUS, XA_DOMU_TIMEOUT,
-# XA_CMD_TIMEOUT.
+# XA_CMD_TIMEOUT, and XA_XEN_TIMEOUT and XA_XEN_END (below).
 [ -f /xa/config.sh ] && . /xa/config.sh
 : "${XA_DOMUS:=xa-pv:pv xa-pvh:pvh}"
 : "${XA_DOMU_TIMEOUT:=150}"
 : "${XA_CMD_TIMEOUT:=120}"
+: "${XA_XEN_TIMEOUT:=600}"
 CONSOLE_DIR=/var/log/xen/console
 
 stamp() {
     read -r up _ </proc/uptime
     echo "@@XA-T $1 $up@@"
 }
+
+xa_uptime() { # whole seconds since dom0 booted
+    read -r _u _ </proc/uptime
+    echo "${_u%.*}"
+}
+
+# The harness kills QEMU XA_XEN_TIMEOUT seconds after it starts it: by
+# XA_XEN_END (host epoch seconds, written before QEMU started, so early
+# rather than late). dom0's clock is the host's (QEMU's RTC, through Xen), so
+# the seconds left are XA_XEN_END - now; a clock that disagrees falls back on
+# dom0's uptime, reckoned from a boot 60 s after QEMU started (it takes
+# 10-30). XA_DEADLINE is that end in dom0 uptime seconds; xa_left says how
+# many are left. Long steps (the disk test's benchmark) size themselves by it
+# so that dom0 always ends, and says why, before QEMU is killed.
+xa_deadline_init() {
+    _up=$(xa_uptime)
+    _left=$((${XA_XEN_END:-0} - $(date +%s)))
+    _how=clock
+    if [ "$_left" -le 0 ] || [ "$_left" -gt "$XA_XEN_TIMEOUT" ]; then
+        _left=$((XA_XEN_TIMEOUT - 60 - _up))
+        _how="uptime (dom0's clock says $(date -u +%FT%TZ))"
+    fi
+    XA_DEADLINE=$((_up + _left))
+    echo "@@XA-NOTE ${_left}s left before the harness's timeout, by $_how@@"
+}
+xa_left() { echo $((XA_DEADLINE - $(xa_uptime))); }
+xa_deadline_init
 
 # xa_run LABEL COMMAND [ARG...]: run COMMAND (killed after XA_CMD_TIMEOUT s)
 # and print its output between markers. For a pipeline use sh -c '...'.

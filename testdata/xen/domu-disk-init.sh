@@ -2,7 +2,8 @@
 # /init of the disk test's domU (dom0-disk.sh): the Debian cloud kernel as a
 # PV guest whose xvda is a block device of dom0 exported by blkback (the
 # kernel NBD device xascript serves, or a loop device). Loads xen-blkfront
-# (ext4 is built in), mounts xvda and, by xa_disk= on its command line:
+# (ext4 is built in), prints /proc/version and /proc/modules (VERSION and
+# MODULES sections), mounts xvda and, by xa_disk= on its command line:
 #   paper        the paper's sequence in /root (the image holds /root/bar):
 #                mkdir foo; touch dummy; rm bar; sync — printing each step
 #                between @@XA-BEGIN-DISKOPS@@ and @@XA-END-DISKOPS@@ in the
@@ -13,6 +14,10 @@
 # then unmounts and powers off (the domain is destroyed).
 . /lib/xa-guest.sh
 xa_boot
+# What its kernel says of itself, for the monitor that reads its memory
+# (dom0-disk.sh's nbdwatch: the banner, the modules).
+xa_section VERSION /proc/version
+xa_section MODULES /proc/modules
 mode=paper runs=3
 for w in $(cat /proc/cmdline); do
     case $w in

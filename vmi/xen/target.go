@@ -460,13 +460,24 @@ func (t *Target) Resume() error {
 	return nil
 }
 
-// Paused tells whether the domain is paused, by us or anyone else.
+// Paused tells whether the domain is paused, by us or anyone else. A
+// domain that is dying, shut down or destroyed is not: the toolstack pauses
+// a domain as it begins to destroy it, and a caller that found it paused
+// would read on without pausing it, where its Pause (which fails with
+// ErrGone) ends the reading at once.
 func (t *Target) Paused() bool {
 	if t.pausedBy {
 		return true
 	}
+	if t.gone != nil {
+		return false
+	}
 	info, err := t.domainInfo()
-	return err == nil && info.paused()
+	if err != nil || info.dying() || info.shutdown() {
+		t.checkAlive() // records the end, if that is what it is
+		return false
+	}
+	return info.paused()
 }
 
 // Close unmaps every frame, resumes a domain we paused, and releases

@@ -317,3 +317,39 @@ func TestGoneMidScript(t *testing.T) {
 		})
 	}
 }
+
+// `xl destroy` pauses the domain before it marks it dying: a monitor that
+// finds it paused must not take that for a pause it may read under. Once
+// the domain is dying (or gone) Paused says no, so with_paused pauses, and
+// that Pause fails with ErrGone naming the domain; reads fail with it too.
+func TestPausedDomainBeingDestroyed(t *testing.T) {
+	for _, how := range []string{"dying", "destroyed"} {
+		t.Run(how, func(t *testing.T) {
+			hv, _ := newPVFake(t, []uint64{0x30000, 0x30001})
+			tg, err := open(hv, 7, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			hv.paused = 1 // the toolstack's pause, before the kill
+			if !tg.Paused() {
+				t.Fatal("a domain paused by the toolstack reads as running")
+			}
+			if how == "dying" {
+				hv.dying = true
+			} else {
+				hv.domain = 99
+			}
+			if tg.Paused() {
+				t.Errorf("a %s domain reads as paused", how)
+			}
+			perr := tg.Pause()
+			if !errors.Is(perr, ErrGone) || !strings.Contains(perr.Error(), "domain 7") || !strings.Contains(perr.Error(), how) {
+				t.Errorf("pause of a %s domain: %v", how, perr)
+			}
+			if err := tg.ReadPhys(make([]byte, 8), 0); !errors.Is(err, ErrGone) {
+				t.Errorf("read of a %s domain: %v", how, err)
+			}
+		})
+	}
+}
