@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -351,5 +352,34 @@ func TestPausedDomainBeingDestroyed(t *testing.T) {
 				t.Errorf("read of a %s domain: %v", how, err)
 			}
 		})
+	}
+}
+
+// A script that reads little at a time (a few dozen reads a round, a round
+// every fraction of a second) meets the domain's end within about
+// aliveAfter of it, not only after aliveEvery reads.
+func TestGoneFoundInTime(t *testing.T) {
+	hv, _ := newPVFake(t, []uint64{0x30000, 0x30001})
+	tg, err := open(hv, 7, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	b := make([]byte, 8)
+	hv.dying = true
+	start, reads := time.Now(), 0
+	var rerr error
+	for rerr == nil && reads < aliveEvery/2 {
+		for i := 0; i < aliveClockEvery && rerr == nil; i++ {
+			rerr = tg.ReadPhys(b, 0)
+			reads++
+		}
+		time.Sleep(aliveAfter / 5)
+	}
+	if !errors.Is(rerr, ErrGone) {
+		t.Fatalf("%d reads over %v of a dying domain, the last: %v", reads, time.Since(start), rerr)
+	}
+	if took := time.Since(start); took > 4*aliveAfter {
+		t.Errorf("the end was found %v (%d reads) after it", took, reads)
 	}
 }
