@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xascript/xascript/integration"
+	"github.com/xascript/xascript/vmi"
 	"github.com/xascript/xascript/vmi/dump"
 	"github.com/xascript/xascript/vmi/linux"
 )
@@ -35,8 +36,7 @@ func TestRealKernelThroughXenTarget(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			hv := &fakeHV{domain: 3, version: 4<<16 | 17, mem: d, ranges: d.MemoryMap(), hvm: true,
-				cpu: d.CPU(), pages: d.MemoryMap()[len(d.MemoryMap())-1].End / pageSize}
+			hv := hvmFake(d)
 			tg, err := open(hv, 3, Options{MaxMappedChunks: 16})
 			if err != nil {
 				t.Fatal(err)
@@ -73,6 +73,12 @@ func TestRealKernelThroughXenTarget(t *testing.T) {
 	}
 }
 
+// hvmFake serves a dump as HVM domain 3.
+func hvmFake(d vmi.Target) *fakeHV {
+	return &fakeHV{domain: 3, version: 4<<16 | 17, mem: d, ranges: d.MemoryMap(), hvm: true,
+		cpu: d.CPU(), pages: d.MemoryMap()[len(d.MemoryMap())-1].End / pageSize}
+}
+
 // A domain destroyed under a polling script, the way `xl destroy` goes
 // about it: the toolstack pauses the domain, Xen later marks it dying (its
 // frames stay mapped, and readable, while we hold them), then it is gone.
@@ -105,8 +111,7 @@ end
 	}
 	for _, end := range []string{"dying", "destroyed"} {
 		t.Run(end, func(t *testing.T) {
-			hv := &fakeHV{domain: 3, version: 4<<16 | 17, mem: d, ranges: d.MemoryMap(), hvm: true,
-				cpu: d.CPU(), pages: d.MemoryMap()[len(d.MemoryMap())-1].End / pageSize}
+			hv := hvmFake(d)
 			tg, err := open(hv, 3, Options{})
 			if err != nil {
 				t.Fatal(err)
