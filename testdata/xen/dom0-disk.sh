@@ -43,7 +43,7 @@ bench_fail() { echo "@@XA-BENCH-FAIL $*@@"; }
 # proc_alive PID: the process runs (a zombie, dead but not yet waited for,
 # does not: kill -0 would say it does).
 proc_alive() {
-    read -r _ _ _st _ <"/proc/$1/stat" 2>/dev/null || return 1
+    { read -r _ _ _st _ <"/proc/$1/stat"; } 2>/dev/null || return 1
     [ "$_st" != Z ] && [ "$_st" != X ]
 }
 
@@ -117,6 +117,7 @@ CFG
             domu_destroy "$_name" "still running after ${_budget}s (its budget): destroyed" "$_fail"
             return 1
         fi
+        [ "$3" = paper ] && paper_release "$_name" "$_t0"
         case $XA_DISK_BENCH_FAULT in
         "${3#bench:}":*)
             if [ -z "$_faulted" ] && [ -n "$_spid" ] && grep -q '@@XA-FIG7' "$CONSOLE_DIR/guest-$_name.log" 2>/dev/null; then
@@ -129,6 +130,32 @@ CFG
         sleep 0.5
     done
     stamp "gone-$_name"
+}
+
+# paper_release NAME T0: the paper's domU waits after its sequence
+# (@@XA-DISK-WAITING@@) so that the monitor reading its memory finds it
+# running; release it (xl shutdown, once) when the monitor printed the
+# modules it read and the sequence's last event, or 120 s after it began
+# waiting, or 240 s after T0 whatever its console says (an empty console
+# has been seen).
+paper_release() {
+    [ -z "$_released" ] || return 0
+    _now=$(xa_uptime)
+    if grep -q '@@XA-DISK-WAITING@@' "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; then
+        [ -n "$_waiting" ] || _waiting=$_now
+    fi
+    if grep -q '^MEMORY: modules at' /tmp/nbdwatch.out && grep -q '^RMFILE: /root/bar' /tmp/nbdwatch.out; then
+        :
+    elif [ -n "$_waiting" ] && [ $((_now - _waiting)) -ge 120 ]; then
+        echo "@@XA-NOTE $1 released 120 s after its sequence without the monitor's report@@"
+    elif [ $((_now - $2)) -ge 240 ]; then
+        echo "@@XA-NOTE $1 released 240 s after xl create@@"
+    else
+        return 0
+    fi
+    _released=1
+    stamp "release-$1"
+    xl_bounded 30 shutdown "$1" >/dev/null 2>&1 || disk_fail "$1: xl shutdown failed"
 }
 
 disk_console() { # NAME SECTION
@@ -293,6 +320,7 @@ LUA
     # Its budget: the domU's, and what leaves the benchmark a chance.
     _b=$((XA_DOMU_TIMEOUT * 2))
     [ $_b -gt $(($(xa_left) - BENCH_RESERVE)) ] && _b=$(($(xa_left) - BENCH_RESERVE))
+    _released= _waiting=
     disk_domu xa-disk /dev/nbd0 paper $_b disk_fail $npid /tmp/nbdwatch.err
     disk_console xa-disk DISKCONSOLE
     disk_stop $npid
