@@ -49,9 +49,9 @@ proc_alive() {
 
 # wait_gone PID SECS: wait up to SECS for PID to end; 0 if it did.
 wait_gone() {
-    _end=$(($(xa_uptime) + $2))
+    _end=$(($(xa_clock) + $2))
     while proc_alive "$1"; do
-        [ "$(xa_uptime)" -ge $_end ] && return 1
+        [ "$(xa_clock)" -ge $_end ] && return 1
         sleep 0.2
     done
 }
@@ -99,7 +99,7 @@ on_crash = "destroy"
 CFG
     : >"$CONSOLE_DIR/guest-$_name.log"
     stamp "create-$_name"
-    _t0=$(xa_uptime)
+    _t0=$(xa_clock)
     if ! xl_bounded 120 create "/xa/$_name.cfg" >"/tmp/create-$_name.log" 2>&1; then
         sed 's/@@/##/g' "/tmp/create-$_name.log"
         $_fail "$_name xl create failed (or took over 120 s)"
@@ -113,7 +113,7 @@ CFG
             domu_destroy "$_name" "destroyed: the xascript serving its disk (pid $_spid) is gone: $(err_tail "$_serr")" "$_fail"
             return 1
         fi
-        if [ $(($(xa_uptime) - _t0)) -ge "$_budget" ]; then
+        if [ $(($(xa_clock) - _t0)) -ge "$_budget" ]; then
             domu_destroy "$_name" "still running after ${_budget}s (its budget): destroyed" "$_fail"
             return 1
         fi
@@ -140,7 +140,7 @@ CFG
 # has been seen).
 paper_release() {
     [ -z "$_released" ] || return 0
-    _now=$(xa_uptime)
+    _now=$(xa_clock)
     if grep -q '@@XA-DISK-WAITING@@' "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; then
         [ -n "$_waiting" ] || _waiting=$_now
     fi
@@ -193,19 +193,19 @@ disk_report() {
 }
 
 disk_wait_nbd() { # PID [SECS]: wait until /dev/nbd0 is connected (bounded)
-    _end=$(($(xa_uptime) + ${2:-60}))
+    _end=$(($(xa_clock) + ${2:-60}))
     until [ -e /sys/block/nbd0/pid ]; do
         proc_alive "$1" || return 1
-        [ "$(xa_uptime)" -ge $_end ] && return 1
+        [ "$(xa_clock)" -ge $_end ] && return 1
         sleep 0.1
     done
 }
 
 # disk_wait_line FILE TEXT SECS: wait (bounded) until FILE holds TEXT.
 disk_wait_line() {
-    _end=$(($(xa_uptime) + $3))
+    _end=$(($(xa_clock) + $3))
     until grep -q "$2" "$1" 2>/dev/null; do
-        [ "$(xa_uptime)" -ge $_end ] && return 1
+        [ "$(xa_clock)" -ge $_end ] && return 1
         sleep 0.2
     done
 }
@@ -221,7 +221,7 @@ bench_mode() {
         return
     fi
     _up=$(echo "$_mode" | tr a-z A-Z)
-    _mend=$(($(xa_uptime) + _share))
+    _mend=$(($(xa_clock) + _share))
     echo "@@XA-NOTE $_mode benchmark: ${_share}s budget, $(xa_left)s left@@"
     if [ "$_mode" = loop ]; then
         if loop=$(losetup -f) && losetup "$loop" "$img"; then
@@ -241,7 +241,7 @@ bench_mode() {
     xascript "$@" >/tmp/bench-$_mode.out 2>/tmp/bench-$_mode.err </dev/null &
     _bpid=$!
     if disk_wait_nbd $_bpid 60; then
-        disk_domu xa-bench-$_mode /dev/nbd0 bench:$_mode $((_mend - $(xa_uptime))) bench_fail $_bpid /tmp/bench-$_mode.err
+        disk_domu xa-bench-$_mode /dev/nbd0 bench:$_mode $((_mend - $(xa_clock))) bench_fail $_bpid /tmp/bench-$_mode.err
         disk_console xa-bench-$_mode BENCHCONSOLE-$_up
     else
         bench_fail "/dev/nbd0 never came up for the $_mode benchmark: $(err_tail /tmp/bench-$_mode.err)"
