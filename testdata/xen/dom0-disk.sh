@@ -255,8 +255,14 @@ bench_mode() {
     { grep -m 3 -A 4 -E '^(fatal error|panic|runtime:|unexpected fault|SIG)' /tmp/bench-$_mode.err; tail -n 8 /tmp/bench-$_mode.err; } |
         sed 's/@@/##/g'
     echo "@@XA-END-BENCHERR-$_up@@"
+    # The driver frees the device once its last opener (blkback, for a
+    # domU that is still being torn down) lets go: give it a moment.
+    _end=$(($(xa_clock) + 15))
+    while [ -e /sys/block/nbd0/pid ] && [ "$(xa_clock)" -lt $_end ]; do
+        sleep 0.5
+    done
     if [ -e /sys/block/nbd0/pid ]; then
-        bench_fail "/dev/nbd0 still connected after the $_mode benchmark's xascript (pid $_bpid) was stopped"
+        bench_fail "/dev/nbd0 still connected 15 s after the $_mode benchmark's xascript (pid $_bpid) was stopped"
     fi
 }
 
