@@ -38,6 +38,7 @@ type options struct {
 	partition      int
 	drive          string
 	interval       time.Duration
+	waitGuest      time.Duration
 	quiet          bool
 	verbose        bool
 	help           bool
@@ -59,6 +60,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.disk, "disk", "", "the guest's disk image (raw; ext2/3/4, whole or partitioned) for on_disk_event; with --nbd xascript serves it to the guest")
 	fs.StringVar(&o.nbd, "nbd", "", "serve --disk over NBD on this unix socket (QEMU: -drive file=nbd+unix:///?socket=SOCKET,format=raw) and watch every write")
 	fs.StringVar(&o.nbdDevice, "nbd-device", "", "serve --disk through this kernel NBD device (/dev/nbdN, nbd.ko; as root), set up by xascript itself: Xen dom0 exports it to a domU with disk = ['phy:/dev/nbdN,xvda,w']")
+	fs.DurationVar(&o.waitGuest, "wait-guest", defaultWaitGuest, "with --nbd or --nbd-device: how long to wait for the --qemu or --dom guest that uses the disk to start (0: do not wait); with --dom the script starts at once and its first memory access waits")
 	fs.StringVar(&o.tapfifoOut, "tapfifo-out", "", "with --nbd or --nbd-device: write a XenAccess tapfifo record of every write, trim and flush served to this FIFO or file (for another xascript --tapfifo)")
 	fs.StringVar(&o.tapfifo, "tapfifo", "", "watch --disk through XenAccess tapfifo request records read from this FIFO or file (a blktap-style backend writes the image)")
 	fs.StringVar(&o.diskAfter, "disk-after", "", "compare --disk (before) with this image of the same file system (after): the events between them")

@@ -134,7 +134,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if disk != nil {
 		env.Disk = diskWatcher{disk}
 	}
-	if o.memoryGiven() {
+	switch {
+	case o.memoryGiven() && o.dom != "" && o.servesGuestDisk():
+		// The domain starts after xascript (`xl create` needs the disk):
+		// the script runs at once and its first memory access waits.
+		w := &waitingGuest{ctx: ctx, o: &o, stderr: stderr, open: openGuest, beforeWait: env.BlockingPoint}
+		defer w.Close()
+		env.Guest = w
+	case o.memoryGiven():
 		enterStage(&stage, "opening the target")
 		g, err := openGuestForDisk(ctx, &o, stderr)
 		if err != nil {
@@ -143,7 +150,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		defer g.Close()
 		env.Guest = g.kernel
-	} else if o.symbols != "" || o.btf != "" {
+	case o.symbols != "" || o.btf != "":
 		fmt.Fprintln(stderr, "xascript: --symbols and --btf need a target: "+giveTarget)
 		return exitUsage
 	}

@@ -2,30 +2,49 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/xen"
 )
 
-// guestStartLimit bounds how long xascript waits for a QEMU guest that uses
-// its NBD disk: QEMU starts after xascript serves the disk and the kernel
-// needs seconds to boot under TCG (a minute on a loaded machine).
-var guestStartLimit = 180 * time.Second
+// A guest whose disk xascript serves (--nbd, --nbd-device) cannot run before
+// xascript does: QEMU opens the NBD socket as it starts, and `xl create`
+// needs /dev/nbdN up before blkback can export it. So with those flags the
+// guest named by --qemu or --dom is waited for, up to --wait-guest.
 
 // guestRetryEvery spaces the attempts: each one probes the whole of memory
 // for the kernel.
 var guestRetryEvery = time.Second
 
-// openGuestForDisk opens the target. With --qemu and --nbd together, the
-// guest whose disk xascript serves cannot be running yet when xascript
-// starts (QEMU opens the NBD socket as it starts): there the QMP socket, and
-// then a kernel in the guest's memory, are waited for, up to
-// guestStartLimit. Any other target is opened once, as before.
+// waitProgressEvery spaces the "still waiting" lines on stderr.
+var waitProgressEvery = 30 * time.Second
+
+// defaultWaitGuest is --wait-guest's default: a guest's boot takes seconds,
+// a minute under TCG on a loaded machine.
+const defaultWaitGuest = 3 * time.Minute
+
+// servesGuestDisk tells whether the memory target is the guest whose disk
+// xascript serves, so that it starts after xascript: --qemu or --dom with
+// --nbd or --nbd-device.
+func (o *options) servesGuestDisk() bool {
+	return (o.qemu != "" || o.dom != "") && (o.nbd != "" || o.nbdDevice != "")
+}
+
+// openGuestForDisk opens a --qemu guest. With --nbd, the guest whose disk
+// xascript serves cannot be running yet when xascript starts: there the QMP
+// socket, and then a kernel in the guest's memory, are waited for, up to
+// --wait-guest, before the script runs. Any other target is opened once.
+// (A --dom guest is waited for by waitingGuest, without holding the script
+// back.)
 func openGuestForDisk(ctx context.Context, o *options, stderr io.Writer) (*guest, error) {
-	if o.qemu == "" || o.nbd == "" {
+	if o.qemu == "" || !o.servesGuestDisk() || o.waitGuest <= 0 {
 		return openGuest(o)
 	}
-	deadline := time.Now().Add(guestStartLimit)
+	deadline := time.Now().Add(o.waitGuest)
 	said := false
 	for {
 		g, err := openGuest(o)
@@ -33,7 +52,7 @@ func openGuestForDisk(ctx context.Context, o *options, stderr io.Writer) (*guest
 			return g, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("waited %v for the guest that uses the --nbd disk to boot: %w", guestStartLimit, err)
+			return nil, fmt.Errorf("waited %v for the guest that uses the --nbd disk to boot: %w", o.waitGuest, err)
 		}
 		if !said && !o.quiet {
 			fmt.Fprintf(stderr, "xascript: waiting for the guest behind %s to boot (serving %s meanwhile)\n", o.qemu, o.disk)
@@ -46,5 +65,199 @@ func openGuestForDisk(ctx context.Context, o *options, stderr io.Writer) (*guest
 			t.Stop()
 			return nil, fmt.Errorf("interrupted while waiting for the guest behind %s: %w", o.qemu, err)
 		}
+	}
+}
+
+// waitingGuest is the --dom guest of a run that serves its disk
+// (--nbd-device or --nbd): xascript starts before `xl create`, so the domain
+// does not exist yet, or runs no kernel yet, when the script starts. The
+// script runs at once, so that its disk watches see the guest's writes from
+// the first one; its first access to memory waits, up to --wait-guest, until
+// the domain's kernel can be opened, saying so on stderr. Once the wait
+// failed, every access returns that error. Like the Lua state it serves, it
+// is for one goroutine at a time.
+type waitingGuest struct {
+	ctx    context.Context
+	o      *options
+	stderr io.Writer
+	// open opens the guest (openGuest; tests replace it).
+	open func(*options) (*guest, error)
+	// beforeWait flushes what the script printed before the wait starts.
+	beforeWait func()
+
+	g   *guest
+	err error
+}
+
+// kernel opens the guest on first use, waiting for it.
+func (w *waitingGuest) kernel() (*guest, error) {
+	if w.g != nil || w.err != nil {
+		return w.g, w.err
+	}
+	w.g, w.err = w.wait()
+	return w.g, w.err
+}
+
+func (w *waitingGuest) wait() (*guest, error) {
+	name := "domain " + w.o.dom
+	start := time.Now()
+	deadline := start.Add(w.o.waitGuest)
+	lastSaid := time.Time{}
+	for attempt := 0; ; attempt++ {
+		g, err := w.open(w.o)
+		if err == nil {
+			if attempt > 0 && !w.o.quiet {
+				fmt.Fprintf(w.stderr, "xascript: %s runs: kernel found after %.1fs\n", name, time.Since(start).Seconds())
+			}
+			return g, nil
+		}
+		switch {
+		case errors.Is(err, xen.ErrNoAccess):
+			return nil, err // not dom0, or not root: no wait cures that
+		case w.o.waitGuest <= 0:
+			return nil, err
+		case !time.Now().Before(deadline):
+			return nil, fmt.Errorf("waited %v for %s to run: %w", w.o.waitGuest, name, err)
+		}
+		if !w.o.quiet {
+			switch {
+			case attempt == 0:
+				if w.beforeWait != nil {
+					w.beforeWait()
+				}
+				fmt.Fprintf(w.stderr, "xascript: waiting up to %v for %s to run (serving %s meanwhile): %s\n", w.o.waitGuest, name, w.o.disk, oneLine(err))
+				lastSaid = time.Now()
+			case time.Since(lastSaid) >= waitProgressEvery:
+				fmt.Fprintf(w.stderr, "xascript: still waiting for %s (%.0fs of %v): %s\n", name, time.Since(start).Seconds(), w.o.waitGuest, oneLine(err))
+				lastSaid = time.Now()
+			}
+		}
+		t := time.NewTimer(guestRetryEvery)
+		select {
+		case <-t.C:
+		case <-w.ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("interrupted while waiting for %s to run: %w", name, err)
+		}
+	}
+}
+
+// Close releases the guest if it was opened.
+func (w *waitingGuest) Close() error {
+	if w.g == nil {
+		return nil
+	}
+	return w.g.Close()
+}
+
+// The bindings.Guest methods, and the optional ones the bindings look for
+// (Describer, vmi.Pauser, Flusher), each opening the guest first.
+
+func (w *waitingGuest) ReadVirt(buf []byte, va uint64) error {
+	g, err := w.kernel()
+	if err != nil {
+		return err
+	}
+	return g.kernel.ReadVirt(buf, va)
+}
+
+func (w *waitingGuest) ReadUintVirt(va uint64, size int) (uint64, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return 0, err
+	}
+	return g.kernel.ReadUintVirt(va, size)
+}
+
+func (w *waitingGuest) ReadPhys(buf []byte, pa uint64) error {
+	g, err := w.kernel()
+	if err != nil {
+		return err
+	}
+	return g.kernel.ReadPhys(buf, pa)
+}
+
+func (w *waitingGuest) Translate(va uint64) (uint64, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return 0, err
+	}
+	return g.kernel.Translate(va)
+}
+
+// PointerSize is 8 when the guest could not be opened: the read that
+// follows fails with the reason.
+func (w *waitingGuest) PointerSize() int {
+	g, err := w.kernel()
+	if err != nil {
+		return 8
+	}
+	return g.kernel.PointerSize()
+}
+
+func (w *waitingGuest) Symbol(name string) (uint64, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return 0, err
+	}
+	return g.kernel.Symbol(name)
+}
+
+func (w *waitingGuest) Offsetof(structName, member string) (uint64, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return 0, err
+	}
+	return g.kernel.Offsetof(structName, member)
+}
+
+func (w *waitingGuest) Sizeof(typeName string) (uint64, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return 0, err
+	}
+	return g.kernel.Sizeof(typeName)
+}
+
+// Describe says why there is nothing to describe when the guest could not
+// be opened.
+func (w *waitingGuest) Describe() vmi.KernelInfo {
+	g, err := w.kernel()
+	if err != nil {
+		return vmi.KernelInfo{Target: "domain " + w.o.dom + " (not opened)", Notes: []string{oneLine(err)}}
+	}
+	return g.kernel.Describe()
+}
+
+func (w *waitingGuest) Pause() error {
+	g, err := w.kernel()
+	if err != nil {
+		return err
+	}
+	return g.kernel.Pause()
+}
+
+// Resume has nothing to resume before the guest was opened.
+func (w *waitingGuest) Resume() error {
+	if w.g == nil {
+		return nil
+	}
+	return w.g.kernel.Resume()
+}
+
+// Paused opens the guest first (with_paused asks it before pausing); one
+// that could not be opened is not paused, and the Pause that follows
+// fails with the reason.
+func (w *waitingGuest) Paused() bool {
+	g, err := w.kernel()
+	if err != nil {
+		return false
+	}
+	return g.kernel.Paused()
+}
+
+func (w *waitingGuest) Flush() {
+	if w.g != nil {
+		w.g.kernel.Flush()
 	}
 }

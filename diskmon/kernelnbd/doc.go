@@ -8,8 +8,10 @@
 // and have not changed since 2.6): NBD_SET_BLKSIZE and NBD_SET_SIZE_BLOCKS,
 // NBD_SET_FLAGS with the server's transmission flags (so the driver sends
 // FLUSH, FUA, TRIM and WRITE_ZEROES), NBD_SET_SOCK with one end of a unix
-// socketpair, and NBD_DO_IT, which blocks in the kernel until the device is
-// disconnected. The other end of the pair is served by
+// socketpair, NBD_SET_TIMEOUT (IOTimeout: a request unanswered that long
+// fails, and the connection with it, where the driver would otherwise wait
+// for ever on a server that hangs), and NBD_DO_IT, which blocks in the kernel
+// until the device is disconnected. The other end of the pair is served by
 // nbd.Server.ServeTransmission: the driver skips the handshake (it was told
 // the size and flags by ioctl) and speaks the transmission phase with simple
 // replies from the first byte.

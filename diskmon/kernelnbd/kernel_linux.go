@@ -26,6 +26,7 @@ const (
 	ioctlClearSock     = 0xab<<8 | 4
 	ioctlSetSizeBlocks = 0xab<<8 | 7
 	ioctlDisconnect    = 0xab<<8 | 8
+	ioctlSetTimeout    = 0xab<<8 | 9
 	ioctlSetFlags      = 0xab<<8 | 10
 )
 
@@ -36,6 +37,14 @@ const (
 	// stopTimeout bounds the wait for NBD_DO_IT to return after
 	// NBD_DISCONNECT; after it the socket is cleared by force.
 	stopTimeout = 30 * time.Second
+	// IOTimeout is the driver's request timeout (NBD_SET_TIMEOUT): a request
+	// the server has not answered after it fails with EIO and the device's
+	// connection is dropped, so that a server that hangs (the process
+	// stopped, or stuck) fails the guest's I/O instead of holding it, and
+	// whatever waits on that I/O (blkback, `xl destroy` of the domU) ends.
+	// Without it the driver waits for ever. A live server answers in
+	// milliseconds; a minute leaves room for a host that is very busy.
+	IOTimeout = 60 * time.Second
 )
 
 // Device is a kernel NBD device connected to a Server.
@@ -94,6 +103,9 @@ func Attach(ctx context.Context, path string, s *nbd.Server, size int64, logf fu
 	}
 	if err := ioctl(fd, ioctlSetFlags, uintptr(s.TransmissionFlags())); err != nil {
 		return fail("NBD_SET_FLAGS", err)
+	}
+	if err := ioctl(fd, ioctlSetTimeout, uintptr(IOTimeout/time.Second)); err != nil {
+		return fail("NBD_SET_TIMEOUT", err)
 	}
 	kernelEnd, conn, err := socketPair()
 	if err != nil {

@@ -121,3 +121,65 @@ func trimEmpty(lines []string) []string {
 	}
 	return out
 }
+
+// memoryPrefix starts the lines the serving monitor printed from the
+// domain's memory (dom0-disk.sh's diskmem.lua), among its disk events.
+const memoryPrefix = "MEMORY: "
+
+// SplitMemory returns the serving monitor's memory lines and a copy of
+// the command with only its disk events on stdout.
+func SplitMemory(c *Command) ([]string, *Command) {
+	disk := *c
+	disk.Stdout = nil
+	var mem []string
+	for _, l := range c.Stdout {
+		if strings.HasPrefix(l, memoryPrefix) {
+			mem = append(mem, l)
+		} else {
+			disk.Stdout = append(disk.Stdout, l)
+		}
+	}
+	return mem, &disk
+}
+
+// CheckMemory checks the memory side of the monitor that served the disk
+// domU's disk (--dom xa-disk with --nbd-device, started before `xl
+// create`, issue 11): on stderr, that it waited for a domain that did not
+// exist yet and then found its kernel; on stdout (mem, from SplitMemory),
+// the kernel's banner read from memory as the domU printed its
+// /proc/version, and at the first disk event (firstOp, as the domU's list
+// says it) the modules of its /proc/modules, in order.
+func CheckMemory(c *Command, mem []string, console []string, firstOp string) error {
+	waited, found := -1, -1
+	for i, l := range c.Stderr {
+		switch {
+		case waited < 0 && strings.HasPrefix(l, "xascript: waiting up to ") && strings.Contains(l, " for domain "+DiskDomU+" to run ") &&
+			strings.Contains(l, "no such domain"):
+			waited = i
+		case found < 0 && strings.HasPrefix(l, "xascript: domain "+DiskDomU+" runs: kernel found after "):
+			found = i
+		}
+	}
+	if waited < 0 || found < waited {
+		return fmt.Errorf("%q: stderr does not say it waited for %s to be created, then found its kernel:\n%s",
+			c.Argv, DiskDomU, strings.Join(c.Stderr, "\n"))
+	}
+	d := &DomU{Console: console}
+	version, ok := d.Section("VERSION")
+	if !ok || len(version) == 0 {
+		return fmt.Errorf("the disk domU printed no VERSION section")
+	}
+	mods, ok := d.Modules()
+	if !ok || len(mods) == 0 {
+		return fmt.Errorf("the disk domU printed no MODULES section (or an empty one)")
+	}
+	want := []string{
+		memoryPrefix + "banner " + strings.TrimSpace(strings.Join(version, "\n")),
+		memoryPrefix + "modules at " + strings.Replace(firstOp, ": ", " ", 1) + ": " + strings.Join(mods, " "),
+	}
+	if strings.Join(mem, "\n") != strings.Join(want, "\n") {
+		return fmt.Errorf("%q read from the domain's memory:\n  %s\nthe domU printed of itself:\n  %s",
+			c.Argv, strings.Join(mem, "\n  "), strings.Join(want, "\n  "))
+	}
+	return nil
+}

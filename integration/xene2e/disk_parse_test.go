@@ -25,11 +25,17 @@ func diskSerial(img []byte, sum string) string {
 	}
 	lines = append(lines, b64)
 	s := []string{
-		"@@XA-BEGIN-DISKCONSOLE@@", "booting", "@@XA-BEGIN-DISKOPS@@", "MKDIR: /root/foo", "MKFILE: /root/dummy",
+		"@@XA-BEGIN-DISKCONSOLE@@", "booting", "@@XA-BEGIN-VERSION@@", "Linux version 6.1.0-9-cloud-amd64 (debian-kernel)",
+		"@@XA-END-VERSION@@", "@@XA-BEGIN-MODULES@@", "xen_blkfront 57344 0 - Live 0xffffffffc0000000", "@@XA-END-MODULES@@",
+		"@@XA-BEGIN-DISKOPS@@", "MKDIR: /root/foo", "MKFILE: /root/dummy",
 		"RMFILE: /root/bar", "@@XA-END-DISKOPS@@", "@@XA-DISK-DONE ok@@", "@@XA-END-DISKCONSOLE@@",
 		"@@XA-BEGIN-CMD xa-disk nbdwatch@@", "@@XA-ARGV xascript diskwatch.lua --nbd-device /dev/nbd0@@",
-		"MKDIR: /root/foo", "(XEN) d3v0 a hypervisor line", "MKFILE: /root/dummy", "RMFILE: /root/bar",
-		"@@XA-STDERR@@", "xascript: serving", "@@XA-END-CMD xa-disk nbdwatch rc=143@@",
+		"MEMORY: banner Linux version 6.1.0-9-cloud-amd64 (debian-kernel)",
+		"MKDIR: /root/foo", "(XEN) d3v0 a hypervisor line", "MEMORY: modules at MKDIR /root/foo: xen_blkfront",
+		"MKFILE: /root/dummy", "RMFILE: /root/bar",
+		"@@XA-STDERR@@", "xascript: serving",
+		"xascript: waiting up to 3m0s for domain xa-disk to run (serving /tmp/disk.img meanwhile): domain \"xa-disk\": no such domain (domains: Domain-0)",
+		"xascript: domain xa-disk runs: kernel found after 14.2s", "@@XA-END-CMD xa-disk nbdwatch rc=143@@",
 		"@@XA-BENCH-FAIL no loop device in dom0@@",
 		"@@XA-BEGIN-DISKIMG-MD5@@", sum + "  -", "@@XA-END-DISKIMG-MD5@@", "@@XA-BEGIN-DISKIMG@@",
 	}
@@ -53,18 +59,43 @@ func TestDiskSections(t *testing.T) {
 	if len(c) != 1 || c[0].Label != "nbdwatch" {
 		t.Fatalf("commands %+v", c)
 	}
-	if _, err := CheckEvents(c[0], ops, 143, false); err != nil {
+	if _, err := CheckEvents(c[0], ops, 143, false); err == nil {
+		t.Error("memory lines passed for disk events")
+	}
+	mem, disk := SplitMemory(c[0])
+	if len(mem) != 2 || len(disk.Stdout) != 3 {
+		t.Fatalf("SplitMemory: %q and %q", mem, disk.Stdout)
+	}
+	console := l.Sections["DISKCONSOLE"]
+	if err := CheckMemory(disk, mem, console, ops[0]); err != nil {
 		t.Error(err)
 	}
-	if _, err := CheckEvents(c[0], ops, 0, false); err == nil {
+	// What must fail: another banner, a module list that is not the
+	// domU's, no wait for a domain that did not exist yet.
+	otherBanner := append([]string{"MEMORY: banner Linux version 6.1.0-10-cloud-amd64 (debian-kernel)"}, mem[1:]...)
+	if err := CheckMemory(disk, otherBanner, console, ops[0]); err == nil {
+		t.Error("a banner the domU did not print passed")
+	}
+	if err := CheckMemory(disk, []string{mem[0], "MEMORY: modules at MKDIR /root/foo: xen_blkfront loop"}, console, ops[0]); err == nil {
+		t.Error("a module the domU did not load passed")
+	}
+	noWait := *disk
+	noWait.Stderr = []string{"xascript: serving", "xascript: domain xa-disk runs: kernel found after 14.2s"}
+	if err := CheckMemory(&noWait, mem, console, ops[0]); err == nil {
+		t.Error("a monitor that never waited for the domain passed")
+	}
+	if _, err := CheckEvents(disk, ops, 143, false); err != nil {
+		t.Error(err)
+	}
+	if _, err := CheckEvents(disk, ops, 0, false); err == nil {
 		t.Error("a wrong exit status passed")
 	}
-	if _, err := CheckEvents(c[0], ops[:2], 143, false); err == nil {
+	if _, err := CheckEvents(disk, ops[:2], 143, false); err == nil {
 		t.Error("an extra event passed")
 	}
 	// ERROR lines: set aside only where allowed.
-	withErr := *c[0]
-	withErr.Stdout = append([]string{"ERROR: /root: refresh: torn"}, c[0].Stdout...)
+	withErr := *disk
+	withErr.Stdout = append([]string{"ERROR: /root: refresh: torn"}, disk.Stdout...)
 	if _, err := CheckEvents(&withErr, ops, 143, false); err == nil {
 		t.Error("an ERROR line passed where none is allowed")
 	}

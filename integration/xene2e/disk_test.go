@@ -44,6 +44,17 @@ func checkDisk(t *testing.T, l *Log, serial, out string) {
 			t.Errorf("dom0 reported no %s command", want.label)
 			continue
 		}
+		if want.label == "nbdwatch" {
+			// It reads the domain's memory too (--dom xa-disk, started
+			// before the domain existed): those lines are checked apart.
+			var mem []string
+			mem, c = SplitMemory(c)
+			if err := CheckMemory(c, mem, l.Sections["DISKCONSOLE"], ops[0]); err != nil {
+				t.Error(err)
+			} else {
+				t.Logf("nbdwatch waited for %s, then read from its memory:\n%s", DiskDomU, strings.Join(mem, "\n"))
+			}
+		}
 		errs, err := CheckEvents(c, ops, want.rc, want.errorsOK)
 		if err != nil {
 			t.Error(err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,9 +54,13 @@ func TestXenE2E(t *testing.T) {
 		}
 	}
 
-	// The harness bounds QEMU itself (XA_XEN_TIMEOUT, default 300 s); this
-	// bound is for fetching packages on a fresh machine on top of that.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	// The harness bounds QEMU itself (XA_XEN_TIMEOUT, default 600 s); this
+	// bound adds fetching packages on a fresh machine on top of that.
+	limit := 600 * time.Second
+	if s, err := strconv.Atoi(os.Getenv("XA_XEN_TIMEOUT")); err == nil && s > 0 {
+		limit = time.Duration(s) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit+10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "testdata/xen/xen-e2e.sh"), "run", out)
 	cmd.Env = append(os.Environ(), "XA_XASCRIPT="+bin)

@@ -14,17 +14,63 @@
 #   @@XA-END-CMD <domU> <label> rc=<exit status> secs=<seconds>@@
 #
 # /xa/config.sh (written by xen-e2e.sh) may set XA_DOMUS, XA_DOMU_TIMEOUT,
-# XA_CMD_TIMEOUT.
+# XA_CMD_TIMEOUT, and XA_XEN_TIMEOUT and XA_XEN_END (below).
 [ -f /xa/config.sh ] && . /xa/config.sh
 : "${XA_DOMUS:=xa-pv:pv xa-pvh:pvh}"
 : "${XA_DOMU_TIMEOUT:=150}"
 : "${XA_CMD_TIMEOUT:=120}"
+: "${XA_XEN_TIMEOUT:=600}"
 CONSOLE_DIR=/var/log/xen/console
 
 stamp() {
     read -r up _ </proc/uptime
     echo "@@XA-T $1 $up@@"
 }
+
+xa_uptime() { # whole seconds since dom0 booted
+    read -r _u _ </proc/uptime
+    echo "${_u%.*}"
+}
+
+# The harness kills QEMU XA_XEN_TIMEOUT seconds after it starts it: at
+# XA_XEN_END (host epoch seconds, written before QEMU started, so early
+# rather than late). dom0's own clocks cannot tell when that is: on a loaded
+# host they were seen to run 15 times slower than the host's (dom0's uptime
+# moved 35 s while QEMU ran 536 s), since dom0 only counts the time its
+# emulated CPU gets. The emulated CMOS clock follows the host's, so xa_clock
+# reads it (/sys/class/rtc/rtc0/since_epoch, whole seconds); without it,
+# dom0's `date`. xa_left is the seconds left, by that clock; every bounded
+# wait of the disk test is measured with it too. Long steps (the disk test's
+# benchmark) size themselves by xa_left so that dom0 ends, and says why,
+# before QEMU is killed.
+XA_RTC=/sys/class/rtc/rtc0/since_epoch
+xa_clock() {
+    if [ -n "$XA_CLOCK_RTC" ] && { read -r _c <"$XA_RTC"; } 2>/dev/null; then
+        echo "$_c"
+    else
+        date +%s
+    fi
+}
+xa_deadline_init() {
+    XA_CLOCK_RTC=
+    _how="dom0's clock"
+    if { read -r _c <"$XA_RTC"; } 2>/dev/null && [ $((${XA_XEN_END:-0} - _c)) -gt 0 ] &&
+        [ $((${XA_XEN_END:-0} - _c)) -le "$XA_XEN_TIMEOUT" ]; then
+        XA_CLOCK_RTC=1
+        _how="the emulated RTC (dom0's clock: $(($(date +%s) - _c)) s off)"
+    fi
+    _left=$((${XA_XEN_END:-0} - $(xa_clock)))
+    if [ "$_left" -le 0 ] || [ "$_left" -gt "$XA_XEN_TIMEOUT" ]; then
+        # No clock agrees with the host's: pretend dom0 booted 60 s after
+        # QEMU started (it takes 10-30 s on a quiet host).
+        XA_XEN_END=$(($(date +%s) + XA_XEN_TIMEOUT - 60 - $(xa_uptime)))
+        _how="dom0's uptime (its clock says $(date -u +%FT%TZ))"
+        _left=$((XA_XEN_END - $(xa_clock)))
+    fi
+    echo "@@XA-NOTE ${_left}s left before the harness's timeout, by $_how@@"
+}
+xa_left() { echo $((XA_XEN_END - $(xa_clock))); }
+xa_deadline_init
 
 # xa_run LABEL COMMAND [ARG...]: run COMMAND (killed after XA_CMD_TIMEOUT s)
 # and print its output between markers. For a pipeline use sh -c '...'.

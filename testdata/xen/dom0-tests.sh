@@ -103,9 +103,18 @@ i=0
 while ! grep -q "^xascript: \[xa-multi\] " /tmp/multi.err; do
     i=$((i + 1)); [ $i -gt 120 ] && break; sleep 0.5
 done
-# No error line: where is xa-multi's state? SIGQUIT makes Go print every
-# goroutine's stack (the check below then fails with them in the log).
-grep -q "^xascript: \[xa-multi\] " /tmp/multi.err || { kill -QUIT $p; sleep 2; }
+# No error line: where is xa-multi's state? Each thread's state and kernel
+# wait channel, the domains as xl sees them, then SIGQUIT makes Go print
+# every goroutine's stack (the check below then fails with them in the log).
+if ! grep -q "^xascript: \[xa-multi\] " /tmp/multi.err; then
+    echo "no error line for xa-multi; rounds: xa-multi $(rounds xa-multi), $DOMU_NAME $(rounds "$DOMU_NAME")" >&2
+    for t in /proc/$p/task/*; do
+        echo "thread ${t##*/}: $(cut -d' ' -f3 $t/stat) wchan=$(cat $t/wchan 2>/dev/null) syscall=$(cut -d' ' -f1-2 $t/syscall 2>/dev/null)" >&2
+    done
+    timeout -s KILL 20 xl list >&2
+    kill -QUIT $p
+    sleep 2
+fi
 before=$(rounds "$DOMU_NAME")
 i=0
 while [ "$(rounds "$DOMU_NAME")" -le "$before" ]; do
@@ -114,6 +123,12 @@ done
 after=$(rounds "$DOMU_NAME")
 kill -0 $p 2>/dev/null && alive=1
 kill -TERM $p
+# Bounded: a process stuck in the kernel would hold this script for ever.
+i=0
+while kill -0 $p 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" != Z ]; do
+    i=$((i + 1)); [ $i -gt 40 ] && { echo "xascript still there 20 s after SIGTERM: SIGKILL" >&2; kill -KILL $p; break; }
+    sleep 0.5
+done
 wait $p
 rc=$?
 cat /tmp/multi.out
@@ -123,7 +138,11 @@ echo "exit status $rc; $DOMU_NAME rounds $before at xa-multi's error, $after at 
     grep -q "^xascript: \[xa-multi\] .*domain is gone" /tmp/multi.err
 SH
         if [ "${XA_XEN_MULTI_GONE:-1}" = 1 ]; then
+            # Its own bounded waits add up to more than a plain command's.
+            _t=$XA_CMD_TIMEOUT
+            XA_CMD_TIMEOUT=$((XA_CMD_TIMEOUT * 2))
             xa_run multi-one-gone sh /tmp/xa-multi-gone.sh
+            XA_CMD_TIMEOUT=$_t
         else
             echo "@@XA-MULTI-GONE-LEFT-OUT@@"
         fi

@@ -2,17 +2,31 @@
 # /init of the disk test's domU (dom0-disk.sh): the Debian cloud kernel as a
 # PV guest whose xvda is a block device of dom0 exported by blkback (the
 # kernel NBD device xascript serves, or a loop device). Loads xen-blkfront
-# (ext4 is built in), mounts xvda and, by xa_disk= on its command line:
+# (ext4 is built in), prints /proc/version and /proc/modules (VERSION and
+# MODULES sections), mounts xvda and, by xa_disk= on its command line:
 #   paper        the paper's sequence in /root (the image holds /root/bar):
 #                mkdir foo; touch dummy; rm bar; sync — printing each step
 #                between @@XA-BEGIN-DISKOPS@@ and @@XA-END-DISKOPS@@ in the
-#                monitor's words
+#                monitor's words; then @@XA-DISK-WAITING@@, and it waits
+#                (at most 5 minutes) until dom0 releases it (xl shutdown)
 #   bench:LABEL  Figure 7: N = 100 and 1000 empty files created in a fresh
 #                folder, then sync, timed here (/proc/uptime, 10 ms), RUNS
 #                runs each (xa_runs=, default 3): @@XA-FIG7 LABEL N RUN SECS@@
 # then unmounts and powers off (the domain is destroyed).
 . /lib/xa-guest.sh
 xa_boot
+# What its kernel says of itself, for the monitor that reads its memory
+# (dom0-disk.sh's nbdwatch: the banner, the modules).
+xa_section VERSION /proc/version
+xa_section MODULES /proc/modules
+# dom0 releases the paper's domU with `xl shutdown`: the kernel then runs
+# /sbin/poweroff, which signals this shell (trapped from here on, so that
+# an early signal does not end pid 1).
+released=
+trap 'released=1' USR1
+mkdir -p /sbin
+printf '#!/bin/sh\nkill -USR1 1\n' >/sbin/poweroff
+chmod +x /sbin/poweroff
 mode=paper runs=3
 for w in $(cat /proc/cmdline); do
     case $w in
@@ -44,6 +58,14 @@ paper)
     rm /mnt/root/bar && echo "RMFILE: /root/bar"
     sync
     echo "@@XA-END-DISKOPS@@"
+    # Up until dom0 releases it (bounded: 5 minutes): the monitor that
+    # reads this domain's memory may still be looking.
+    echo "@@XA-DISK-WAITING@@"
+    i=0
+    while [ -z "$released" ] && [ $i -lt 3000 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
     ;;
 bench:*)
     label=${mode#bench:}

@@ -32,6 +32,9 @@
 # multi-guest monitor: it fails now and then, see testdata/xen/README.md),
 # XA_XEN_DISK (0 leaves out the disk test, dom0-disk.sh), XA_DISK_BENCH_RUNS
 # (its Figure 7 runs per N and mode, default 3; 0 skips the benchmark),
+# XA_DISK_BENCH_FAULT (MODE:SIGNAL, e.g. tap:KILL or watch:STOP: send SIGNAL
+# to the xascript serving that benchmark mode once the domU timed its first
+# run, to show that a monitor that dies or hangs cannot sink the run),
 # XA_TESTDATA_CACHE (the package cache, default testdata/.cache).
 #
 # Exit status: 0 when dom0 ran to @@XA-DOM0-DONE@@ and QEMU exited by itself;
@@ -174,6 +177,11 @@ run() {
         echo "XA_CMD_TIMEOUT=${XA_CMD_TIMEOUT:-120}"
         echo "XA_DISK_BENCH_RUNS=${XA_DISK_BENCH_RUNS:-3}"
         echo "XA_XEN_MULTI_GONE=${XA_XEN_MULTI_GONE:-1}"
+        echo "XA_DISK_BENCH_FAULT='${XA_DISK_BENCH_FAULT:-}'"
+        # When QEMU will be killed at the latest (host epoch seconds):
+        # written before it starts, so dom0 reckons a little early.
+        echo "XA_XEN_TIMEOUT=$TIMEOUT"
+        echo "XA_XEN_END=$(($(date +%s) + TIMEOUT))"
     } >"$out/config.sh"
     local -a extra=()
     local spec

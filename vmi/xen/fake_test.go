@@ -26,7 +26,8 @@ type fakeHV struct {
 	dying   bool
 
 	paused      int
-	mapped      map[*byte]int // outstanding mappings
+	onDomctl    func(f *fakeHV) // called before each domctl is answered (a test's clock)
+	mapped      map[*byte]int   // outstanding mappings
 	mapCalls    int
 	unmapCalls  int
 	closeCalled bool
@@ -35,6 +36,9 @@ type fakeHV struct {
 func (f *fakeHV) Version() (uint32, string, error) { return f.version, ".0-fake", nil }
 
 func (f *fakeHV) Domctl(dc []byte, buf []byte, handleOff int) error {
+	if f.onDomctl != nil {
+		f.onDomctl(f)
+	}
 	if le.Uint32(dc[4:]) != 0x15 {
 		return unix.EACCES // what Xen answers to a wrong interface_version
 	}

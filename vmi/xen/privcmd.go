@@ -39,9 +39,9 @@ func openPrivcmd() (*privcmd, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, unix.ENOENT):
-			return nil, fmt.Errorf("open %s: %w (run xascript in dom0, with the xen-privcmd module loaded and xenfs mounted)", PrivcmdPath, err)
+			return nil, accessError{fmt.Errorf("open %s: %w (run xascript in dom0, with the xen-privcmd module loaded and xenfs mounted)", PrivcmdPath, err)}
 		case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
-			return nil, fmt.Errorf("open %s: %w (introspecting a Xen domain needs root in dom0)", PrivcmdPath, err)
+			return nil, accessError{fmt.Errorf("open %s: %w (introspecting a Xen domain needs root in dom0)", PrivcmdPath, err)}
 		}
 		return nil, fmt.Errorf("open %s: %w", PrivcmdPath, err)
 	}
@@ -179,10 +179,23 @@ func (p *privcmd) Unmap(mem []byte) error { return unix.Munmap(mem) }
 
 var _ hypervisor = (*privcmd)(nil)
 
-// errRoot is a hint for a caller that is not root.
+// needRoot is a hint for a caller that is not root.
 func needRoot() error {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("introspecting a Xen domain needs root in dom0 (running as uid %d)", os.Geteuid())
+		return accessError{fmt.Errorf("introspecting a Xen domain needs root in dom0 (running as uid %d)", os.Geteuid())}
 	}
 	return nil
 }
+
+// ErrNoAccess marks the failures of Open that no wait cures: not root, or
+// no privcmd device (not dom0). A caller that waits for a domain to appear
+// (xascript serving a domU's disk before `xl create`) gives up at once on
+// them.
+var ErrNoAccess = errors.New("no access to Xen's privcmd")
+
+// accessError is one of them: its message is the cause's, and it is both
+// the cause and ErrNoAccess to errors.Is.
+type accessError struct{ err error }
+
+func (e accessError) Error() string   { return e.err.Error() }
+func (e accessError) Unwrap() []error { return []error{e.err, ErrNoAccess} }

@@ -46,8 +46,9 @@ type Target struct {
 	pausedBy bool       // we hold a pause (Pause without Resume)
 	writable bool       // Options.Writable
 	closed   bool
-	reads    uint64 // ReadPhys calls, to pace the liveness check
-	gone     error  // set once the domain is found dying or destroyed
+	reads    uint64    // ReadPhys calls, to pace the liveness check
+	checked  time.Time // the last liveness check
+	gone     error     // set once the domain is found dying or destroyed
 	// gen moves when the domain may have changed under what was read from
 	// it: our pause and unpause, a change of its page count seen by the
 	// liveness check (a balloon), the domain's end, Close, or on demand.
@@ -124,6 +125,7 @@ func open(hv hypervisor, domain uint16, opt Options) (*Target, error) {
 	if t.info, err = t.domainInfo(); err != nil {
 		return nil, err
 	}
+	t.checked = time.Now()
 	if t.info.dying() {
 		return nil, fmt.Errorf("domain %d is dying", domain)
 	}
@@ -293,19 +295,28 @@ func (t *Target) ReadPhys(buf []byte, pa uint64) error {
 // destroyed.
 var ErrGone = errors.New("domain is gone")
 
-// aliveEvery paces the liveness check: frames already mapped stay readable
-// after the domain dies (the mapping holds its pages), so a script polling
-// a destroyed domain would read its last state for ever. One getdomaininfo
-// per this many reads costs a few ns a read.
-const aliveEvery = 4096
+// aliveEvery and aliveAfter pace the liveness check: frames already mapped
+// stay readable after the domain dies (the mapping holds its pages), so a
+// script polling a destroyed domain would read its last state for ever.
+// One getdomaininfo per aliveEvery reads costs a few ns a read; but a
+// script that reads little per round (a module list every 0.2 s) takes
+// dozens of rounds to make that many, so the check also comes once
+// aliveAfter has passed since the last one (the clock looked at every
+// aliveClockEvery reads).
+const (
+	aliveEvery      = 4096
+	aliveClockEvery = 64
+	aliveAfter      = 250 * time.Millisecond
+)
 
-// alive checks, every aliveEvery reads, that the domain still runs.
+// alive checks, every aliveEvery reads or aliveAfter, that the domain
+// still runs.
 func (t *Target) alive() error {
 	if t.gone != nil {
 		return t.gone
 	}
 	t.reads++
-	if t.reads%aliveEvery != 0 {
+	if t.reads%aliveEvery != 0 && (t.reads%aliveClockEvery != 0 || time.Since(t.checked) < aliveAfter) {
 		return nil
 	}
 	return t.checkAlive()
@@ -332,6 +343,7 @@ func (t *Target) goneOr(err error) error {
 }
 
 func (t *Target) checkAlive() error {
+	t.checked = time.Now()
 	info, err := t.domainInfo()
 	if err == nil && info.TotPages != t.info.TotPages {
 		// The balloon moved: frames came and went, and a PV guest
@@ -348,15 +360,23 @@ func (t *Target) checkAlive() error {
 	}
 	switch {
 	case errors.Is(err, ErrNoDomain):
-		t.gone = fmt.Errorf("domain %d: %w (destroyed)", t.domain, ErrGone)
+		t.gone = fmt.Errorf("%s: %w (destroyed)", t.label(), ErrGone)
 	case err != nil:
 		return err
 	case info.dying():
-		t.gone = fmt.Errorf("domain %d: %w (dying)", t.domain, ErrGone)
+		t.gone = fmt.Errorf("%s: %w (dying)", t.label(), ErrGone)
 	case info.shutdown():
-		t.gone = fmt.Errorf("domain %d: %w (shut down)", t.domain, ErrGone)
+		t.gone = fmt.Errorf("%s: %w (shut down)", t.label(), ErrGone)
 	}
 	return t.gone
+}
+
+// label names the domain in errors: its id, and its name when known.
+func (t *Target) label() string {
+	if t.name == "" {
+		return fmt.Sprintf("domain %d", t.domain)
+	}
+	return fmt.Sprintf("domain %d (%s)", t.domain, t.name)
 }
 
 // MachineFrames tells the page walker whether PTEs hold machine frames:
@@ -464,13 +484,24 @@ func (t *Target) Resume() error {
 	return nil
 }
 
-// Paused tells whether the domain is paused, by us or anyone else.
+// Paused tells whether the domain is paused, by us or anyone else. A
+// domain that is dying, shut down or destroyed is not: the toolstack pauses
+// a domain as it begins to destroy it, and a caller that found it paused
+// would read on without pausing it, where its Pause (which fails with
+// ErrGone) ends the reading at once.
 func (t *Target) Paused() bool {
 	if t.pausedBy {
 		return true
 	}
+	if t.gone != nil {
+		return false
+	}
 	info, err := t.domainInfo()
-	return err == nil && info.paused()
+	if err != nil || info.dying() || info.shutdown() {
+		t.checkAlive() // records the end, if that is what it is
+		return false
+	}
+	return info.paused()
 }
 
 // Close unmaps every frame, resumes a domain we paused, and releases

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -315,5 +316,70 @@ func TestGoneMidScript(t *testing.T) {
 				t.Errorf("pause: %v", err)
 			}
 		})
+	}
+}
+
+// `xl destroy` pauses the domain before it marks it dying: a monitor that
+// finds it paused must not take that for a pause it may read under. Once
+// the domain is dying (or gone) Paused says no, so with_paused pauses, and
+// that Pause fails with ErrGone naming the domain; reads fail with it too.
+func TestPausedDomainBeingDestroyed(t *testing.T) {
+	for _, how := range []string{"dying", "destroyed"} {
+		t.Run(how, func(t *testing.T) {
+			hv, _ := newPVFake(t, []uint64{0x30000, 0x30001})
+			tg, err := open(hv, 7, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			hv.paused = 1 // the toolstack's pause, before the kill
+			if !tg.Paused() {
+				t.Fatal("a domain paused by the toolstack reads as running")
+			}
+			if how == "dying" {
+				hv.dying = true
+			} else {
+				hv.domain = 99
+			}
+			if tg.Paused() {
+				t.Errorf("a %s domain reads as paused", how)
+			}
+			perr := tg.Pause()
+			if !errors.Is(perr, ErrGone) || !strings.Contains(perr.Error(), "domain 7") || !strings.Contains(perr.Error(), how) {
+				t.Errorf("pause of a %s domain: %v", how, perr)
+			}
+			if err := tg.ReadPhys(make([]byte, 8), 0); !errors.Is(err, ErrGone) {
+				t.Errorf("read of a %s domain: %v", how, err)
+			}
+		})
+	}
+}
+
+// A script that reads little at a time (a few dozen reads a round, a round
+// every fraction of a second) meets the domain's end within about
+// aliveAfter of it, not only after aliveEvery reads.
+func TestGoneFoundInTime(t *testing.T) {
+	hv, _ := newPVFake(t, []uint64{0x30000, 0x30001})
+	tg, err := open(hv, 7, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	b := make([]byte, 8)
+	hv.dying = true
+	start, reads := time.Now(), 0
+	var rerr error
+	for rerr == nil && reads < aliveEvery/2 {
+		for i := 0; i < aliveClockEvery && rerr == nil; i++ {
+			rerr = tg.ReadPhys(b, 0)
+			reads++
+		}
+		time.Sleep(aliveAfter / 5)
+	}
+	if !errors.Is(rerr, ErrGone) {
+		t.Fatalf("%d reads over %v of a dying domain, the last: %v", reads, time.Since(start), rerr)
+	}
+	if took := time.Since(start); took > 4*aliveAfter {
+		t.Errorf("the end was found %v (%d reads) after it", took, reads)
 	}
 }
