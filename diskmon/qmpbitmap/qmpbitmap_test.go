@@ -168,7 +168,10 @@ func TestPollExportLingers(t *testing.T) {
 		}
 	}
 	f.mu.Lock()
-	g := f.bitmaps[me+"-4"].granularity
+	var g float64 // no panic while f.mu is held: the deferred Close needs it
+	if b := f.bitmaps[me+"-4"]; b != nil {
+		g = b.granularity
+	}
 	f.mu.Unlock()
 	if g != 4096 {
 		t.Errorf("bitmap granularity %v, want 4096", g)
