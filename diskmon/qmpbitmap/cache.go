@@ -15,6 +15,14 @@ const maxCacheBlocks = 16384
 // maxFetch bounds one read from the export when filling the cache.
 const maxFetch = 1 << 20
 
+// readAhead is the least one fill asks the export for. The file-system
+// view reads a block at a time (an inode, a directory block, the next
+// journal block), and what it reads next is mostly just after: each request
+// is a round trip into QEMU's main loop, which the TCG guest's vCPU waits
+// for, so a miss fetches the blocks after it too (up to the first one
+// cached).
+const readAhead = 128 << 10
+
 // blockCache keeps blocks read from the export until a poll reports them
 // dirty. Every read through QEMU's NBD server is a round trip into QEMU's
 // main loop, which a TCG guest needs too: without it, a rescan of a folder
@@ -30,6 +38,16 @@ type blockCache struct {
 	mu     sync.Mutex
 	blocks map[int64][]byte
 	gen    uint64 // moves at every invalidation
+	reads  uint64 // requests sent to the export, and their bytes
+	bytes  uint64
+}
+
+// stats are the requests the cache has sent to the export so far, and
+// their bytes.
+func (c *blockCache) stats() (reads, bytes uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads, c.bytes
 }
 
 func newBlockCache(r io.ReaderAt, size int64) *blockCache {
@@ -66,12 +84,12 @@ func (c *blockCache) ReadAt(p []byte, off int64) (int, error) {
 	return done, nil
 }
 
-// fill reads block b and the missing blocks after it up to end (at most
-// maxFetch) in one request, keeps them unless an invalidation came
+// fill reads block b and the missing blocks after it up to end, or
+// readAhead past b when that is further (at most maxFetch), in one request, keeps them unless an invalidation came
 // meanwhile (the data may predate it), and returns block b.
 func (c *blockCache) fill(b, end int64) ([]byte, error) {
 	start := b * cacheBlock
-	stop := min(end, c.size, start+maxFetch)
+	stop := min(max(end, start+readAhead), c.size, start+maxFetch)
 	c.mu.Lock()
 	gen := c.gen
 	// Stop at the first block already cached: no need to read it again.
@@ -85,6 +103,10 @@ func (c *blockCache) fill(b, end int64) ([]byte, error) {
 	// Whole blocks (the last one may be cut by the drive's end).
 	stop = min((stop+cacheBlock-1)/cacheBlock*cacheBlock, c.size)
 	buf := make([]byte, stop-start)
+	c.mu.Lock()
+	c.reads++
+	c.bytes += uint64(len(buf))
+	c.mu.Unlock()
 	if _, err := c.r.ReadAt(buf, start); err != nil && err != io.EOF {
 		return nil, err
 	}

@@ -38,11 +38,17 @@ type fakeQEMU struct {
 	loseReply bool
 	flushes   uint64
 	log       []string
+	// linger: block-export-del leaves the export listed (and its bitmap
+	// busy) for this many more query-block-exports, as QEMU does while the
+	// deletion completes in its main loop.
+	linger   int
+	shutting map[string]int // export id -> queries left
 }
 
 type fakeBitmap struct {
-	recording bool
-	count     uint64
+	recording   bool
+	count       uint64
+	granularity float64
 }
 
 func newFakeQEMU(t *testing.T) *fakeQEMU {
@@ -107,6 +113,14 @@ func (f *fakeQEMU) handle(cmd string, args map[string]any) (string, string) {
 		return jsonOf([]any{map[string]any{"device": "data", "node-name": "#block100",
 			"stats": map[string]any{"flush_operations": f.flushes}}}), ""
 	case "query-block-exports":
+		for id, n := range f.shutting {
+			if n <= 0 {
+				delete(f.exports, id)
+				delete(f.shutting, id)
+			} else {
+				f.shutting[id] = n - 1
+			}
+		}
 		var out []any
 		for id := range f.exports {
 			out = append(out, map[string]any{"id": id, "type": "nbd", "node-name": "#block100", "shutting-down": false})
@@ -116,11 +130,15 @@ func (f *fakeQEMU) handle(cmd string, args map[string]any) (string, string) {
 		if str("node") != "#block100" || f.bitmaps[str("name")] != nil {
 			return errReply("bad add")
 		}
-		f.bitmaps[str("name")] = &fakeBitmap{recording: true}
+		g, _ := args["granularity"].(float64)
+		f.bitmaps[str("name")] = &fakeBitmap{recording: true, granularity: g}
 		return "{}", ""
 	case "block-dirty-bitmap-remove":
-		if f.bitmaps[str("name")] == nil || f.busy(str("name")) {
+		if f.bitmaps[str("name")] == nil {
 			return errReply("bad remove")
+		}
+		if f.busy(str("name")) {
+			return errReply("Bitmap '" + str("name") + "' is currently in use by another operation and cannot be used")
 		}
 		delete(f.bitmaps, str("name"))
 		return "{}", ""
@@ -131,7 +149,8 @@ func (f *fakeQEMU) handle(cmd string, args map[string]any) (string, string) {
 			d := m["data"].(map[string]any)
 			switch m["type"] {
 			case "block-dirty-bitmap-add":
-				f.bitmaps[d["name"].(string)] = &fakeBitmap{recording: true}
+				g, _ := d["granularity"].(float64)
+				f.bitmaps[d["name"].(string)] = &fakeBitmap{recording: true, granularity: g}
 			case "block-dirty-bitmap-disable":
 				f.bitmaps[d["name"].(string)].recording = false
 			}
@@ -169,7 +188,10 @@ func (f *fakeQEMU) handle(cmd string, args map[string]any) (string, string) {
 		return "{}", ""
 	case "block-export-add":
 		id := str("id")
-		if _, dup := f.exports[id]; dup || (f.server == nil && !f.foreign) || args["writable"] != false {
+		if _, dup := f.exports[id]; dup {
+			return errReply("Block export id '" + id + "' is already in use")
+		}
+		if (f.server == nil && !f.foreign) || args["writable"] != false {
 			return errReply("bad export")
 		}
 		bm := ""
@@ -182,10 +204,21 @@ func (f *fakeQEMU) handle(cmd string, args map[string]any) (string, string) {
 		f.exports[id] = bm
 		return "{}", ""
 	case "block-export-del":
-		if _, ok := f.exports[str("id")]; !ok {
+		id := str("id")
+		if _, ok := f.exports[id]; !ok {
 			return errReply("Export 'x' is not found")
 		}
-		delete(f.exports, str("id"))
+		if _, ok := f.shutting[id]; ok {
+			return errReply("Export '" + id + "' is already shutting down")
+		}
+		if f.linger > 0 {
+			if f.shutting == nil {
+				f.shutting = map[string]int{}
+			}
+			f.shutting[id] = f.linger
+			return "{}", ""
+		}
+		delete(f.exports, id)
 		return "{}", ""
 	}
 	return "", "The command " + cmd + " has not been found"

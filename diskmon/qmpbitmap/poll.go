@@ -35,7 +35,7 @@ func (s *Source) Run(ctx context.Context, emit func(Change)) (gone bool) {
 			if errors.Is(err, ErrClosed) {
 				return false
 			}
-			if g, ok := s.q.(interface{ Gone() bool }); ok && g.Gone() {
+			if g, ok := s.q.QMP.(interface{ Gone() bool }); ok && g.Gone() {
 				s.logf("QEMU has gone away: %v", err)
 				return true
 			}
@@ -57,6 +57,16 @@ func (s *Source) Poll(ctx context.Context, emit func(Change)) error {
 	if s.closed {
 		return ErrClosed
 	}
+	t0, calls0 := time.Now(), s.q.calls
+	defer func() {
+		if s.opts.Logf == nil || s.q.calls <= calls0+s.idleCalls {
+			return // nothing new: no line
+		}
+		reads, bytes := s.cache.stats()
+		s.logf("poll %d: %d QMP commands, %v; since the last poll with a line the view read the export %d times (%d KiB)",
+			s.gen, s.q.calls-calls0, time.Since(t0).Round(time.Microsecond), reads-s.logReads, (bytes-s.logBytes)>>10)
+		s.logReads, s.logBytes = reads, bytes
+	}()
 	count, err := s.count()
 	if err != nil {
 		return err
@@ -77,7 +87,7 @@ func (s *Source) Poll(ctx context.Context, emit func(Change)) error {
 	}
 	old, next := s.bitmap(s.gen), s.bitmap(s.gen+1)
 	err = call(s.q, "transaction", map[string]any{"actions": []any{
-		map[string]any{"type": "block-dirty-bitmap-add", "data": map[string]any{"node": s.drv.node, "name": next}},
+		map[string]any{"type": "block-dirty-bitmap-add", "data": s.addArgs(next)},
 		map[string]any{"type": "block-dirty-bitmap-disable", "data": map[string]any{"node": s.drv.node, "name": old}},
 	}}, nil)
 	if err != nil && !s.hasBitmap(next) {
@@ -92,8 +102,8 @@ func (s *Source) Poll(ctx context.Context, emit func(Change)) error {
 	if rerr != nil {
 		ranges = [][2]uint64{{0, uint64(s.drv.size)}}
 	}
-	if err := s.removeBitmap(s.drv.node, old); err != nil && rerr == nil {
-		rerr = fmt.Errorf("remove %s: %w", old, err)
+	if err := s.dropBitmap(old); err != nil && rerr == nil {
+		rerr = err
 	}
 	// The cache lets go of the blocks before the tracker hears of them.
 	for _, r := range ranges {
@@ -106,6 +116,27 @@ func (s *Source) Poll(ctx context.Context, emit func(Change)) error {
 		emit(Change{Flush: true, At: at})
 	}
 	return rerr
+}
+
+// dropBitmap removes the swapped-out bitmap old once its export is gone.
+// QEMU lets go of an exported bitmap in the same step that it unlists the
+// export (blk_exp_delete_bh, in its main loop), which is mostly done by the
+// time block-export-del has returned: so the bitmap is removed at once, and
+// only when QEMU still finds it busy does the poll wait for the export to
+// leave query-block-exports (one command less, and no sleep, per poll).
+func (s *Source) dropBitmap(old string) error {
+	dirty := s.name("dirty")
+	if err := s.removeBitmap(s.drv.node, old); err == nil {
+		s.exports = remove(s.exports, dirty)
+		return nil
+	}
+	if err := s.removeExport(dirty); err != nil {
+		return fmt.Errorf("remove export %s: %w", dirty, err)
+	}
+	if err := s.removeBitmap(s.drv.node, old); err != nil {
+		return fmt.Errorf("remove %s: %w", old, err)
+	}
+	return nil
 }
 
 // hasBitmap tells whether QEMU lists bitmap name on the drive's node.
@@ -165,15 +196,15 @@ func (s *Source) readBitmap(ctx context.Context, name string) ([][2]uint64, erro
 	id := s.name("dirty")
 	cl, err := s.export(ctx, id, name)
 	if err != nil {
-		if rerr := s.removeExport(id); rerr != nil {
-			err = errors.Join(err, rerr)
+		if derr := s.delExport(id); derr != nil {
+			err = errors.Join(err, derr)
 		}
 		return nil, err
 	}
 	ranges, err := dirtyRanges(cl, "qemu:dirty-bitmap:"+name, uint64(s.drv.size))
 	cl.Close()
-	if rerr := s.removeExport(id); rerr != nil {
-		err = errors.Join(err, fmt.Errorf("remove export %s: %w", id, rerr))
+	if derr := s.delExport(id); derr != nil {
+		err = errors.Join(err, fmt.Errorf("remove export %s: %w", id, derr))
 	}
 	return ranges, err
 }

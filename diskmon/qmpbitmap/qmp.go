@@ -13,6 +13,18 @@ type QMP interface {
 	Execute(cmd string, args any) (json.RawMessage, error)
 }
 
+// countedQMP counts the commands it runs, for the poll's log line: each
+// one is a round trip into QEMU's main loop, which a TCG guest needs too.
+type countedQMP struct {
+	QMP
+	calls int
+}
+
+func (c *countedQMP) Execute(cmd string, args any) (json.RawMessage, error) {
+	c.calls++
+	return c.QMP.Execute(cmd, args)
+}
+
 // blockInfo is the part of query-block's BlockInfo this package reads.
 type blockInfo struct {
 	Device   string    `json:"device"`

@@ -132,6 +132,62 @@ func TestPoll(t *testing.T) {
 	}
 }
 
+// TestPollExportLingers: QEMU still lists the bitmap's export (and finds
+// the bitmap busy) after block-export-del: the poll waits for the export
+// to go before it removes the bitmap, and leaves neither behind. Without
+// the lingering, a poll with changes is add+disable, export, del, remove:
+// no query-block-exports.
+func TestPollExportLingers(t *testing.T) {
+	f := newFakeQEMU(t)
+	s, err := Open(context.Background(), f, Options{Drive: "data", TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	me := "xascript-" + itoa(os.Getpid())
+	for i, linger := range []int{0, 2, 0} {
+		f.mu.Lock()
+		f.linger = linger
+		f.log = nil
+		f.mu.Unlock()
+		f.write(4096)
+		s.Poll(context.Background(), func(Change) {}) // the fake has no bitmap context: an error, handled the same
+		f.mu.Lock()
+		log := strings.Join(f.log, " ")
+		f.mu.Unlock()
+		gen := itoa(i + 2)
+		if st, want := f.state(), "bitmap "+me+"-"+gen+",export "+me+"-data server=true"; st != want {
+			t.Errorf("poll %d (linger %d): %s, want %s", i, linger, st, want)
+		}
+		want := "query-named-block-nodes query-blockstats transaction block-export-add block-export-del block-dirty-bitmap-remove"
+		if linger > 0 {
+			want += " block-export-del query-block-exports query-block-exports query-block-exports block-dirty-bitmap-remove"
+		}
+		if log != want {
+			t.Errorf("poll %d (linger %d) sent\n%s\nwant\n%s", i, linger, log, want)
+		}
+	}
+	f.mu.Lock()
+	var g float64 // no panic while f.mu is held: the deferred Close needs it
+	if b := f.bitmaps[me+"-4"]; b != nil {
+		g = b.granularity
+	}
+	f.mu.Unlock()
+	if g != 4096 {
+		t.Errorf("bitmap granularity %v, want 4096", g)
+	}
+}
+
+func TestGranularity(t *testing.T) {
+	for _, c := range []struct{ size, want int64 }{
+		{4 << 20, 4096}, {1 << 30, 4096}, {64 << 30, 4096}, {64<<30 + 1, 8192}, {1 << 40, 64 << 10}, {1 << 62, 1 << 30},
+	} {
+		if g := granularity(c.size); g != c.want {
+			t.Errorf("granularity(%d) = %d, want %d", c.size, g, c.want)
+		}
+	}
+}
+
 // A transaction whose reply was lost but which QEMU did: the poll goes on
 // with the new bitmap instead of failing for ever on "already exists".
 func TestPollLostTransactionReply(t *testing.T) {
@@ -267,6 +323,7 @@ func TestBlockCache(t *testing.T) {
 	}
 	// An invalidation while a fill is under way: the filled data may
 	// predate the write, so it must not be kept.
+	c.invalidate(8*cacheBlock, 1)
 	r.hook = func() { c.invalidate(8*cacheBlock, 1); r.hook = nil }
 	c.ReadAt(buf[:cacheBlock], 8*cacheBlock)
 	before := r.reads
@@ -276,6 +333,44 @@ func TestBlockCache(t *testing.T) {
 	}
 	if _, err := c.ReadAt(buf, -1); err == nil {
 		t.Error("negative offset accepted")
+	}
+}
+
+// TestBlockCacheReadAhead: a miss fetches the blocks after it in the same
+// request, up to readAhead and not past a cached block or the drive's end;
+// the view's next reads of those blocks cost no round trip.
+func TestBlockCacheReadAhead(t *testing.T) {
+	const blocks = 3 * readAhead / cacheBlock
+	r := &countingReader{data: make([]byte, blocks*cacheBlock)}
+	for i := range r.data {
+		r.data[i] = byte(i / cacheBlock)
+	}
+	c := newBlockCache(r, int64(len(r.data)))
+	buf := make([]byte, 256) // an inode's worth
+	for b := 0; b < readAhead/cacheBlock; b++ {
+		if _, err := c.ReadAt(buf, int64(b)*cacheBlock+512); err != nil || buf[0] != byte(b) {
+			t.Fatalf("block %d: %v, byte %d", b, err, buf[0])
+		}
+	}
+	if reads, bytes := c.stats(); r.reads != 1 || reads != 1 || bytes != readAhead {
+		t.Fatalf("%d blocks read one by one: %d requests (%d counted, %d bytes), want one of %d bytes",
+			readAhead/cacheBlock, r.reads, reads, bytes, readAhead)
+	}
+	// A cached block ends the read-ahead: block next is cached, so a miss
+	// just before it reads one block.
+	next := int64(readAhead/cacheBlock + 2)
+	c.ReadAt(buf, next*cacheBlock)
+	before := r.reads
+	if _, err := c.ReadAt(buf, (next-1)*cacheBlock); err != nil || buf[0] != byte(next-1) {
+		t.Fatalf("block %d: %v, byte %d", next-1, err, buf[0])
+	}
+	if _, bytes := c.stats(); r.reads != before+1 || bytes != readAhead+readAhead+cacheBlock {
+		t.Errorf("miss before a cached block: %d requests, %d bytes in all", r.reads-before, bytes)
+	}
+	// The drive's end bounds it: the last block, cut short, is read alone.
+	c.invalidate(uint64(len(r.data))-cacheBlock, cacheBlock)
+	if _, err := c.ReadAt(buf[:10], int64(len(r.data))-10); err != nil || buf[0] != byte(blocks-1) {
+		t.Errorf("last block: %v, byte %d", err, buf[0])
 	}
 }
 

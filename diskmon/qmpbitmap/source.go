@@ -48,7 +48,7 @@ type Change struct {
 // Source follows the writes of a running QEMU guest to one drive through
 // a dirty bitmap, and reads the drive through a read-only NBD export.
 type Source struct {
-	q    QMP
+	q    *countedQMP
 	opts Options
 	drv  drive
 	pid  int
@@ -68,6 +68,9 @@ type Source struct {
 	flushes  uint64
 	haveStat bool
 	closed   bool
+	// for the poll's log line (Logf)
+	idleCalls          int // QMP commands of a poll that finds nothing
+	logReads, logBytes uint64
 }
 
 // Open prepares tracking of the drive: it removes what an earlier xascript
@@ -89,7 +92,7 @@ func Open(ctx context.Context, q QMP, opts Options) (_ *Source, err error) {
 	if d.size <= 0 {
 		return nil, fmt.Errorf("drive %s (node %s): QEMU reports size %d", opts.Drive, d.node, d.size)
 	}
-	s := &Source{q: q, opts: opts, drv: d, pid: os.Getpid()}
+	s := &Source{q: &countedQMP{QMP: q}, opts: opts, drv: d, pid: os.Getpid()}
 	defer func() {
 		if err != nil {
 			s.Close() // the result is nil by now: close s itself
@@ -110,7 +113,7 @@ func Open(ctx context.Context, q QMP, opts Options) (_ *Source, err error) {
 		return nil, err
 	}
 	s.gen = 1
-	if err := call(q, "block-dirty-bitmap-add", map[string]any{"node": d.node, "name": s.bitmap(1)}, nil); err != nil {
+	if err := call(q, "block-dirty-bitmap-add", s.addArgs(s.bitmap(1)), nil); err != nil {
 		return nil, fmt.Errorf("drive %s: %w", opts.Drive, err)
 	}
 	s.bitmaps = append(s.bitmaps, s.bitmap(1))
@@ -119,6 +122,7 @@ func Open(ctx context.Context, q QMP, opts Options) (_ *Source, err error) {
 		return nil, err
 	}
 	s.cache = newBlockCache(s.data, d.size)
+	s.idleCalls = 2 // Poll: query-named-block-nodes, query-blockstats
 	if st, err := s.stats(); err == nil {
 		s.flushes, s.haveStat = st.Stats.FlushOps, true
 	}
@@ -130,6 +134,27 @@ func (s *Source) name(kind string) string {
 }
 
 func (s *Source) bitmap(gen int) string { return s.name(strconv.Itoa(gen)) }
+
+// maxBitmapBits bounds the size of our bitmaps in QEMU (2 MiB of bits).
+const maxBitmapBits = 1 << 24
+
+// granularity is the bitmap granularity for a drive of size bytes: the file
+// systems' block size (4 KiB) where the bitmap stays within maxBitmapBits,
+// else the least power of two that does. QEMU's default for a raw image is
+// 64 KiB, which reports (and drops from the cache) 16 blocks for each one
+// written.
+func granularity(size int64) int64 {
+	g := int64(cacheBlock)
+	for (size+g-1)/g > maxBitmapBits && g < 1<<30 {
+		g <<= 1
+	}
+	return g
+}
+
+// addArgs are block-dirty-bitmap-add's arguments for bitmap name.
+func (s *Source) addArgs(name string) map[string]any {
+	return map[string]any{"node": s.drv.node, "name": name, "granularity": granularity(s.drv.size)}
+}
 
 func (s *Source) logf(format string, args ...any) {
 	if s.opts.Logf != nil {
@@ -181,7 +206,15 @@ func (s *Source) export(ctx context.Context, id, bitmap string) (*nbd.Client, er
 		args["bitmaps"] = []string{bitmap}
 		contexts = []string{"qemu:dirty-bitmap:" + bitmap}
 	}
-	if err := call(s.q, "block-export-add", args, nil); err != nil {
+	err := call(s.q, "block-export-add", args, nil)
+	if err != nil && strings.Contains(err.Error(), "already in use") {
+		// Our last one by that name (the last poll's) is still shutting
+		// down: the poll took it for gone when its bitmap was let go.
+		if err = s.removeExport(id); err == nil {
+			err = call(s.q, "block-export-add", args, nil)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("drive %s: %w", s.opts.Drive, err)
 	}
 	s.exports = append(s.exports, id)
@@ -198,12 +231,21 @@ func (s *Source) export(ctx context.Context, id, bitmap string) (*nbd.Client, er
 	return cl, nil
 }
 
+// delExport asks QEMU to delete one of our exports, without waiting: it
+// stays listed (and its bitmap busy) until QEMU has let it go.
+func (s *Source) delExport(id string) error {
+	err := call(s.q, "block-export-del", map[string]any{"id": id, "mode": "hard"}, nil)
+	if err != nil && !strings.Contains(err.Error(), "not found") && !strings.Contains(err.Error(), "already shutting down") {
+		return err
+	}
+	return nil
+}
+
 // removeExport deletes one of our exports and waits until QEMU has let it
 // go (block-export-del returns before that; its bitmap stays busy until
 // then).
 func (s *Source) removeExport(id string) error {
-	err := call(s.q, "block-export-del", map[string]any{"id": id, "mode": "hard"}, nil)
-	if err != nil && !strings.Contains(err.Error(), "not found") {
+	if err := s.delExport(id); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(5 * time.Second)

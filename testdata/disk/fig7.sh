@@ -25,7 +25,10 @@
 #   XA_FIG7_WATCH    default: ... --disk {IMG} --nbd {SOCK} -- -r /root/fig7
 #   XA_FIG7_QEMUNBD  default: qemu-nbd -f raw -t -k {SOCK} {IMG}
 # Other knobs: XA_FIG7_FS (ext4), XA_FIG7_SIZE (1G), XA_FIG7_TIMEOUT seconds
-# per boot (3600), XA_FIG7_OUT (a folder for the serial logs and results.tsv;
+# per boot (3600), XA_FIG7_INTERVAL (bitmap-watch's --interval, 1s),
+# XA_FIG7_BITMAP_FLAGS (more xascript flags for it, e.g. -v), XA_FIG7_BASE_BIN
+# (mode bitmap-base: bitmap-watch with this other xascript build, to compare
+# two builds in one interleaved run), XA_FIG7_OUT (a folder for the serial logs and results.tsv;
 # default a temporary one, removed). Needs what `make disk-deps` installs and
 # testdata/fetch.sh amd64.
 #
@@ -110,6 +113,13 @@ setup() {
 
 now() { date +%s.%N; }
 
+# cpu_seconds PID: the process's CPU time so far (user + system, all
+# threads), in seconds; fails when it is gone.
+cpu_seconds() {
+    local v
+    v=$(awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat" 2>/dev/null) && [[ -n $v ]] && echo "$v"
+}
+
 # run_mode MODE ROUND RUNS: one boot; appends its rows to $OUT/results.tsv.
 run_mode() {
     local mode=$1 round=$2 runs=$3 dir=$OUT/$1-$2 tmpl= drive
@@ -122,7 +132,12 @@ run_mode() {
     qemu-nbd) tmpl=$QEMUNBD ;;
     tap-nowatch) tmpl=$NOWATCH ;;
     tap-watch) tmpl=$WATCH ;;
-    bitmap-watch) run_bitmap "$@"; return ;;
+    bitmap-watch) run_bitmap "$@" "$XASCRIPT_BIN"; return ;;
+    bitmap-base)
+        [[ -n ${XA_FIG7_BASE_BIN:-} ]] || die "bitmap-base needs XA_FIG7_BASE_BIN"
+        run_bitmap "$@" "$XA_FIG7_BASE_BIN"
+        return
+        ;;
     *) die "unknown mode $mode" ;;
     esac
     if [[ -z $tmpl ]]; then
@@ -151,11 +166,13 @@ run_mode() {
         -append "console=ttyS0 quiet panic=1 no_timer_check rdinit=/init xa.mode=bench xa.fs=$FS xa.runs=$runs xa.ns=$NS xa.ddmb=$DDMB xa.ddruns=$DDRUNS" \
         -drive "$drive" </dev/null >"$dir/qemu.out" 2>&1 &
     QEMU_PID=$!
+    local qcpu= c
     while kill -0 "$QEMU_PID" 2>/dev/null; do
         if [[ -z $tup ]] && grep -qa '^XA-UP' "$serial" 2>/dev/null; then
             tup=$(now)
             log "$mode: guest up after $(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')s"
         fi
+        c=$(cpu_seconds "$QEMU_PID") && qcpu=$c
         if awk -v a="$t0" -v b="$(now)" -v l="$TIMEOUT" 'BEGIN{exit !(b-a > l)}'; then
             tail -n 20 "$serial" >&2
             die "$mode: guest not done after ${TIMEOUT}s"
@@ -182,11 +199,11 @@ run_mode() {
     local guest_up
     guest_up=$(awk '/^XA-UP/ {sub(/\r$/, ""); print $4}' "$serial")
     awk -v m="$mode" -v boot="$(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')" \
-        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" -v cpu="$cpu" '
+        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" -v cpu="$cpu" -v qcpu="$qcpu" '
         { sub(/\r$/, "") } # the serial console ends lines with CR LF
         /^XA-FIG7 / { print m "\tfig7\t" $2 "\t" $3 "\t" $4 }
         /^XA-DD /   { print m "\tdd\t" $2 "\t1\t" $3 }
-        END         { print m "\tboot\t" boot "\t" gup "\t" total; if (cpu != "") print m "\tcpu\t" cpu }' "$serial" >>"$OUT/results.tsv"
+        END         { print m "\tboot\t" boot "\t" gup "\t" total; if (cpu != "") print m "\tcpu\t" cpu; if (qcpu != "") print m "\tqemucpu\t" qcpu }' "$serial" >>"$OUT/results.tsv"
     if [[ $mode == tap-watch ]]; then
         log "$mode: $(grep -c '^MKFILE: ' "$dir/tap.out" || true) MKFILE events printed"
     fi
@@ -194,12 +211,13 @@ run_mode() {
     rm -f "$img"
 }
 
-# run_bitmap MODE ROUND RUNS: run_mode for bitmap-watch. QEMU opens the
+# run_bitmap MODE ROUND RUNS BIN: run_mode for bitmap-watch (and bitmap-base:
+# the same with another build, BIN). QEMU opens the
 # image itself (as plain) with a QMP socket; xascript attaches to the running
 # QEMU as soon as the socket is there, before the guest mounts the disk, and
 # follows the drive through dirty bitmaps every XA_FIG7_INTERVAL (1s).
 run_bitmap() {
-    local mode=$1 round=$2 runs=$3 dir=$OUT/$1-$2
+    local mode=$1 round=$2 runs=$3 bin=$4 dir=$OUT/$1-$2
     rm -rf "$dir"
     mkdir -m 0700 "$dir"
     local img=$dir/disk.img qmp=$dir/qmp.sock serial=$dir/serial.log t0 tup= i
@@ -209,18 +227,19 @@ run_bitmap() {
         -display none -monitor none -no-reboot -nodefaults -serial "file:$serial" \
         -qmp "unix:$qmp,server=on,wait=off" \
         -kernel "$VMLINUZ" -initrd "$OUT/initramfs.cpio" \
-        -append "console=ttyS0 quiet panic=1 no_timer_check rdinit=/init xa.mode=bench xa.fs=$FS xa.runs=$runs xa.ns=$NS xa.ddmb=$DDMB" \
+        -append "console=ttyS0 quiet panic=1 no_timer_check rdinit=/init xa.mode=bench xa.fs=$FS xa.runs=$runs xa.ns=$NS xa.ddmb=$DDMB xa.ddruns=$DDRUNS" \
         -drive "file=$img,format=raw,if=virtio,id=data" </dev/null >"$dir/qemu.out" 2>&1 &
     QEMU_PID=$!
     for ((i = 0; i < 300; i++)); do
         [[ -S $qmp ]] && break
         sleep 0.1
     done
-    log "$mode: tap: $XASCRIPT_BIN $SCRIPT --qemu $qmp --drive data --interval ${XA_FIG7_INTERVAL:-1s} -- -r /root/fig7"
-    nice -n 10 "$XASCRIPT_BIN" "$SCRIPT" --qemu "$qmp" --drive data --interval "${XA_FIG7_INTERVAL:-1s}" -- -r /root/fig7 \
+    log "$mode: tap: $bin $SCRIPT --qemu $qmp --drive data --interval ${XA_FIG7_INTERVAL:-1s} -- -r /root/fig7"
+    # shellcheck disable=SC2086 # XA_FIG7_BITMAP_FLAGS: more flags, split on spaces (-v: a line per poll)
+    nice -n 10 "$bin" "$SCRIPT" --qemu "$qmp" --drive data --interval "${XA_FIG7_INTERVAL:-1s}" ${XA_FIG7_BITMAP_FLAGS:-} -- -r /root/fig7 \
         >"$dir/tap.out" 2>"$dir/tap.err" </dev/null &
     TAP_PID=$!
-    local rss=? r
+    local rss=? r cpu= qcpu= c
     while kill -0 "$QEMU_PID" 2>/dev/null; do
         if [[ -z $tup ]] && grep -qa '^XA-UP' "$serial" 2>/dev/null; then
             tup=$(now)
@@ -229,6 +248,8 @@ run_bitmap() {
         fi
         # Sampled while it runs: xascript ends by itself when QEMU exits.
         r=$(awk '/^VmHWM:/ {print $2 / 1024 " MiB"}' "/proc/$TAP_PID/status" 2>/dev/null) && [[ -n $r ]] && rss=$r
+        c=$(cpu_seconds "$TAP_PID") && cpu=$c
+        c=$(cpu_seconds "$QEMU_PID") && qcpu=$c
         if awk -v a="$t0" -v b="$(now)" -v l="$TIMEOUT" 'BEGIN{exit !(b-a > l)}'; then
             tail -n 20 "$serial" >&2
             die "$mode: guest not done after ${TIMEOUT}s"
@@ -239,7 +260,7 @@ run_bitmap() {
     QEMU_PID=
     local tend
     tend=$(now)
-    log "$mode: xascript peak RSS $rss"
+    log "$mode: xascript peak RSS $rss, CPU ${cpu:-?}s (QEMU ${qcpu:-?}s; sampled every 0.5s)"
     stop_tap # QEMU is gone: xascript has ended (or ends now) with it
     if grep -a '^XA-FAIL' "$serial" >&2 || ! grep -qa '^XA-DONE' "$serial"; then
         tail -n 20 "$serial" "$dir/qemu.out" >&2
@@ -249,11 +270,11 @@ run_bitmap() {
     local guest_up
     guest_up=$(awk '/^XA-UP/ {sub(/\r$/, ""); print $4}' "$serial")
     awk -v m="$mode" -v boot="$(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')" \
-        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" '
+        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" -v cpu="$cpu" -v qcpu="$qcpu" '
         { sub(/\r$/, "") }
         /^XA-FIG7 / { print m "\tfig7\t" $2 "\t" $3 "\t" $4 }
         /^XA-DD /   { print m "\tdd\t" $2 "\t1\t" $3 }
-        END         { print m "\tboot\t" boot "\t" gup "\t" total }' "$serial" >>"$OUT/results.tsv"
+        END         { print m "\tboot\t" boot "\t" gup "\t" total; if (cpu != "") print m "\tcpu\t" cpu; if (qcpu != "") print m "\tqemucpu\t" qcpu }' "$serial" >>"$OUT/results.tsv"
     log "$mode: $(grep -c '^MKFILE: ' "$dir/tap.out" || true) MKFILE events printed"
     log "$mode: done in $(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')s"
     rm -f "$img"
@@ -272,6 +293,7 @@ table() { # RESULTS.tsv
     $2 == "dd"   { k = $1 SUBSEP "dd"; v[k, ++c[k]] = $3 / ($5 / 1e9); ddmib[$1] += $3; ddsec[$1] += $5 / 1e9; seen($1) }
     $2 == "boot" { boot[$1] += $3; gup[$1] += $4; total[$1] += $5; nb[$1]++ }
     $2 == "cpu"  { cpu[$1] += $3; ncpu[$1]++ }
+    $2 == "qemucpu" { qcpu[$1] += $3; nqcpu[$1]++ }
     function sortv(k, n,   i, j, t) { for (i = 1; i <= n; i++) s[i] = v[k, i]
         for (i = 2; i <= n; i++) { t = s[i]; for (j = i - 1; j >= 1 && s[j] > t; j--) s[j + 1] = s[j]; s[j + 1] = t } }
     function median(k,   n) { n = c[k]; sortv(k, n); return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2 }
@@ -296,10 +318,11 @@ table() { # RESULTS.tsv
             printf "%-12s %5d %10.1f %10.1f %10.1f %10.1f %10s %10s\n", ms[b], n, med, lo, hi, all, rel, rela
         }
         print ""
-        print "Boot (mean of the boots): host seconds from QEMU start to the disk mounted (guest uptime then), whole run; the tap'"'"'s CPU seconds per boot"
+        print "Boot (mean of the boots): host seconds from QEMU start to the disk mounted (guest uptime then), whole run; the tap'"'"'s CPU seconds per boot; QEMU'"'"'s"
         for (b = 1; b <= nm; b++) if (ms[b] in nb) { n = nb[ms[b]]
             t = (ms[b] in ncpu) ? sprintf("%8.2fs", cpu[ms[b]] / ncpu[ms[b]]) : "       -"
-            printf "%-12s %2d boots %6.1fs (%5.2fs) %8.1fs %s\n", ms[b], n, boot[ms[b]] / n, gup[ms[b]] / n, total[ms[b]] / n, t }
+            qt = (ms[b] in nqcpu) ? sprintf("%8.2fs", qcpu[ms[b]] / nqcpu[ms[b]]) : "       -"
+            printf "%-12s %2d boots %6.1fs (%5.2fs) %8.1fs %s %s\n", ms[b], n, boot[ms[b]] / n, gup[ms[b]] / n, total[ms[b]] / n, t, qt }
     }' "$1"
 }
 
