@@ -26,19 +26,29 @@ type procMem struct {
 // read fills buf from host virtual address hva in QEMU. The errors are the
 // system call's errno values; classify turns them into messages.
 func (p *procMem) read(buf []byte, hva uint64) error {
+	return p.transfer(buf, hva, unix.ProcessVMReadv)
+}
+
+// write stores buf at host virtual address hva in QEMU.
+func (p *procMem) write(buf []byte, hva uint64) error {
+	return p.transfer(buf, hva, unix.ProcessVMWritev)
+}
+
+// transfer moves buf to or from hva with process_vm_readv or _writev.
+func (p *procMem) transfer(buf []byte, hva uint64, op func(int, []unix.Iovec, []unix.RemoteIovec, uint) (int, error)) error {
 	defer func() { p.local[0].Base = nil }() // do not pin the caller's buffer
 	for len(buf) > 0 {
 		p.local[0].Base = &buf[0]
 		p.local[0].SetLen(len(buf))
 		p.remote[0] = unix.RemoteIovec{Base: uintptr(hva), Len: len(buf)}
-		n, err := unix.ProcessVMReadv(p.pid, p.local[:], p.remote[:], 0)
+		n, err := op(p.pid, p.local[:], p.remote[:], 0)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err != nil:
 			return err
 		case n <= 0:
-			return unix.EFAULT // nothing read: the next page is not mapped
+			return unix.EFAULT // nothing moved: the next page is not mapped
 		}
 		// A short count stops at the first page that is not mapped; the
 		// next call reports it.

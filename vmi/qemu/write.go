@@ -1,10 +1,6 @@
 package qemu
 
-import (
-	"golang.org/x/sys/unix"
-
-	"github.com/xascript/xascript/vmi"
-)
+import "github.com/xascript/xascript/vmi"
 
 // Writes reach guest RAM where reads come from: a shared RAM file mapped
 // writable (the guest sees the store at once: QEMU maps the same file
@@ -60,27 +56,5 @@ func (t *Target) WritePhys(buf []byte, pa uint64) error {
 		}
 	}
 	t.gen.Bump()
-	return nil
-}
-
-// write stores buf at host virtual address hva in QEMU.
-func (p *procMem) write(buf []byte, hva uint64) error {
-	defer func() { p.local[0].Base = nil }() // do not pin the caller's buffer
-	for len(buf) > 0 {
-		p.local[0].Base = &buf[0]
-		p.local[0].SetLen(len(buf))
-		p.remote[0] = unix.RemoteIovec{Base: uintptr(hva), Len: len(buf)}
-		n, err := unix.ProcessVMWritev(p.pid, p.local[:], p.remote[:], 0)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return err
-		case n <= 0:
-			return unix.EFAULT
-		}
-		buf = buf[n:]
-		hva += uint64(n)
-	}
 	return nil
 }
