@@ -1,10 +1,20 @@
 package integration
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/internal/unpack"
+	"github.com/xascript/xascript/runtime"
+	"github.com/xascript/xascript/scripts"
+	"github.com/xascript/xascript/vmi/dump"
+	"github.com/xascript/xascript/vmi/linux"
 	"github.com/xascript/xascript/vmi/linux/symbols"
 )
 
@@ -101,6 +111,106 @@ func TestExampleSyscallWatch(t *testing.T) {
 			}
 			if ni == 0 || ni > len(recs)/4 {
 				t.Errorf("%d entries lead to sys_ni_syscall", ni)
+			}
+		})
+	}
+}
+
+// writableCore opens a writable copy of the variant's ELF core (decompressed
+// into the test's temporary folder) and locates its kernel.
+func writableCore(t *testing.T, img *Image) *linux.Kernel {
+	t.Helper()
+	src, err := unpack.Open(img.Path("mem.elf.zst"), unpack.Options{NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mem.elf")
+	err = os.WriteFile(path, src.Data, 0o644)
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := dump.Open(path, dump.Options{Options: unpack.Options{Writable: true, NoCache: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { target.Close() })
+	syms, btf := img.ProfileFiles()
+	k, err := linux.Open(target, linux.Options{SymbolsPath: syms, BTFPath: btf, Unpack: cacheOpts(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// runTampered runs scripts/examples/NAME with writes allowed, after setup
+// (Lua run first in the same state: it may replace sleep, so that the guest
+// "changes" between two of the monitor's rounds).
+func runTampered(t *testing.T, k *linux.Kernel, setup, name string, args ...string) []map[string]any {
+	t.Helper()
+	var out strings.Builder
+	rt := runtime.New(runtime.Config{Stdout: &out, Env: &bindings.Env{Guest: k, JSON: true, AllowWrite: true}, Libs: scripts.Libs()})
+	defer rt.Close()
+	if err := rt.RunString(setup, "setup", nil); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	if err := rt.RunFile("../scripts/examples/"+name, args); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out.String())
+	}
+	rt.Flush()
+	recs, err := Records(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// TestExampleLKMIntegrity: lkm-integrity.lua fingerprints the text of every
+// module the guest's /proc/modules lists, at the address it printed, with
+// the SHA-256 that Go computes of the same bytes; then, on a writable copy
+// of the core, one byte of a module's code flipped between two rounds is
+// reported as a change of that module, that byte and no other.
+func TestExampleLKMIntegrity(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := writableCore(t, img)
+			recs := runTampered(t, k, "", "lkm-integrity.lua")
+			if len(recs) != len(img.Truth.ModuleList) {
+				t.Fatalf("%d records, the guest lists %d modules", len(recs), len(img.Truth.ModuleList))
+			}
+			for i, m := range img.Truth.ModuleList {
+				r := recs[i]
+				base, _ := Hex(r["base"].(string))
+				want, _ := Hex(m.Address)
+				size := uint64(r["size"].(float64))
+				if r["event"] != "hash" || r["module"] != m.Name || base != want || size == 0 || size > m.Size {
+					t.Errorf("record %v; the guest lists %s at %s, %d bytes", r, m.Name, m.Address, m.Size)
+					continue
+				}
+				buf := make([]byte, size)
+				if err := k.ReadVirt(buf, base); err != nil {
+					t.Fatal(err)
+				}
+				if sum := sha256.Sum256(buf); r["sha256"] != hex.EncodeToString(sum[:]) {
+					t.Errorf("%s: sha256 %v, Go reads %x", m.Name, r["sha256"], sum)
+				}
+			}
+			victim := img.Truth.ModuleList[len(img.Truth.ModuleList)/2]
+			base, _ := Hex(victim.Address)
+			at := base + 0x123
+			flip := fmt.Sprintf(`sleep = function() local a = addr(%q); assert(write_u8(a, bit.bxor(assert(read_u8(a)), 0xff))) end`, fmt.Sprintf("%#x", at))
+			recs = runTampered(t, k, flip, "lkm-integrity.lua", "0", "2")
+			var changed []string
+			for _, r := range recs[len(img.Truth.ModuleList):] {
+				changed = append(changed, fmt.Sprintf("%v %v %v %v", r["event"], r["module"], r["from"], r["to"]))
+			}
+			want := []string{fmt.Sprintf("changed %s %#x %#x", victim.Name, at, at+1)}
+			if strings.Join(changed, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("after flipping the byte at %#x: %v, want %v", at, changed, want)
 			}
 		})
 	}
