@@ -215,3 +215,45 @@ func TestExampleLKMIntegrity(t *testing.T) {
 		})
 	}
 }
+
+// TestExamplePstree: pstree.lua lists the processes of the guest's /proc
+// (its TASKS section: each /proc/PID/stat), each once, with the pid, parent,
+// thread count and name /proc gave, each record after its parent's one
+// level deeper, and uid 0 (the guests run everything as root). The state
+// letter is /proc's too, except for a task that was running when the guest
+// read /proc (the shell reading it, "R"), which the dump, taken later, may
+// catch asleep.
+func TestExamplePstree(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := statTasks(t, img)
+			depth := map[int]int{0: -1}
+			for _, r := range runExample(t, v, "pstree.lua") {
+				pid, ppid := int(r["pid"].(float64)), int(r["ppid"].(float64))
+				st, ok := want[pid]
+				if !ok {
+					t.Errorf("%v: not in the guest's /proc", r)
+					continue
+				}
+				delete(want, pid)
+				pd, seen := depth[ppid]
+				if !seen || int(r["depth"].(float64)) != pd+1 {
+					t.Errorf("%v: its parent %d was not listed before it, at depth %d", r, ppid, pd)
+				}
+				depth[pid] = int(r["depth"].(float64))
+				comm, _ := r["comm"].(string)
+				if ppid != st.ppid || int(r["threads"].(float64)) != st.threads || !sameComm(comm, st.comm) ||
+					r["uid"] != float64(0) || (st.state != "R" && r["state"] != st.state) {
+					t.Errorf("%v; /proc/%d/stat: %s ppid %d state %s threads %d", r, pid, st.comm, st.ppid, st.state, st.threads)
+				}
+			}
+			for pid, st := range want {
+				t.Errorf("pid %d (%s) of the guest's /proc is missing", pid, st.comm)
+			}
+		})
+	}
+}
