@@ -257,3 +257,72 @@ func TestExamplePstree(t *testing.T) {
 		})
 	}
 }
+
+// unlinkTask is Lua that takes the task of pid %d off the init_task.tasks
+// list, as a rootkit hiding it does (list_del: prev->next = next,
+// next->prev = prev); its struct pid stays in the IDR.
+const unlinkTask = `
+local tasks = offsetof("task_struct", "tasks")
+for t in list(symbol("init_task"):as("task_struct").tasks, "task_struct", "tasks") do
+  if t.pid == %d then
+    local node = addr(t) + tasks
+    local next, prev = assert(read_addr(node)), assert(read_addr(node + 8))
+    assert(write_u64(prev, next))
+    assert(write_u64(next + 8, prev))
+    return
+  end
+end
+error("no task %d on the list")`
+
+// TestExamplePsxview: psxview.lua finds every process of the guest's /proc
+// on both the task list and the pid IDR, and the idle task (pid 0) on the
+// list only; then, on a writable copy of the core with one process
+// unlinked from the task list (the newest), that process alone is idr=true list=false.
+func TestExamplePsxview(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := statTasks(t, img)
+			check := func(recs []map[string]any, hidden int) {
+				t.Helper()
+				got := map[int]bool{}
+				for _, r := range recs {
+					pid := int(r["pid"].(float64))
+					got[pid] = true
+					wantList, wantIDR := true, true
+					if pid == 0 {
+						wantIDR = false
+					} else if pid == hidden {
+						wantList = false
+					}
+					comm, _ := r["comm"].(string)
+					st, ok := want[pid]
+					if pid != 0 && (!ok || !sameComm(comm, st.comm)) {
+						t.Errorf("%v: the guest's /proc has %q", r, st.comm)
+					}
+					if r["list"] != wantList || r["idr"] != wantIDR {
+						t.Errorf("%v: want list=%v idr=%v", r, wantList, wantIDR)
+					}
+				}
+				for pid := range want {
+					if !got[pid] {
+						t.Errorf("pid %d (%s) of the guest's /proc is missing", pid, want[pid].comm)
+					}
+				}
+				if !got[0] {
+					t.Error("no pid 0")
+				}
+			}
+			check(runExample(t, v, "psxview.lua"), -1)
+			victim := 0 // the newest task (the guests' only user process is init)
+			for pid := range want {
+				victim = max(victim, pid)
+			}
+			k := writableCore(t, img)
+			check(runTampered(t, k, fmt.Sprintf(unlinkTask, victim, victim), "psxview.lua"), victim)
+		})
+	}
+}
