@@ -326,3 +326,63 @@ func TestExamplePsxview(t *testing.T) {
 		})
 	}
 }
+
+// unlinkModule is Lua that takes module %q off the modules list, as a
+// rootkit hiding from lsmod does (list_del); it stays in the mod_tree and
+// under module_kset.
+const unlinkModule = `
+for m in list(symbol("modules"), "module", "list") do
+  if m.name == %q then
+    local node = addr(m) + offsetof("module", "list")
+    local next, prev = assert(read_addr(node)), assert(read_addr(node + 8))
+    assert(write_u64(prev, next))
+    assert(write_u64(next + 8, prev))
+    return
+  end
+end
+error("no such module on the list")`
+
+// TestExampleHiddenModules: hidden-modules.lua finds every module of the
+// guest's /proc/modules, in its order, on the list, in the mod_tree and
+// under module_kset, and nothing else; then, on a writable copy of the
+// core with one module unlinked from the list, that module alone is
+// hidden=true list=false (still in the tree and the kset), listed last.
+func TestExampleHiddenModules(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := func(r map[string]any) string {
+				return fmt.Sprintf("%v hidden=%v list=%v mod_tree=%v kset=%v", r["name"], r["hidden"], r["list"], r["mod_tree"], r["kset"])
+			}
+			lines := func(recs []map[string]any) string {
+				var out []string
+				for _, r := range recs {
+					out = append(out, line(r))
+				}
+				return strings.Join(out, "\n")
+			}
+			var want []string
+			for _, m := range img.Truth.ModuleList {
+				want = append(want, m.Name+" hidden=false list=true mod_tree=true kset=true")
+			}
+			if got := lines(runExample(t, v, "hidden-modules.lua")); got != strings.Join(want, "\n") {
+				t.Fatalf("hidden-modules.lua:\n%s\nwant (the guest's /proc/modules):\n%s", got, strings.Join(want, "\n"))
+			}
+			victim := img.Truth.ModuleList[len(img.Truth.ModuleList)/2].Name
+			var hidden []string
+			for _, w := range want {
+				if !strings.HasPrefix(w, victim+" ") {
+					hidden = append(hidden, w)
+				}
+			}
+			hidden = append(hidden, victim+" hidden=true list=false mod_tree=true kset=true")
+			k := writableCore(t, img)
+			if got := lines(runTampered(t, k, fmt.Sprintf(unlinkModule, victim), "hidden-modules.lua")); got != strings.Join(hidden, "\n") {
+				t.Fatalf("with %s unlinked:\n%s\nwant:\n%s", victim, got, strings.Join(hidden, "\n"))
+			}
+		})
+	}
+}
