@@ -55,7 +55,9 @@ var nrSyscalls = map[string]int{"x86_64-4level": 451, "x86_64-6.12": 463}
 // a system-call function of the guest's own /proc/kallsyms (a __x64_sys_*
 // symbol, or __x64_sys_ni_syscall/sys_ni_syscall for an unused number),
 // which symbol_at names (an alias at that address, such as __do_sys_getpid
-// for SYSCALL_DEFINE0's __x64_sys_getpid, names the same function).
+// for SYSCALL_DEFINE0's __x64_sys_getpid, names the same function). Then,
+// on a writable copy, two entries changed between rounds are reported, one
+// as outside kernel text, the other by the module symbol it now leads to.
 func TestExampleSyscallWatch(t *testing.T) {
 	for _, v := range viewVariants {
 		t.Run(v, func(t *testing.T) {
@@ -111,6 +113,29 @@ func TestExampleSyscallWatch(t *testing.T) {
 			}
 			if ni == 0 || ni > len(recs)/4 {
 				t.Errorf("%d entries lead to sys_ni_syscall", ni)
+			}
+
+			// On a writable copy, between two rounds: entry 0 (read) to
+			// init_task (kernel data), entry 1 (write) into a module's text.
+			mod := img.Truth.ModuleList[len(img.Truth.ModuleList)/2]
+			hook := fmt.Sprintf(`sleep = function()
+  local t = assert(symbol("sys_call_table"))
+  assert(write_u64(t, assert(symbol("init_task"))))
+  assert(write_u64(t + 8, addr(%q) + 0x10))
+end`, mod.Address)
+			recs = runTampered(t, writableCore(t, img), hook, "syscall-watch.lua", "0", "2")
+			var changed []string
+			for _, r := range recs[nrSyscalls[v]:] {
+				changed = append(changed, fmt.Sprintf("%v %v %v", r["event"], r["nr"], r["symbol"]))
+			}
+			base, _ := Hex(mod.Address)
+			near, ok := kallsyms.NearestSymbol(base + 0x10)
+			if !ok || near.Module != mod.Name {
+				t.Fatalf("the guest's kallsyms has %v below %s+0x10", near, mod.Name)
+			}
+			want := fmt.Sprintf("changed 0 outside kernel text\nchanged 1 %s+%#x [%s]", near.Name, base+0x10-near.Addr, mod.Name)
+			if got := strings.Join(changed, "\n"); got != want {
+				t.Errorf("after hooking read and write:\n%s\nwant (the guest's kallsyms):\n%s", got, want)
 			}
 		})
 	}
