@@ -283,26 +283,30 @@ func TestExamplePstree(t *testing.T) {
 	}
 }
 
+// listDel is Lua that defines list_del(node): it takes the list_head at
+// node off its list as the kernel's list_del does (prev->next = next,
+// next->prev = prev), as a rootkit hiding an object does.
+const listDel = `
+local function list_del(node)
+  local next, prev = assert(read_addr(node)), assert(read_addr(node + 8))
+  assert(write_u64(prev, next))
+  assert(write_u64(next + 8, prev))
+end
+`
+
 // unlinkTask is Lua that takes the task of pid %d off the init_task.tasks
-// list, as a rootkit hiding it does (list_del: prev->next = next,
-// next->prev = prev); its struct pid stays in the IDR.
-const unlinkTask = `
-local tasks = offsetof("task_struct", "tasks")
+// list; its struct pid stays in the IDR.
+const unlinkTask = listDel + `
 for t in list(symbol("init_task"):as("task_struct").tasks, "task_struct", "tasks") do
-  if t.pid == %d then
-    local node = addr(t) + tasks
-    local next, prev = assert(read_addr(node)), assert(read_addr(node + 8))
-    assert(write_u64(prev, next))
-    assert(write_u64(next + 8, prev))
-    return
-  end
+  if t.pid == %d then return list_del(addr(t) + offsetof("task_struct", "tasks")) end
 end
 error("no task %d on the list")`
 
 // TestExamplePsxview: psxview.lua finds every process of the guest's /proc
 // on both the task list and the pid IDR, and the idle task (pid 0) on the
 // list only; then, on a writable copy of the core with one process
-// unlinked from the task list (the newest), that process alone is idr=true list=false.
+// unlinked from the task list (the newest), that process alone is
+// idr=true list=false.
 func TestExamplePsxview(t *testing.T) {
 	for _, v := range viewVariants {
 		t.Run(v, func(t *testing.T) {
@@ -353,17 +357,11 @@ func TestExamplePsxview(t *testing.T) {
 }
 
 // unlinkModule is Lua that takes module %q off the modules list, as a
-// rootkit hiding from lsmod does (list_del); it stays in the mod_tree and
-// under module_kset.
-const unlinkModule = `
+// rootkit hiding from lsmod does; it stays in the mod_tree and under
+// module_kset.
+const unlinkModule = listDel + `
 for m in list(symbol("modules"), "module", "list") do
-  if m.name == %q then
-    local node = addr(m) + offsetof("module", "list")
-    local next, prev = assert(read_addr(node)), assert(read_addr(node + 8))
-    assert(write_u64(prev, next))
-    assert(write_u64(next + 8, prev))
-    return
-  end
+  if m.name == %q then return list_del(addr(m) + offsetof("module", "list")) end
 end
 error("no such module on the list")`
 
