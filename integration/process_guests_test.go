@@ -18,6 +18,9 @@ type statLine struct {
 	pid   int
 	comm  string
 	flags uint64
+	// state (field 3), ppid (4), num_threads (20).
+	state         string
+	ppid, threads int
 	// The fields of proc(5) from startcode (26) on, by number.
 	field map[int]uint64
 }
@@ -57,7 +60,14 @@ func statTasks(t *testing.T, img *Image) map[int]statLine {
 		if err != nil || len(rest) < 49 {
 			t.Fatalf("stat line %q", line)
 		}
-		st := statLine{pid: pid, comm: line[lp+1 : rp], field: map[int]uint64{}}
+		st := statLine{pid: pid, comm: line[lp+1 : rp], state: rest[0], field: map[int]uint64{}}
+		st.ppid, err = strconv.Atoi(rest[1])
+		if err == nil {
+			st.threads, err = strconv.Atoi(rest[17])
+		}
+		if err != nil {
+			t.Fatalf("stat line %q: ppid or num_threads: %v", line, err)
+		}
 		if st.flags, err = strconv.ParseUint(rest[6], 10, 64); err != nil {
 			t.Fatalf("stat line %q: flags: %v", line, err)
 		}

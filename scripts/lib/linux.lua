@@ -18,6 +18,14 @@ function linux.modules()
   return out
 end
 
+-- is_live() tells whether the target is a running guest (QEMU, Xen) rather
+-- than a dump, which never changes: a monitor polls the one, reads the other
+-- once.
+function linux.is_live()
+  local t = guest_info().target
+  return t:match("^live") ~= nil or t:match("^Xen") ~= nil
+end
+
 -- tasks() returns every task in the init_task.tasks list, starting with
 -- init_task (pid 0), each as {addr = address, pid = number, comm = string}.
 function linux.tasks()

@@ -1,0 +1,411 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xascript/xascript/bindings"
+	"github.com/xascript/xascript/internal/unpack"
+	"github.com/xascript/xascript/runtime"
+	"github.com/xascript/xascript/scripts"
+	"github.com/xascript/xascript/vmi/dump"
+	"github.com/xascript/xascript/vmi/linux"
+	"github.com/xascript/xascript/vmi/linux/symbols"
+)
+
+// The issue-10 example monitors in scripts/examples, run on the real 6.1
+// and 6.12 kernels and compared with what each guest printed about itself.
+
+// runExample runs scripts/examples/NAME on the variant's ELF core and
+// returns its records.
+func runExample(t *testing.T, variant, name string, args ...string) []map[string]any {
+	t.Helper()
+	img, err := LoadImage(variant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, k, err := openKernel(t, img, "mem.elf.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	out, err := RunScript(k, "../scripts/examples/"+name, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	recs, err := Records(out)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return recs
+}
+
+// nrSyscalls is each kernel's NR_syscalls: one more than the last number of
+// arch/x86/entry/syscalls/syscall_64.tbl (6.1: 450 set_mempolicy_home_node;
+// 6.12: 462 mseal). The script finds it in memory; this is the source's.
+var nrSyscalls = map[string]int{"x86_64-4level": 451, "x86_64-6.12": 463}
+
+// TestExampleSyscallWatch: on a dump, syscall-watch.lua reports every entry
+// of sys_call_table once, NR_syscalls of them; each points to the start of
+// a system-call function of the guest's own /proc/kallsyms (a __x64_sys_*
+// symbol, or __x64_sys_ni_syscall/sys_ni_syscall for an unused number),
+// which symbol_at names (an alias at that address, such as __do_sys_getpid
+// for SYSCALL_DEFINE0's __x64_sys_getpid, names the same function). Then,
+// on a writable copy, two entries changed between rounds are reported, one
+// as outside kernel text, the other by the module symbol it now leads to.
+func TestExampleSyscallWatch(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kallsyms, err := symbols.Load(img.Path("kallsyms.zst"), unpack.Options{CacheDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kallsyms.Close()
+			syscalls := map[uint64]string{} // address of a system call -> its __x64_sys_ name
+			names := map[uint64][]string{}  // every name at those addresses
+			kallsyms.Each(func(s symbols.Symbol) bool {
+				if s.Module == "" && (strings.HasPrefix(s.Name, "__x64_sys_") || s.Name == "sys_ni_syscall") {
+					syscalls[s.Addr] = s.Name
+				}
+				return true
+			})
+			kallsyms.Each(func(s symbols.Symbol) bool {
+				if _, ok := syscalls[s.Addr]; ok && s.Module == "" {
+					names[s.Addr] = append(names[s.Addr], s.Name)
+				}
+				return true
+			})
+			recs := runExample(t, v, "syscall-watch.lua")
+			if len(recs) != nrSyscalls[v] {
+				t.Fatalf("%d entries, NR_syscalls is %d", len(recs), nrSyscalls[v])
+			}
+			ni := 0
+			for i, r := range recs {
+				if r["event"] != "entry" || int(r["nr"].(float64)) != i || int(r["count"].(float64)) != nrSyscalls[v] {
+					t.Fatalf("record %d: %v", i, r)
+				}
+				a, err := Hex(r["address"].(string))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sys, ok := syscalls[a]
+				if !ok {
+					t.Errorf("entry %d -> %s (%v): no system call of the guest's kallsyms is there", i, r["address"], r["symbol"])
+					continue
+				}
+				if strings.HasSuffix(sys, "ni_syscall") {
+					ni++
+				}
+				sym, _ := r["symbol"].(string)
+				name, off, _ := strings.Cut(sym, "+")
+				if off != "0x0" || !strings.Contains(" "+strings.Join(names[a], " ")+" ", " "+name+" ") {
+					t.Errorf("entry %d: symbol_at says %q, kallsyms has %v there", i, sym, names[a])
+				}
+			}
+			if ni == 0 || ni > len(recs)/4 {
+				t.Errorf("%d entries lead to sys_ni_syscall", ni)
+			}
+
+			// On a writable copy, between two rounds: entry 0 (read) to
+			// init_task (kernel data), entry 1 (write) into a module's text.
+			mod := img.Truth.ModuleList[len(img.Truth.ModuleList)/2]
+			hook := fmt.Sprintf(`sleep = function()
+  local t = assert(symbol("sys_call_table"))
+  assert(write_u64(t, assert(symbol("init_task"))))
+  assert(write_u64(t + 8, addr(%q) + 0x10))
+end`, mod.Address)
+			recs = runTampered(t, writableCore(t, img), hook, "syscall-watch.lua", "0", "2")
+			var changed []string
+			for _, r := range recs[nrSyscalls[v]:] {
+				changed = append(changed, fmt.Sprintf("%v %v %v", r["event"], r["nr"], r["symbol"]))
+			}
+			base, _ := Hex(mod.Address)
+			near, ok := kallsyms.NearestSymbol(base + 0x10)
+			if !ok || near.Module != mod.Name {
+				t.Fatalf("the guest's kallsyms has %v below %s+0x10", near, mod.Name)
+			}
+			want := fmt.Sprintf("changed 0 outside kernel text\nchanged 1 %s+%#x [%s]", near.Name, base+0x10-near.Addr, mod.Name)
+			if got := strings.Join(changed, "\n"); got != want {
+				t.Errorf("after hooking read and write:\n%s\nwant (the guest's kallsyms):\n%s", got, want)
+			}
+		})
+	}
+}
+
+// writableCore opens a writable copy of the variant's ELF core (decompressed
+// into the test's temporary folder) and locates its kernel.
+func writableCore(t *testing.T, img *Image) *linux.Kernel {
+	t.Helper()
+	src, err := unpack.Open(img.Path("mem.elf.zst"), unpack.Options{NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mem.elf")
+	err = os.WriteFile(path, src.Data, 0o644)
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := dump.Open(path, dump.Options{Options: unpack.Options{Writable: true, NoCache: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { target.Close() })
+	syms, btf := img.ProfileFiles()
+	k, err := linux.Open(target, linux.Options{SymbolsPath: syms, BTFPath: btf, Unpack: cacheOpts(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// runTampered runs scripts/examples/NAME with writes allowed, after setup
+// (Lua run first in the same state: it may replace sleep, so that the guest
+// "changes" between two of the monitor's rounds).
+func runTampered(t *testing.T, k *linux.Kernel, setup, name string, args ...string) []map[string]any {
+	t.Helper()
+	var out strings.Builder
+	rt := runtime.New(runtime.Config{Stdout: &out, Env: &bindings.Env{Guest: k, JSON: true, AllowWrite: true}, Libs: scripts.Libs()})
+	defer rt.Close()
+	if err := rt.RunString(setup, "setup", nil); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	if err := rt.RunFile("../scripts/examples/"+name, args); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out.String())
+	}
+	rt.Flush()
+	recs, err := Records(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// TestExampleLKMIntegrity: lkm-integrity.lua fingerprints the text of every
+// module the guest's /proc/modules lists, at the address it printed, with
+// the SHA-256 that Go computes of the same bytes; then, on a writable copy
+// of the core, one byte of a module's code flipped between two rounds is
+// reported as a change of that module, that byte and no other.
+func TestExampleLKMIntegrity(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := writableCore(t, img)
+			recs := runTampered(t, k, "", "lkm-integrity.lua")
+			if len(recs) != len(img.Truth.ModuleList) {
+				t.Fatalf("%d records, the guest lists %d modules", len(recs), len(img.Truth.ModuleList))
+			}
+			for i, m := range img.Truth.ModuleList {
+				r := recs[i]
+				base, _ := Hex(r["base"].(string))
+				want, _ := Hex(m.Address)
+				size := uint64(r["size"].(float64))
+				if r["event"] != "hash" || r["module"] != m.Name || base != want || size == 0 || size > m.Size {
+					t.Errorf("record %v; the guest lists %s at %s, %d bytes", r, m.Name, m.Address, m.Size)
+					continue
+				}
+				buf := make([]byte, size)
+				if err := k.ReadVirt(buf, base); err != nil {
+					t.Fatal(err)
+				}
+				if sum := sha256.Sum256(buf); r["sha256"] != hex.EncodeToString(sum[:]) {
+					t.Errorf("%s: sha256 %v, Go reads %x", m.Name, r["sha256"], sum)
+				}
+			}
+			victim := img.Truth.ModuleList[len(img.Truth.ModuleList)/2]
+			base, _ := Hex(victim.Address)
+			at := base + 0x123
+			flip := fmt.Sprintf(`sleep = function() local a = addr(%q); assert(write_u8(a, bit.bxor(assert(read_u8(a)), 0xff))) end`, fmt.Sprintf("%#x", at))
+			recs = runTampered(t, k, flip, "lkm-integrity.lua", "0", "2")
+			var changed []string
+			for _, r := range recs[len(img.Truth.ModuleList):] {
+				changed = append(changed, fmt.Sprintf("%v %v %v %v", r["event"], r["module"], r["from"], r["to"]))
+			}
+			want := []string{fmt.Sprintf("changed %s %#x %#x", victim.Name, at, at+1)}
+			if strings.Join(changed, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("after flipping the byte at %#x: %v, want %v", at, changed, want)
+			}
+		})
+	}
+}
+
+// TestExamplePstree: pstree.lua lists the processes of the guest's /proc
+// (its TASKS section: each /proc/PID/stat), each once, with the pid, parent,
+// thread count and name /proc gave, each record after its parent's one
+// level deeper, and uid 0 (the guests run everything as root). The state
+// letter is /proc's too, except for a task that was running when the guest
+// read /proc (the shell reading it, "R"), which the dump, taken later, may
+// catch asleep.
+func TestExamplePstree(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := statTasks(t, img)
+			depth := map[int]int{0: -1}
+			for _, r := range runExample(t, v, "pstree.lua") {
+				pid, ppid := int(r["pid"].(float64)), int(r["ppid"].(float64))
+				st, ok := want[pid]
+				if !ok {
+					t.Errorf("%v: not in the guest's /proc", r)
+					continue
+				}
+				delete(want, pid)
+				pd, seen := depth[ppid]
+				if !seen || int(r["depth"].(float64)) != pd+1 {
+					t.Errorf("%v: its parent %d was not listed before it, at depth %d", r, ppid, pd)
+				}
+				depth[pid] = int(r["depth"].(float64))
+				comm, _ := r["comm"].(string)
+				if ppid != st.ppid || int(r["threads"].(float64)) != st.threads || !sameComm(comm, st.comm) ||
+					r["uid"] != float64(0) || (st.state != "R" && r["state"] != st.state) {
+					t.Errorf("%v; /proc/%d/stat: %s ppid %d state %s threads %d", r, pid, st.comm, st.ppid, st.state, st.threads)
+				}
+			}
+			for pid, st := range want {
+				t.Errorf("pid %d (%s) of the guest's /proc is missing", pid, st.comm)
+			}
+		})
+	}
+}
+
+// listDel is Lua that defines list_del(node): it takes the list_head at
+// node off its list as the kernel's list_del does (prev->next = next,
+// next->prev = prev), as a rootkit hiding an object does.
+const listDel = `
+local function list_del(node)
+  local next, prev = assert(read_addr(node)), assert(read_addr(node + 8))
+  assert(write_u64(prev, next))
+  assert(write_u64(next + 8, prev))
+end
+`
+
+// unlinkTask is Lua that takes the task of pid %d off the init_task.tasks
+// list; its struct pid stays in the IDR.
+const unlinkTask = listDel + `
+for t in list(symbol("init_task"):as("task_struct").tasks, "task_struct", "tasks") do
+  if t.pid == %d then return list_del(addr(t) + offsetof("task_struct", "tasks")) end
+end
+error("no task %d on the list")`
+
+// TestExamplePsxview: psxview.lua finds every process of the guest's /proc
+// on both the task list and the pid IDR, and the idle task (pid 0) on the
+// list only; then, on a writable copy of the core with one process
+// unlinked from the task list (the newest), that process alone is
+// idr=true list=false.
+func TestExamplePsxview(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := statTasks(t, img)
+			check := func(recs []map[string]any, hidden int) {
+				t.Helper()
+				got := map[int]bool{}
+				for _, r := range recs {
+					pid := int(r["pid"].(float64))
+					got[pid] = true
+					wantList, wantIDR := true, true
+					if pid == 0 {
+						wantIDR = false
+					} else if pid == hidden {
+						wantList = false
+					}
+					comm, _ := r["comm"].(string)
+					st, ok := want[pid]
+					if pid != 0 && (!ok || !sameComm(comm, st.comm)) {
+						t.Errorf("%v: the guest's /proc has %q", r, st.comm)
+					}
+					if r["list"] != wantList || r["idr"] != wantIDR {
+						t.Errorf("%v: want list=%v idr=%v", r, wantList, wantIDR)
+					}
+				}
+				for pid := range want {
+					if !got[pid] {
+						t.Errorf("pid %d (%s) of the guest's /proc is missing", pid, want[pid].comm)
+					}
+				}
+				if !got[0] {
+					t.Error("no pid 0")
+				}
+			}
+			check(runExample(t, v, "psxview.lua"), -1)
+			victim := 0 // the newest task (the guests' only user process is init)
+			for pid := range want {
+				victim = max(victim, pid)
+			}
+			k := writableCore(t, img)
+			check(runTampered(t, k, fmt.Sprintf(unlinkTask, victim, victim), "psxview.lua"), victim)
+		})
+	}
+}
+
+// unlinkModule is Lua that takes module %q off the modules list, as a
+// rootkit hiding from lsmod does; it stays in the mod_tree and under
+// module_kset.
+const unlinkModule = listDel + `
+for m in list(symbol("modules"), "module", "list") do
+  if m.name == %q then return list_del(addr(m) + offsetof("module", "list")) end
+end
+error("no such module on the list")`
+
+// TestExampleHiddenModules: hidden-modules.lua finds every module of the
+// guest's /proc/modules, in its order, on the list, in the mod_tree and
+// under module_kset, and nothing else; then, on a writable copy of the
+// core with one module unlinked from the list, that module alone is
+// hidden=true list=false (still in the tree and the kset), listed last.
+func TestExampleHiddenModules(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := func(r map[string]any) string {
+				return fmt.Sprintf("%v hidden=%v list=%v mod_tree=%v kset=%v", r["name"], r["hidden"], r["list"], r["mod_tree"], r["kset"])
+			}
+			lines := func(recs []map[string]any) string {
+				var out []string
+				for _, r := range recs {
+					out = append(out, line(r))
+				}
+				return strings.Join(out, "\n")
+			}
+			var want []string
+			for _, m := range img.Truth.ModuleList {
+				want = append(want, m.Name+" hidden=false list=true mod_tree=true kset=true")
+			}
+			if got := lines(runExample(t, v, "hidden-modules.lua")); got != strings.Join(want, "\n") {
+				t.Fatalf("hidden-modules.lua:\n%s\nwant (the guest's /proc/modules):\n%s", got, strings.Join(want, "\n"))
+			}
+			victim := img.Truth.ModuleList[len(img.Truth.ModuleList)/2].Name
+			var hidden []string
+			for _, w := range want {
+				if !strings.HasPrefix(w, victim+" ") {
+					hidden = append(hidden, w)
+				}
+			}
+			hidden = append(hidden, victim+" hidden=true list=false mod_tree=true kset=true")
+			k := writableCore(t, img)
+			if got := lines(runTampered(t, k, fmt.Sprintf(unlinkModule, victim), "hidden-modules.lua")); got != strings.Join(hidden, "\n") {
+				t.Fatalf("with %s unlinked:\n%s\nwant:\n%s", victim, got, strings.Join(hidden, "\n"))
+			}
+		})
+	}
+}
