@@ -107,9 +107,10 @@ test-guests: testdata-deps
 	rm -rf $(GUESTS_OUT)
 	XA_IMAGES_DIR=$(GUESTS_OUT)/images XA_KERNELS_DIR=$(GUESTS_OUT)/kernels XA_ZSTD_LEVEL=3 XA_MAX_FILE=0 \
 		bash testdata/build-all.sh
+	@# The live QEMU tests (TestGuestLiveQEMU*) are e2e-qemu's: not twice in CI.
 	XASCRIPT_IMAGES=$(GUESTS_OUT)/images XASCRIPT_KERNELS=$(GUESTS_OUT)/kernels \
 	XASCRIPT_DWARF_VMLINUX=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*686-pae*' | head -n 1) \
-		$(GO) test -count=1 -tags guests -run 'Guest' -v ./integration/
+		$(GO) test -count=1 -tags guests -run 'Guest' -skip 'TestGuestLiveQEMU' -v ./integration/
 	@# The DWARF of the -dbg vmlinux against the BTF pahole made from it for
 	@# the guest just built: the same kernel, whichever ABI Debian serves now.
 	vmlinux=$$(find $(CURDIR)/testdata/.cache -name vmlinux -path '*dbg-*686-pae*' | sort | tail -n 1); \
