@@ -276,6 +276,13 @@ disk_main() {
     # always outside xascript's own code paths; the short memory commands
     # never ran long enough to meet it. Fewer signals, fewer chances.
     export GODEBUG=asyncpreemptoff=1
+    # And the collector only near a memory limit: the deaths are the
+    # collector's own checks ("found pointer to free object", "unexpected
+    # return pc" while scanning a stack), seen again in a quiet run after the
+    # monitor here began to read memory too (--dom); busybox commands in this
+    # dom0 segfault now and then as well. A workaround for the test bed, not
+    # a fix: the cause is still open (testdata/xen/README.md).
+    export GOGC=off GOMEMLIMIT=192MiB
     stamp disk-start
     while read -r m; do
         insmod "/lib/modules/$m.ko" || { disk_fail "insmod $m"; return; }
