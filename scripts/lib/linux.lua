@@ -12,9 +12,13 @@ local linux = {}
 -- /proc/modules lists them), each as {addr = address, name = string}.
 function linux.modules()
   local out = {}
-  local w = list(assert(symbol("modules")), "module", "list")
-  for m in w do out[#out + 1] = {addr = addr(m), name = assert(field(m, "name"))} end
-  assert(not w:err(), w:err())
+  -- walk_list and offsetof, not views: a kernel whose profile has layouts
+  -- but no type graph (no BTF found in memory) must still list its modules.
+  local name_off = offsetof("module", "name")
+  local head = assert(symbol("modules"))
+  assert(walk_list(head, "module", "list", function(m)
+    out[#out + 1] = {addr = m, name = assert(read_cstring(m + name_off, 56))}
+  end))
   return out
 end
 
