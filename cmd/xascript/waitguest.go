@@ -7,7 +7,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/types"
 	"github.com/xascript/xascript/vmi/xen"
 )
 
@@ -261,3 +263,16 @@ func (w *waitingGuest) Flush() {
 		w.g.kernel.Flush()
 	}
 }
+
+// Types is the kernel's type graph once the guest runs: typed views and the
+// container iterators (bindings.TypedGuest) work through the wait too.
+func (w *waitingGuest) Types() (types.Graph, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return nil, err
+	}
+	return g.kernel.Types()
+}
+
+// A script that waits for its guest may use typed views.
+var _ bindings.TypedGuest = (*waitingGuest)(nil)
