@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"context"
+	"github.com/xascript/xascript/internal/panicsite"
 	"io"
 	"os"
 	"sort"
@@ -162,8 +163,9 @@ func Register(L *lua.LState, env *Env) {
 // callback it called (walk_list's fn: its errors name their own function):
 // bindings that call Lua count the callbacks under way (Env.callbacks),
 // and an error raised while more are under way than when the binding was
-// entered is left as it is. The deferred closure costs a few nanoseconds
-// until a binding raises.
+// entered is left as it is. A Go panic under a binding becomes a script
+// error naming the binding and the code that panicked (internal/panicsite).
+// The deferred closure costs a few nanoseconds until a binding raises.
 func named(env *Env, name string, fn lua.LGFunction) lua.LGFunction {
 	return func(L *lua.LState) int {
 		callbacks := env.callbacks
@@ -175,6 +177,12 @@ func named(env *Env, name string, fn lua.LGFunction) lua.LGFunction {
 					}
 				}
 				env.callbacks = callbacks // the callback's decrement was skipped
+				if _, ok := p.(*lua.ApiError); !ok {
+					// A Go panic (a bug hit on what the guest holds, say)
+					// would reach the script as a bare "nil pointer
+					// dereference": name the binding and the code.
+					L.RaiseError("%s: internal error (%s): %v; please report", name, panicsite.Where(), p)
+				}
 				panic(p)
 			}
 		}()

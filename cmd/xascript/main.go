@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/xascript/xascript/internal/panicsite"
 	"io"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"slices"
 	"strings"
 
@@ -218,9 +218,6 @@ func enterStage(stage *string, name string) {
 // test panics from it to stand in for a bug in the layers below.
 var testStageHook func(stage string)
 
-// modulePrefix is the import path prefix of this module's packages.
-const modulePrefix = "github.com/xascript/xascript/"
-
 // recoverPanic is the last line of defence: a panic that escaped every
 // layer below (a parser bug on hostile input, say) becomes one line naming
 // the stage, the layer whose code panicked and where, and exit status
@@ -233,43 +230,6 @@ func recoverPanic(stage *string, stderr io.Writer, code *int) {
 		return
 	}
 	msg := strings.ReplaceAll(strings.TrimSpace(fmt.Sprint(p)), "\n", " ")
-	fmt.Fprintf(stderr, "xascript: internal error in %s (%s): %s; please report\n", *stage, panicLayer(), msg)
+	fmt.Fprintf(stderr, "xascript: internal error in %s (%s): %s; please report\n", *stage, panicsite.Where(), msg)
 	*code = exitInternal
-}
-
-// panicLayer names the code that panicked: the innermost frame of this
-// module below the panic, as its package path (vmi/dump) and file:line.
-// Called from recoverPanic, whose stack still holds the panicking frames.
-func panicLayer() string {
-	pcs := make([]uintptr, 64)
-	n := goruntime.Callers(2, pcs)
-	frames := goruntime.CallersFrames(pcs[:n])
-	inPanic := false
-	for {
-		f, more := frames.Next()
-		switch {
-		case f.Function == "runtime.gopanic":
-			inPanic = true
-		case inPanic && (strings.HasPrefix(f.Function, modulePrefix) || strings.HasPrefix(f.Function, "main.")):
-			return packageOf(f.Function) + ", " + filepath.Base(f.File) + ":" + fmt.Sprint(f.Line)
-		}
-		if !more {
-			return "unknown layer"
-		}
-	}
-}
-
-// packageOf turns a function's full name into its package path within the
-// module: "github.com/xascript/xascript/vmi/dump.(*noteSet).parse" is
-// vmi/dump; package main is cmd/xascript.
-func packageOf(fn string) string {
-	if strings.HasPrefix(fn, "main.") {
-		return "cmd/xascript"
-	}
-	fn = strings.TrimPrefix(fn, modulePrefix)
-	slash := strings.LastIndexByte(fn, '/')
-	if dot := strings.IndexByte(fn[slash+1:], '.'); dot >= 0 {
-		return fn[:slash+1+dot]
-	}
-	return fn
 }

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/xascript/xascript/internal/panicsite"
 	"io"
 	"path/filepath"
 	"slices"
@@ -237,7 +238,7 @@ func runGuest(ctx context.Context, s guestSpec, open func(guestSpec) (*guest, er
 	defer func() {
 		if p := recover(); p != nil {
 			msg := strings.ReplaceAll(strings.TrimSpace(fmt.Sprint(p)), "\n", " ")
-			code, err = exitInternal, fmt.Errorf("internal error in %s (%s): %s; please report", stage, panicLayer(), msg)
+			code, err = exitInternal, fmt.Errorf("internal error in %s (%s): %s; please report", stage, panicsite.Where(), msg)
 		}
 	}()
 	g, err := open(s)

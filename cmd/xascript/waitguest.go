@@ -274,5 +274,83 @@ func (w *waitingGuest) Types() (types.Graph, error) {
 	return g.kernel.Types()
 }
 
-// A script that waits for its guest may use typed views.
-var _ bindings.TypedGuest = (*waitingGuest)(nil)
+func (w *waitingGuest) WriteVirt(buf []byte, va uint64) error {
+	g, err := w.kernel()
+	if err != nil {
+		return err
+	}
+	return g.kernel.WriteVirt(buf, va)
+}
+
+func (w *waitingGuest) WritePhys(buf []byte, pa uint64) error {
+	g, err := w.kernel()
+	if err != nil {
+		return err
+	}
+	return g.kernel.WritePhys(buf, pa)
+}
+
+// Writable waits for the guest: whether it may be written is the target's
+// to say.
+func (w *waitingGuest) Writable() error {
+	g, err := w.kernel()
+	if err != nil {
+		return err
+	}
+	return g.kernel.Writable()
+}
+
+func (w *waitingGuest) SymbolAt(addr uint64) (vmi.SymbolInfo, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return vmi.SymbolInfo{}, err
+	}
+	return g.kernel.SymbolAt(addr)
+}
+
+func (w *waitingGuest) PerCPU(name string, cpu int) (uint64, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return 0, err
+	}
+	return g.kernel.PerCPU(name, cpu)
+}
+
+func (w *waitingGuest) CPUs(set string) ([]int, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return nil, err
+	}
+	return g.kernel.CPUs(set)
+}
+
+func (w *waitingGuest) OpenProcess(pid int) (vmi.Process, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return nil, err
+	}
+	return g.kernel.OpenProcess(pid)
+}
+
+func (w *waitingGuest) OpenProcessOf(task uint64) (vmi.Process, error) {
+	g, err := w.kernel()
+	if err != nil {
+		return nil, err
+	}
+	return g.kernel.OpenProcessOf(task)
+}
+
+// A script that waits for its guest has every binding a script on an open
+// guest has: waitingGuest is each optional interface the bindings look for
+// that linux.Kernel is (TestWaitingGuestRunsEveryArea runs them).
+var _ interface {
+	bindings.Guest
+	bindings.GuestWriter
+	bindings.TypedGuest
+	bindings.SymbolNamer
+	bindings.PerCPUer
+	bindings.Describer
+	bindings.Flusher
+	vmi.Pauser
+	vmi.ProcessOpener
+} = (*waitingGuest)(nil)

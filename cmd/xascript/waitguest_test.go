@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -178,5 +179,58 @@ func TestWaitingGuestGivesUp(t *testing.T) {
 				t.Errorf("Describe = %+v", info)
 			}
 		})
+	}
+}
+
+// A script that waits for its guest can do what a script on an open guest
+// does: each area of the API whose binding looks for an optional interface
+// (symbols by address, per-cpu, processes, typed views and iterators,
+// writes, the target's state) gives the same output through waitingGuest,
+// opened on first use, as on the kernel itself.
+func TestWaitingGuestRunsEveryArea(t *testing.T) {
+	img := imagePath(t, "mem.elf.zst")
+	cache := t.TempDir()
+	src := `
+print(guest_info().banner)
+print((symbol_at(symbol("init_task") + 8)))
+print(#cpus("possible"), percpu("runqueues", 0))
+local n = 0
+for t in list(symbol("init_task"):as("task_struct").tasks, "task_struct", "tasks") do n = n + 1 end
+print(n > 1, view("task_struct", symbol("init_task")).comm)
+local p, err = process(1)
+print(p and p.pid, p and p.comm, err)
+print(p and #p:vmas() > 0)
+print(pcall(write_u8, symbol("init_task"), 0))
+print(with_paused(function() return read_u32(symbol("init_task")) ~= nil end))
+flush_cache()
+`
+	run := func(g bindings.Guest) string {
+		var stdout strings.Builder
+		env := &bindings.Env{Ctx: context.Background(), Guest: g, AllowWrite: true}
+		rt := runtime.New(runtime.Config{Stdout: &stdout, Env: env})
+		defer rt.Close()
+		if err := rt.RunString(src, "every.lua", nil); err != nil {
+			t.Fatalf("script: %v", err)
+		}
+		rt.Flush()
+		return stdout.String()
+	}
+	direct, err := openGuest(&options{file: img, cacheDir: cache, quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := run(direct.kernel)
+	direct.Close()
+
+	o := &options{dom: "xa-disk", disk: "/tmp/disk.img", nbdDevice: "/dev/nbd0", waitGuest: time.Minute, quiet: true}
+	w := &waitingGuest{ctx: context.Background(), o: o, stderr: io.Discard,
+		open: func(*options) (*guest, error) { return openGuest(&options{file: img, cacheDir: cache, quiet: true}) }}
+	defer w.Close()
+	got := run(w)
+	if got != want {
+		t.Errorf("through the wait:\n%s\nopen guest:\n%s", got, want)
+	}
+	if strings.Count(want, "\n") != 8 || !strings.Contains(want, "init_task+0x8") || !strings.Contains(want, "\n1\tinit\tnil\n") || !strings.Contains(want, "cannot be written") {
+		t.Errorf("the script did not run every area on the open guest:\n%s", want)
 	}
 }
