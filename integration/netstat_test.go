@@ -2,10 +2,15 @@ package integration
 
 import (
 	"fmt"
+	"math/rand"
 	"net/netip"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/xascript/xascript/bindings"
+	"github.com/xascript/xascript/runtime"
+	"github.com/xascript/xascript/scripts"
 )
 
 // procTCPStates names the st column of /proc/net/tcp and udp
@@ -173,5 +178,68 @@ func TestExampleNetstat(t *testing.T) {
 			}
 			t.Logf("%d sockets in the dump, %d after planting", len(before), len(after))
 		})
+	}
+}
+
+// TestNetLibFormats: net.ip6 writes what Go's net/netip does (RFC 5952) for
+// random addresses with zero groups in random places, IPv4-mapped ones and
+// the edge cases; net.ip4 and net.ntohs for random values.
+func TestNetLibFormats(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	var in, want []string
+	add := func(b []byte, w string) {
+		in = append(in, fmt.Sprintf("%x", b))
+		want = append(want, w)
+	}
+	for _, s := range []string{"::", "::1", "1::", "1::1", "::ffff:127.0.0.1", "fe80::1:0:0:1", "1:0:0:2:0:0:0:3", "1:0:2:0:3:0:4:0"} {
+		a := netip.MustParseAddr(s)
+		b := a.As16()
+		add(b[:], a.String())
+	}
+	for i := 0; i < 500; i++ {
+		var b [16]byte
+		rng.Read(b[:])
+		for g := 0; g < 8; g++ {
+			if rng.Intn(2) == 0 {
+				b[2*g], b[2*g+1] = 0, 0
+			}
+		}
+		if i%50 == 0 {
+			copy(b[:], "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff")
+		}
+		add(b[:], netip.AddrFrom16(b).String())
+	}
+	for i := 0; i < 100; i++ {
+		var b [4]byte
+		rng.Read(b[:])
+		add(b[:], netip.AddrFrom4(b).String())
+		v := rng.Intn(65536)
+		in = append(in, fmt.Sprint(v))
+		want = append(want, fmt.Sprint(v>>8|(v&0xff)<<8))
+	}
+	src := `local net = require("net")
+for _, a in ipairs(arg) do
+  if #a == 32 or #a == 8 then
+    local b = a:gsub("..", function(h) return string.char(tonumber(h, 16)) end)
+    print(#b == 16 and net.ip6(b) or net.ip4(b))
+  else
+    print(net.ntohs(tonumber(a)))
+  end
+end`
+	var out strings.Builder
+	rt := runtime.New(runtime.Config{Stdout: &out, Env: &bindings.Env{}, Libs: scripts.Libs()})
+	defer rt.Close()
+	if err := rt.RunString(src, "formats", in); err != nil {
+		t.Fatal(err)
+	}
+	rt.Flush()
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("%d lines for %d inputs", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%s: net gives %s, Go %s", in[i], got[i], want[i])
+		}
 	}
 }
