@@ -269,20 +269,6 @@ bench_mode() {
 disk_main() {
     DOMU_NAME=xa-disk
     export XASCRIPT_CACHE_DIR=/tmp/xascript-cache-disk
-    # No asynchronous preemption (a SIGURG to a running goroutine every
-    # 10 ms): in this dom0 (PV, Xen and all under QEMU TCG) a Go process
-    # that runs for minutes was seen to die of corrupted state (a heap
-    # object freed while in use, a garbage PC after a signal), 2 runs in 3,
-    # always outside xascript's own code paths; the short memory commands
-    # never ran long enough to meet it. Fewer signals, fewer chances.
-    export GODEBUG=asyncpreemptoff=1
-    # And the collector only near a memory limit: the deaths are the
-    # collector's own checks ("found pointer to free object", "unexpected
-    # return pc" while scanning a stack), seen again in a quiet run after the
-    # monitor here began to read memory too (--dom); busybox commands in this
-    # dom0 segfault now and then as well. A workaround for the test bed, not
-    # a fix: the cause is still open (testdata/xen/README.md).
-    export GOGC=off GOMEMLIMIT=192MiB
     stamp disk-start
     while read -r m; do
         insmod "/lib/modules/$m.ko" || { disk_fail "insmod $m"; return; }
