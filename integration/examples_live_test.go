@@ -29,9 +29,11 @@ import (
 //     the guest never calls it) set to another kernel function, then back,
 //     then to an address outside kernel text, then back: four changes, each
 //     naming that entry and what the guest's own /proc/kallsyms has there;
-//   - lkm-integrity.lua: one byte of a module's text (crc7, code nothing in
-//     the guest calls) inverted, then put back: two changes of that byte of
-//     that module, the second with the baseline's SHA-256 again;
+//   - lkm-integrity.lua: every module at the address /proc/modules gives;
+//     a module loaded (a legitimate change) is one new fingerprint, not a
+//     change; then one byte of a module's text (crc7, code nothing in the
+//     guest calls) inverted, then put back: two changes of that byte of that
+//     module, the second with the baseline's SHA-256 again;
 //   - hidden-modules.lua (one pass, not a polling monitor): a module taken
 //     off the `modules` list (list_del through its neighbours) is the only
 //     one hidden, after the guest's own /proc/modules stopped listing it;
@@ -259,48 +261,30 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-// kallsymsAt returns the names the guest's /proc/kallsyms has at address a
-// (the kernel's own, not modules'), and the type letter of the first.
-func (tm *tamperer) kallsymsAt(t *testing.T, a uint64) ([]string, string) {
+// kallsyms returns the kernel's own symbols (not modules') in the guest's
+// /proc/kallsyms at address at and at the address of the symbol named
+// name, by address; one pass of the guest's shell (reading kallsyms is
+// slow under TCG).
+func (tm *tamperer) kallsyms(t *testing.T, at uint64, name string) map[uint64][]string {
 	t.Helper()
-	out, err := tm.g.Run(fmt.Sprintf("grep '^%016x ' /proc/kallsyms", a), 60*time.Second)
+	cmd := fmt.Sprintf(`a=$(grep ' %s$' /proc/kallsyms | cut -d' ' -f1) && grep -e "^$a " -e '^%016x ' /proc/kallsyms`, name, at)
+	out, err := tm.g.Run(cmd, 60*time.Second)
 	if err != nil {
-		t.Fatalf("the guest's /proc/kallsyms at %#x: %v", a, err)
+		t.Fatalf("the guest's /proc/kallsyms: %v", err)
 	}
-	var names []string
-	typ := ""
+	syms := map[uint64][]string{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) == 3 { // a module's symbols have a fourth field, [module]
-			names = append(names, f[2])
-			if typ == "" {
-				typ = f[1]
-			}
+		if len(f) != 3 { // a module's symbols have a fourth field, [module]
+			continue
 		}
+		a, err := Hex(f[0])
+		if err != nil || a == 0 {
+			t.Fatalf("the guest's /proc/kallsyms has %q (run as root, kptr_restrict shows real addresses)", line)
+		}
+		syms[a] = append(syms[a], f[2])
 	}
-	if len(names) == 0 {
-		t.Fatalf("the guest's /proc/kallsyms has no kernel symbol at %#x:\n%s", a, out)
-	}
-	return names, typ
-}
-
-// kallsymsAddr returns the address of the kernel symbol name in the
-// guest's /proc/kallsyms.
-func (tm *tamperer) kallsymsAddr(t *testing.T, name string) uint64 {
-	t.Helper()
-	out, err := tm.g.Run("grep ' "+name+"$' /proc/kallsyms", 60*time.Second)
-	if err != nil {
-		t.Fatalf("%s in the guest's /proc/kallsyms: %v", name, err)
-	}
-	f := strings.Fields(out)
-	if len(f) != 3 {
-		t.Fatalf("the guest's /proc/kallsyms has %q for %s", out, name)
-	}
-	a, err := Hex(f[0])
-	if err != nil || a == 0 {
-		t.Fatalf("the guest's /proc/kallsyms gives %s at %q (run as root, kptr_restrict shows real addresses)", name, f[0])
-	}
-	return a
+	return syms
 }
 
 // syscallWatch: see TestGuestLiveQEMUTamper.
@@ -324,8 +308,22 @@ func (tm *tamperer) syscallWatch(t *testing.T) {
 		t.Fatalf("no entry of %d leads to sys_ni_syscall", len(base))
 	}
 	origAddr, _ := Hex(orig)
-	origNames, _ := tm.kallsymsAt(t, origAddr)
-	if !slices.ContainsFunc(origNames, func(s string) bool { return strings.HasSuffix(s, "sys_ni_syscall") }) {
+	// What the monitor must say for each write, from the guest's kallsyms.
+	fn := "__x64_sys_getppid"
+	syms := tm.kallsyms(t, origAddr, fn)
+	origNames := syms[origAddr]
+	var fnAddr uint64
+	for a, names := range syms {
+		if slices.Contains(names, fn) {
+			fnAddr = a
+		}
+	}
+	fnNames := syms[fnAddr]
+	if fnAddr == 0 || fnAddr == origAddr {
+		t.Fatalf("the guest's /proc/kallsyms has %s at %#x; the entry leads to %#x", fn, fnAddr, origAddr)
+	}
+	if sym, _ := base[victim]["symbol"].(string); !inNames(sym, origNames) ||
+		!slices.ContainsFunc(origNames, func(s string) bool { return strings.HasSuffix(s, "sys_ni_syscall") }) {
 		t.Fatalf("entry %d leads to %s, where the guest's /proc/kallsyms has %v", victim, orig, origNames)
 	}
 	t.Logf("%d entries; entry %d (%s, %v) is the one tampered with", len(base), victim, orig, base[victim]["symbol"])
@@ -338,10 +336,6 @@ func (tm *tamperer) syscallWatch(t *testing.T) {
 			tm.tamper(t, "syscall.lua", nr, orig)
 		}
 	})
-	// What the monitor must say for each write, from the guest's kallsyms.
-	fn := "__x64_sys_getppid"
-	fnAddr := tm.kallsymsAddr(t, fn)
-	fnNames, _ := tm.kallsymsAt(t, fnAddr)
 	const outside = "0x41414000" // a user-space address
 	steps := []struct {
 		value string
