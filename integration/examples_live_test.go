@@ -454,6 +454,9 @@ func (tm *tamperer) lkmIntegrity(t *testing.T, mods []string) {
 	if out, err := tm.g.Run("insmod /lib/modules/"+liveguest.HeldModule+".ko", 60*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	t.Cleanup(func() { // a failure before the rmmod below
+		tm.g.Run(fmt.Sprintf("if grep -q '^%[1]s ' /proc/modules; then rmmod %[1]s; fi", liveguest.HeldModule), 60*time.Second)
+	})
 	where = tm.procModules(t)
 	recs := m.waitFor(t, reportWithin, "the hash of "+liveguest.HeldModule, func(recs []map[string]any) bool { return len(recs) > len(base) })
 	if r := recs[len(base)]; len(recs) != len(base)+1 || r["module"] != liveguest.HeldModule {
