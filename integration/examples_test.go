@@ -482,13 +482,37 @@ for t in list(symbol("init_task"):as("task_struct").tasks, "task_struct", "tasks
 end
 error("no pid 1")`
 
+// mountLoop is Lua that makes the root mount of init (rootfs) and the
+// kernel's internal pipefs mount each other's parent, mounted on each
+// other's root, and moves init's root directory to the dentry of its fd 1
+// (/dev/console): a path from any other file of init climbs to the top of
+// rootfs and then goes round the two mounts for ever.
+const mountLoop = `
+local init
+for t in list(symbol("init_task"):as("task_struct").tasks, "task_struct", "tasks") do
+  if t.pid == 1 then init = t end
+end
+local fs = assert(init).fs
+local m1 = addr(fs.root.mnt) - offsetof("mount", "mnt")
+local m2 = assert(read_addr(assert(symbol("pipe_mnt")))) - offsetof("mount", "mnt")
+local function link(a, b)
+  assert(write_u64(a + offsetof("mount", "mnt_parent"), b))
+  assert(write_u64(a + offsetof("mount", "mnt_mountpoint"), assert(read_addr(b + offsetof("mount", "mnt.mnt_root")))))
+end
+link(m1, m2)
+link(m2, m1)
+local console = view("file", read_addr(init.files.fdt.fd + 8)).f_path.dentry
+assert(write_u64(addr(fs) + offsetof("fs_struct", "root.dentry"), addr(console)))`
+
 // TestExampleLsof: lsof.lua lists files of processes of the guest's /proc
 // only, each well-formed and without error; init (pid 1) has fds 1 and 2
 // on /dev/console (the kernel opens it for init: console_on_rootfs) and
 // fd 3 on /idle (testdata/guest-lib.sh: exec 3<>/idle); `-- 1` lists the
 // same records for pid 1. Then, on a writable copy of the core with a
 // d_parent cycle above /dev/console, the walk ends: those descriptors are
-// reported with an error, the others unchanged.
+// reported with an error, the others unchanged; and on one where two
+// mounts are each other's parent and init's root is /dev/console (so no
+// walk reaches it), every other file is an error and the console "/".
 func TestExampleLsof(t *testing.T) {
 	wellFormed := regexp.MustCompile(`^(/.*|socket:\[\d+\]|pipe:\[\d+\]|anon_inode:.+)$`)
 	line := func(r map[string]any) string {
@@ -539,6 +563,22 @@ func TestExampleLsof(t *testing.T) {
 			}
 			if looped < 2 {
 				t.Errorf("%d records on /dev/console with /dev in a d_parent cycle", looped)
+			}
+			k = writableCore(t, img)
+			looped = 0
+			for _, r := range runTampered(t, k, mountLoop, "lsof.lua", "1") {
+				if init[r["fd"].(float64)] == "/dev/console" {
+					if r["path"] != "/" {
+						t.Errorf("with init's root on /dev/console: %v; want path /", r)
+					}
+				} else if e, _ := r["error"].(string); !strings.Contains(e, "max_depth") || r["path"] != nil {
+					t.Errorf("with two mounts each other's parent: %v", r)
+				} else {
+					looped++
+				}
+			}
+			if looped < 2 {
+				t.Errorf("%d records off /dev/console with two mounts each other's parent", looped)
 			}
 		})
 	}
