@@ -28,9 +28,10 @@ func holderSetup(tag string) string {
 
 // holderCommand is the guest's shell line that starts xa-holder TAG in
 // the background with a known environment variable and, as arguments, the
-// files of holderSetup and /proc/version (procfs) to hold open.
+// files of holderSetup, /proc/version (procfs) and its network namespace
+// (nsfs) to hold open.
 func holderCommand(tag string) string {
-	return fmt.Sprintf("XA_HOLDER_ENV=%[2]s /bin/xa-holder %[2]s %[1]s/held %[1]s/sub/held /proc/version >/tmp/%[2]s.out 2>&1 &",
+	return fmt.Sprintf("XA_HOLDER_ENV=%[2]s /bin/xa-holder %[2]s %[1]s/held %[1]s/sub/held /proc/version /proc/self/ns/net >/tmp/%[2]s.out 2>&1 &",
 		"/mnt/xa-"+tag, tag)
 }
 
@@ -40,7 +41,7 @@ func holderCommand(tag string) string {
 // bytes of /proc/PID/cmdline and /proc/PID/environ; lsof lists exactly
 // the descriptors in /proc/PID/fd, each with the text readlink gives (the
 // held files across two tmpfs mounts, the unlinked one "(deleted)", the
-// pipe, the socket, the Go runtime's anon inodes).
+// pipe, the socket, the namespace, the Go runtime's anon inodes).
 func checkProcFiles(t *testing.T, bin string, g *liveguest.Guest, holders []*holder) {
 	t.Helper()
 	type truth struct {
@@ -79,6 +80,9 @@ func checkProcFiles(t *testing.T, bin string, g *liveguest.Guest, holders []*hol
 			if !hasValue(tr.fds, p) {
 				t.Fatalf("pid %d: the guest's /proc/%d/fd has no %s: %v", h.pid, h.pid, p, tr.fds)
 			}
+		}
+		if !hasValue(tr.fds, "net:[") {
+			t.Fatalf("pid %d: the guest's /proc/%d/fd has no network namespace: %v", h.pid, h.pid, tr.fds)
 		}
 		want[h.pid] = tr
 	}
@@ -150,9 +154,11 @@ func checkProcFiles(t *testing.T, bin string, g *liveguest.Guest, holders []*hol
 	}
 }
 
+// hasValue tells whether m has the value v, or with v ending in "[" one
+// that begins with v.
 func hasValue(m map[int]string, v string) bool {
 	for _, x := range m {
-		if x == v {
+		if x == v || strings.HasSuffix(v, "[") && strings.HasPrefix(x, v) {
 			return true
 		}
 	}

@@ -494,17 +494,25 @@ local DNAME = {
   pipefs_dname = function(e) return "pipe:[" .. e.ino .. "]" end,
   anon_inodefs_dname = function(e) return "anon_inode:" .. e.name end,
   simple_dname = function(e) return "/" .. e.name .. " (deleted)" end, -- memfd and other pseudo files
+  ns_dname = function(e) -- fs/nsfs.c: the namespace type's name, from inode->i_private (a ns_common)
+    local ns = read_addr(e.inode + offsetof("inode", "i_private"))
+    local ops = ns and read_addr(ns + offsetof("ns_common", "ops"))
+    local name = ops and read_addr(ops + offsetof("proc_ns_operations", "name"))
+    return (name and read_cstring(name, 32) or "nsfs") .. ":[" .. e.ino .. "]"
+  end,
 }
-local DNAME_FS = {sockfs = "sockfs_dname", pipefs = "pipefs_dname", anon_inodefs = "anon_inodefs_dname"}
+local DNAME_FS = {sockfs = "sockfs_dname", pipefs = "pipefs_dname", anon_inodefs = "anon_inodefs_dname",
+                  nsfs = "ns_dname"}
 
 -- file_path(file [, opts]) is what readlink of /proc/PID/fd/N gives for the
 -- struct file at address file: its d_path across mounts (see linux.d_path;
 -- opts.task is the task whose root ends it), or for a pseudo file whose
 -- dentry names itself (d_op->d_dname) "socket:[INODE]", "pipe:[INODE]",
--- "anon_inode:[eventpoll]" or "/memfd:NAME (deleted)". The d_dname
--- function is told by its symbol (symbol_at), else by the file system's
--- name; one not known here gives "FSTYPE:[INODE]" (an nsfs file gives
--- "nsfs:[4026531840]" where the kernel writes "net:[4026531840]").
+-- "anon_inode:[eventpoll]", "net:[4026531840]" (a namespace) or
+-- "/memfd:NAME (deleted)". The d_dname function is told by its symbol
+-- (symbol_at), else by the file system's name; one not known here gives
+-- "FSTYPE:[INODE]" (6.9's pidfs: "pidfs:[INODE]" where the kernel writes
+-- "anon_inode:[pidfd]").
 -- Second result: the file system type's name ("ext4", "sockfs", "?" when
 -- unreadable). Returns nil, err when a pointer cannot be read.
 function linux.file_path(file, opts)
@@ -523,7 +531,7 @@ function linux.file_path(file, opts)
   if dname and not is_null(dname) and not (e.parent == d and d == read_addr(vfsmnt + l.mnt_root)) then
     local _, sym = symbol_at(dname)
     local f = DNAME[sym and sym.offset == 0 and sym.name or DNAME_FS[fstype] or ""]
-    if f and (e.ino or f == DNAME.anon_inodefs_dname or f == DNAME.simple_dname) then return f(e), fstype end
+    if f and (e.inode or f == DNAME.anon_inodefs_dname or f == DNAME.simple_dname) then return f(e), fstype end
     return fstype .. ":[" .. tostring(e.ino) .. "]", fstype
   end
   local p, err4 = linux.d_path(vfsmnt, d, opts)
