@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -405,6 +406,179 @@ func TestExampleHiddenModules(t *testing.T) {
 			k := writableCore(t, img)
 			if got := lines(runTampered(t, k, fmt.Sprintf(unlinkModule, victim), "hidden-modules.lua")); got != strings.Join(hidden, "\n") {
 				t.Fatalf("with %s unlinked:\n%s\nwant:\n%s", victim, got, strings.Join(hidden, "\n"))
+			}
+		})
+	}
+}
+
+// TestExampleProcmem: for every user process of the guest's /proc (the
+// guests run only init: /init, a #!/bin/sh script, so argv is the shell
+// and the rdinit= path of the kernel's command line), procmem.lua reads
+// exactly arg_end-arg_start and env_end-env_start bytes of strings, as
+// /proc/PID/stat gave the bounds (fields 48-51); init's last argument is
+// rdinit= of the guest's /proc/cmdline, and its environment holds the
+// kernel's envp_init (init/main.c: HOME=/, TERM=linux).
+func TestExampleProcmem(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rdinit := ""
+			for _, f := range strings.Fields(img.Truth.Cmdline) {
+				if s, ok := strings.CutPrefix(f, "rdinit="); ok {
+					rdinit = s
+				}
+			}
+			if rdinit == "" {
+				t.Fatalf("the guest's command line %q has no rdinit=", img.Truth.Cmdline)
+			}
+			users := 0
+			for pid, st := range statTasks(t, img) {
+				if st.field[48] == 0 { // a kernel thread: no arg_start
+					continue
+				}
+				users++
+				strs := map[string][]string{}
+				size := map[string]uint64{}
+				for _, r := range runExample(t, v, "procmem.lua", fmt.Sprint(pid)) {
+					kind, _ := r["kind"].(string)
+					val, ok := r["value"].(string)
+					if !ok || r["truncated"] != nil || r["pid"] != float64(pid) {
+						t.Errorf("pid %d: %v", pid, r)
+					}
+					strs[kind] = append(strs[kind], val)
+					size[kind] += uint64(len(val)) + 1
+				}
+				if size["arg"] != st.field[49]-st.field[48] || size["env"] != st.field[51]-st.field[50] {
+					t.Errorf("pid %d: procmem.lua read %d bytes of arguments, %d of environment; /proc/%d/stat: %d and %d",
+						pid, size["arg"], size["env"], pid, st.field[49]-st.field[48], st.field[51]-st.field[50])
+				}
+				if pid != 1 {
+					continue
+				}
+				env := strings.Join(strs["env"], "\n") + "\n"
+				if a := strs["arg"]; len(a) == 0 || a[len(a)-1] != rdinit || !strings.Contains(env, "HOME=/\n") ||
+					!strings.Contains(env, "TERM=linux\n") {
+					t.Errorf("init: argv %q, environment %q; want argv ending in %q, HOME=/ and TERM=linux", strs["arg"], strs["env"], rdinit)
+				}
+			}
+			if users == 0 {
+				t.Fatal("the guest's /proc has no user process")
+			}
+		})
+	}
+}
+
+// dentryLoop is Lua that makes the parent of the dentry of init's fd 1
+// (/dev/console: /dev) its own child, a d_parent cycle.
+const dentryLoop = `
+for t in list(symbol("init_task"):as("task_struct").tasks, "task_struct", "tasks") do
+  if t.pid == 1 then
+    local d = view("file", read_addr(t.files.fdt.fd + 8)).f_path.dentry
+    return assert(write_u64(addr(d.d_parent) + offsetof("dentry", "d_parent"), addr(d)))
+  end
+end
+error("no pid 1")`
+
+// mountLoop is Lua that makes the root mount of init (rootfs) and the
+// kernel's internal pipefs mount each other's parent, mounted on each
+// other's root, and moves init's root directory to the dentry of its fd 1
+// (/dev/console): a path from any other file of init climbs to the top of
+// rootfs and then goes round the two mounts for ever.
+const mountLoop = `
+local init
+for t in list(symbol("init_task"):as("task_struct").tasks, "task_struct", "tasks") do
+  if t.pid == 1 then init = t end
+end
+local fs = assert(init).fs
+local m1 = addr(fs.root.mnt) - offsetof("mount", "mnt")
+local m2 = assert(read_addr(assert(symbol("pipe_mnt")))) - offsetof("mount", "mnt")
+local function link(a, b)
+  assert(write_u64(a + offsetof("mount", "mnt_parent"), b))
+  assert(write_u64(a + offsetof("mount", "mnt_mountpoint"), assert(read_addr(b + offsetof("mount", "mnt.mnt_root")))))
+end
+link(m1, m2)
+link(m2, m1)
+local console = view("file", read_addr(init.files.fdt.fd + 8)).f_path.dentry
+assert(write_u64(addr(fs) + offsetof("fs_struct", "root.dentry"), addr(console)))`
+
+// TestExampleLsof: lsof.lua lists files of processes of the guest's /proc
+// only, each well-formed and without error; init (pid 1) has fds 1 and 2
+// on /dev/console (the kernel opens it for init: console_on_rootfs) and
+// fd 3 on /idle (testdata/guest-lib.sh: exec 3<>/idle); `-- 1` lists the
+// same records for pid 1. Then, on a writable copy of the core with a
+// d_parent cycle above /dev/console, the walk ends: those descriptors are
+// reported with an error, the others unchanged; and on one where two
+// mounts are each other's parent and init's root is /dev/console (so no
+// walk reaches it), every other file is an error and the console "/".
+func TestExampleLsof(t *testing.T) {
+	wellFormed := regexp.MustCompile(`^(/.*|[a-z_]+:\[\d+\]|anon_inode:.+)$`)
+	line := func(r map[string]any) string {
+		return fmt.Sprintf("%v %v %v %v", r["pid"], r["fd"], r["path"], r["error"])
+	}
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			procs := statTasks(t, img)
+			init := map[float64]string{}
+			var initLines []string
+			for _, r := range runExample(t, v, "lsof.lua") {
+				pid, _ := r["pid"].(float64)
+				path, _ := r["path"].(string)
+				if _, ok := procs[int(pid)]; !ok || r["error"] != nil || !wellFormed.MatchString(path) || r["fs"] == nil {
+					t.Errorf("%v", r)
+				}
+				if pid == 1 {
+					init[r["fd"].(float64)] = path
+					initLines = append(initLines, line(r))
+				}
+			}
+			if init[1] != "/dev/console" || init[2] != "/dev/console" || init[3] != "/idle" {
+				t.Errorf("init's files: %v; want 1 and 2 /dev/console, 3 /idle", init)
+			}
+			var one []string
+			for _, r := range runExample(t, v, "lsof.lua", "1") {
+				one = append(one, line(r))
+			}
+			if strings.Join(one, "\n") != strings.Join(initLines, "\n") {
+				t.Errorf("lsof.lua -- 1:\n%s\nwant:\n%s", strings.Join(one, "\n"), strings.Join(initLines, "\n"))
+			}
+			k := writableCore(t, img)
+			looped := 0
+			for _, r := range runTampered(t, k, dentryLoop, "lsof.lua", "1") {
+				fd := r["fd"].(float64)
+				if init[fd] == "/dev/console" {
+					looped++
+					if e, _ := r["error"].(string); !strings.Contains(e, "max_depth") || r["path"] != nil {
+						t.Errorf("with /dev in a d_parent cycle: %v", r)
+					}
+				} else if r["path"] != init[fd] {
+					t.Errorf("with /dev in a d_parent cycle: %v; want path %s", r, init[fd])
+				}
+			}
+			if looped < 2 {
+				t.Errorf("%d records on /dev/console with /dev in a d_parent cycle", looped)
+			}
+			k = writableCore(t, img)
+			looped = 0
+			for _, r := range runTampered(t, k, mountLoop, "lsof.lua", "1") {
+				if init[r["fd"].(float64)] == "/dev/console" {
+					if r["path"] != "/" {
+						t.Errorf("with init's root on /dev/console: %v; want path /", r)
+					}
+				} else if e, _ := r["error"].(string); !strings.Contains(e, "max_depth") || r["path"] != nil {
+					t.Errorf("with two mounts each other's parent: %v", r)
+				} else {
+					looped++
+				}
+			}
+			if looped < 2 {
+				t.Errorf("%d records off /dev/console with two mounts each other's parent", looped)
 			}
 		})
 	}

@@ -59,7 +59,9 @@ end
 // process(pid), and lists the same mappings as the guest's own
 // /proc/PID/maps (start, end, permissions, offset, and the path of every
 // mapped file); the never-touched page and the PROT_NONE page give the
-// errors that say so; a thread id opens the same address space. Twice: on the usual guest (4-level paging; QEMU's
+// errors that say so; a thread id opens the same address space;
+// procmem.lua and lsof.lua give each holder's /proc/PID/cmdline, environ
+// and fd links (checkProcFiles). Twice: on the usual guest (4-level paging; QEMU's
 // qemu64 CPU is not vulnerable to Meltdown, so no page-table isolation),
 // and on one with 5-level paging (-cpu max) and PTI forced on (pti=on),
 // where each process has two top-level tables and the vCPU's CR3 may be
@@ -104,7 +106,10 @@ func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging stri
 	line := regexp.MustCompile(`XA-HOLDER pid=(\d+) heap=0x([0-9a-f]+) len=(\d+) mmap=0x([0-9a-f]+)`)
 	var holders []*holder
 	for _, tag := range []string{"alpha", "bravo7", "c"} {
-		if _, err := g.Run("/bin/xa-holder "+tag+" >/tmp/"+tag+".out 2>&1 &", 30*time.Second); err != nil {
+		if out, err := g.Run(holderSetup(tag), 30*time.Second); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if _, err := g.Run(holderCommand(tag), 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		var m []string
@@ -205,6 +210,7 @@ func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging stri
 		}
 		t.Logf("pid %d (%s): %d bytes read back, %d mappings as in /proc/%d/maps", h.pid, h.tag, h.size, len(vmas), h.pid)
 	}
+	checkProcFiles(t, bin, g, holders)
 }
 
 // mapsLines turns /proc/PID/maps lines into the script's VMA format:

@@ -16,6 +16,7 @@ type Truth struct {
 	KernelRelease string            `json:"kernel_release"`
 	Banner        string            `json:"banner"`
 	Paging        string            `json:"paging"`
+	Cmdline       string            `json:"cmdline"` // the kernel's /proc/cmdline
 	CPU           map[string]string `json:"cpu"`
 	Modules       []string          `json:"modules"`
 	// ModuleList is /proc/modules as the guest printed it.

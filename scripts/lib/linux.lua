@@ -403,6 +403,180 @@ function linux.file_holders(ino, sb, opts)
   return out
 end
 
+-- path_layout() adds to layout() the offsets that d_path and file_path
+-- need (resolved on first use: the dcache walks above do without them).
+local function path_layout()
+  local l = layout()
+  if l.mnt_parent then return l end
+  l.mnt_parent = offsetof("mount", "mnt_parent")
+  l.d_op = offsetof("dentry", "d_op")
+  l.d_dname = offsetof("dentry_operations", "d_dname")
+  l.s_type = offsetof("super_block", "s_type")
+  l.fs_name = offsetof("file_system_type", "name")
+  l.f_mnt = offsetof("file", "f_path.mnt")
+  l.f_dentry = offsetof("file", "f_path.dentry")
+  return l
+end
+
+-- fs_root(task) returns task's root directory as its fs_struct holds it
+-- (fs->root: a struct vfsmount and a dentry address, no mounts followed),
+-- the root that d_path stops at; or nil, nil, err.
+local function fs_root(task)
+  local fs, err = read_addr(task + offsetof("task_struct", "fs"))
+  if not fs then return nil, nil, err end
+  if is_null(fs) then return nil, nil, "task " .. tostring(task) .. " has no fs (exiting)" end
+  local l = layout()
+  local vfsmnt, err2 = read_addr(fs + l.fs_root_mnt)
+  if not vfsmnt then return nil, nil, err2 end
+  local d, err3 = read_addr(fs + l.fs_root_dentry)
+  if not d then return nil, nil, err3 end
+  return vfsmnt, d
+end
+
+-- d_path(vfsmnt, d [, opts]) is the path of dentry d seen through mount
+-- vfsmnt (a struct vfsmount address, as a struct path holds it), built as
+-- the kernel's prepend_path does: the dentries' names up to the root of
+-- their mount, then on from the mountpoint in the parent mount, until the
+-- root of opts.task (default init_task; opts.root = {vfsmnt, dentry} gives
+-- one). A path that leaves the mount tree without passing that root (a
+-- file outside the task's chroot, on an internal or detached mount) is
+-- given from the top it reached, as the kernel gives it. A dentry that was
+-- unlinked while open gets " (deleted)" appended, as in /proc/PID/fd.
+-- At most opts.max_depth (linux.DCACHE_MAX_DEPTH) names, and max_depth^2
+-- steps through dentries and mounts: a cycle in the guest's links ends
+-- there with nil, err, as does a pointer that cannot be read.
+function linux.d_path(vfsmnt, d, opts)
+  local l = path_layout()
+  local rmnt, rd, err
+  local root = opt(opts, "root", nil)
+  if root then
+    rmnt, rd = root[1], root[2]
+  else
+    rmnt, rd, err = fs_root(opt(opts, "task", nil) or assert(symbol("init_task")))
+    if not rmnt then return nil, err end
+  end
+  local e, derr = linux.dentry(d, opts)
+  if not e then return nil, derr end
+  local deleted = (e.unhashed and e.parent ~= d) and " (deleted)" or ""
+  local max = opt(opts, "max_depth", linux.DCACHE_MAX_DEPTH)
+  local parts, steps = {}, 0
+  while not (d == rd and vfsmnt == rmnt) do
+    steps = steps + 1
+    if steps > max * max then return nil, "d_path: deeper than max_depth at dentry " .. tostring(d) end
+    local mroot, err2 = read_addr(vfsmnt + l.mnt_root)
+    if not mroot then return nil, err2 end
+    if d == mroot then
+      local mnt = mount_of(vfsmnt)
+      local parent, err3 = read_addr(mnt + l.mnt_parent)
+      if not parent then return nil, err3 end
+      if parent == mnt then break end -- the top of a mount tree
+      local mp, err4 = read_addr(mnt + l.mnt_mountpoint)
+      if not mp then return nil, err4 end
+      d, vfsmnt = mp, parent + l.mnt_in_mount
+    else
+      e, derr = linux.dentry(d, opts)
+      if not e then return nil, derr end
+      if not e.parent or e.parent == d then break end -- escaped its mount
+      if #parts >= max then return nil, "d_path: deeper than max_depth at dentry " .. tostring(d) end
+      parts[#parts + 1] = e.name
+      d = e.parent
+    end
+  end
+  local n = #parts
+  for i = 1, math.floor(n / 2) do parts[i], parts[n + 1 - i] = parts[n + 1 - i], parts[i] end
+  return "/" .. table.concat(parts, "/") .. deleted
+end
+
+-- The d_dname functions whose link text file_path writes as the kernel
+-- does (net/socket.c, fs/pipe.c, fs/anon_inodes.c, fs/d_path.c).
+local DNAME = {
+  sockfs_dname = function(e) return "socket:[" .. e.ino .. "]" end,
+  pipefs_dname = function(e) return "pipe:[" .. e.ino .. "]" end,
+  anon_inodefs_dname = function(e) return "anon_inode:" .. e.name end,
+  simple_dname = function(e) return "/" .. e.name .. " (deleted)" end, -- memfd and other pseudo files
+  ns_dname = function(e) -- fs/nsfs.c: the namespace type's name, from inode->i_private (a ns_common)
+    local ns = read_addr(e.inode + offsetof("inode", "i_private"))
+    local ops = ns and read_addr(ns + offsetof("ns_common", "ops"))
+    local name = ops and read_addr(ops + offsetof("proc_ns_operations", "name"))
+    return (name and read_cstring(name, 32) or "nsfs") .. ":[" .. e.ino .. "]"
+  end,
+}
+local DNAME_FS = {sockfs = "sockfs_dname", pipefs = "pipefs_dname", anon_inodefs = "anon_inodefs_dname",
+                  nsfs = "ns_dname"}
+
+-- file_path(file [, opts]) is what readlink of /proc/PID/fd/N gives for the
+-- struct file at address file: its d_path across mounts (see linux.d_path;
+-- opts.task is the task whose root ends it), or for a pseudo file whose
+-- dentry names itself (d_op->d_dname) "socket:[INODE]", "pipe:[INODE]",
+-- "anon_inode:[eventpoll]", "net:[4026531840]" (a namespace) or
+-- "/memfd:NAME (deleted)". The d_dname function is told by its symbol
+-- (symbol_at), else by the file system's name; one not known here gives
+-- "FSTYPE:[INODE]" (6.9's pidfs: "pidfs:[INODE]" where the kernel writes
+-- "anon_inode:[pidfd]").
+-- Second result: the file system type's name ("ext4", "sockfs", "?" when
+-- unreadable). Returns nil, err when a pointer cannot be read.
+function linux.file_path(file, opts)
+  local l = path_layout()
+  local vfsmnt, err = read_addr(file + l.f_mnt)
+  if not vfsmnt then return nil, err end
+  local d, err2 = read_addr(file + l.f_dentry)
+  if not d then return nil, err2 end
+  local e, err3 = linux.dentry(d, opts)
+  if not e then return nil, err3 end
+  local st = e.sb and read_addr(e.sb + l.s_type)
+  local stname = st and read_addr(st + l.fs_name)
+  local fstype = stname and read_cstring(stname, 64) or "?"
+  local dop = read_addr(d + l.d_op)
+  local dname = dop and not is_null(dop) and read_addr(dop + l.d_dname)
+  if dname and not is_null(dname) and not (e.parent == d and d == read_addr(vfsmnt + l.mnt_root)) then
+    local _, sym = symbol_at(dname)
+    local f = DNAME[sym and sym.offset == 0 and sym.name or DNAME_FS[fstype] or ""]
+    if f and (e.inode or f == DNAME.anon_inodefs_dname or f == DNAME.simple_dname) then return f(e), fstype end
+    return fstype .. ":[" .. tostring(e.ino) .. "]", fstype
+  end
+  local p, err4 = linux.d_path(vfsmnt, d, opts)
+  if not p then return nil, err4 end
+  return p, fstype
+end
+
+-- MAX_PROC_STRINGS bounds the bytes of argv or of the environment that
+-- proc_strings reads: the kernel bounds them only by the stack limit, and
+-- the process (hostile as the guest) sets arg_start..env_end itself
+-- (prctl PR_SET_MM).
+linux.MAX_PROC_STRINGS = 128 * 1024
+
+-- proc_strings(p, which [, max]) reads a process's arguments (which =
+-- "arg") or environment ("env") from its own memory through p, a process
+-- object (process(pid)): the bytes from mm->arg_start to arg_end (or
+-- env_start to env_end), at most max (linux.MAX_PROC_STRINGS) of them,
+-- split at each NUL. Returns the strings and a truncated flag (more than
+-- max bytes, or a last string without its NUL), or nil, err (a page of them
+-- not present, an mm being torn down). Unlike /proc/PID/cmdline, a process
+-- that overwrote its argv area (setproctitle) is not followed into its
+-- environment.
+function linux.proc_strings(p, which, max)
+  max = max or linux.MAX_PROC_STRINGS
+  local mm, err = view("mm_struct", p.mm)
+  if not mm then return nil, err end
+  local a, b = field(mm, which .. "_start"), field(mm, which .. "_end")
+  if not a or not b then return nil, "mm " .. tostring(p.mm) .. ": " .. which .. "_start/end unreadable" end
+  if b < a then return nil, which .. " area of pid " .. p.pid .. " ends before it starts" end
+  local truncated = b - a > addr(max)
+  local n = truncated and max or (b - a):tonumber()
+  local out = {}
+  if n == 0 then return out, truncated end
+  local s, err2 = p:read_bytes(a, n)
+  if not s then return nil, err2 end
+  local i = 1
+  while i <= #s do
+    local j = s:find("\0", i, true)
+    if not j then out[#out + 1] = s:sub(i); truncated = true; break end
+    out[#out + 1] = s:sub(i, j - 1)
+    i = j + 1
+  end
+  return out, truncated
+end
+
 -- PF_KTHREAD in task_struct.flags (include/linux/sched.h, 6.1 and 6.12).
 local PF_KTHREAD = 0x00200000
 

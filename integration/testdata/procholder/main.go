@@ -1,13 +1,17 @@
 // Command procholder is a process of known content for the live process
-// tests (process_live_test.go): run in the guest as `xa-holder TAG`, it
-// holds HolderText(TAG) in a heap buffer that spans pages, maps three
-// anonymous pages (the first written with "first page TAG", the second
-// never touched, the third written and then made PROT_NONE), prints
+// tests (process_live_test.go): run in the guest as `xa-holder TAG
+// [FILE...]`, it holds HolderText(TAG) in a heap buffer that spans pages,
+// maps three anonymous pages (the first written with "first page TAG", the
+// second never touched, the third written and then made PROT_NONE), keeps
+// open each FILE (read-only), a pipe and a Unix socket, creates FILE.gone
+// next to the first FILE, opens it and unlinks it (so that it shows as
+// "(deleted)"), prints
 //
 //	XA-HOLDER pid=PID heap=ADDR len=N mmap=ADDR
 //
-// and sleeps for good. It is built static (CGO_ENABLED=0) into the guest's
-// initramfs.
+// and sleeps for good. Its arguments and environment are what the test
+// gave it: the test reads them back. It is built static (CGO_ENABLED=0)
+// into the guest's initramfs.
 package main
 
 import (
@@ -21,9 +25,40 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: xa-holder TAG")
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: xa-holder TAG [FILE...]")
 		os.Exit(2)
+	}
+	var keep []any
+	for _, name := range os.Args[2:] {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "open:", err)
+			os.Exit(1)
+		}
+		keep = append(keep, f)
+	}
+	if len(os.Args) > 2 {
+		gone := os.Args[2] + ".gone"
+		f, err := os.Create(gone)
+		if err == nil {
+			err = os.Remove(gone)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "unlinked file:", err)
+			os.Exit(1)
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pipe:", err)
+			os.Exit(1)
+		}
+		sock, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "socket:", err)
+			os.Exit(1)
+		}
+		keep = append(keep, f, r, w, sock)
 	}
 	tag := os.Args[1]
 	// The same text as the test's holderText.
@@ -45,5 +80,6 @@ func main() {
 		time.Sleep(time.Hour)
 		runtime.KeepAlive(msg)
 		runtime.KeepAlive(m)
+		runtime.KeepAlive(keep)
 	}
 }
