@@ -60,7 +60,8 @@ func iterArea(env *Env) Area {
 					"yielding `entry, first, last`: with `type`, the entry (a pointer) as a view of `type`; without, as an " +
 					"address; `first` and `last` (addresses) are the range of indexes the entry is stored at, both " +
 					"included. A process's mappings: `for vma, first, last in maple(t.mm.mm_mt, \"vm_area_struct\") do … end` " +
-					"(each VMA at `vm_start` through `vm_end - 1`; before 6.1, the list `t.mm.mmap` through `vm_next`). " +
+					"(each VMA at `vm_start` through `vm_end - 1`; before 6.1 the mappings are the list `mm->mmap` through " +
+					"`vm_next`; `p:vmas()` reads either). " +
 					"Reserved internal entries are skipped. Bounded (`limit` entries, " + fmt.Sprint(maple.DefaultMaxNodes) +
 					" nodes, " + fmt.Sprint(maple.MaxHeight) + " levels), cycle-safe and checked (node types, pivots within " +
 					"their parent's range, ascending ranges): `walk:err()` as for `list`, naming the node. The tree is read " +
