@@ -2,10 +2,12 @@ package bindings
 
 import (
 	"fmt"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/xascript/xascript/vmi/linux/kwalk"
+	"github.com/xascript/xascript/vmi/linux/maple"
 	"github.com/xascript/xascript/vmi/types"
 )
 
@@ -53,6 +55,18 @@ func iterArea(env *Env) Area {
 					"`xarray` does, ids counted from the IDR's `idr_base`: " +
 					"`for nr, pid in idr(symbol(\"init_pid_ns\"):as(\"pid_namespace\").idr, \"pid\") do … end`.",
 				Fn: func(L *lua.LState) int { return xarrayWalk(L, env, true) }},
+			{Name: "maple", Signature: "maple(tree [, type [, limit]]) -> walk",
+				Doc: "Iterates the entries of the `struct maple_tree` at `tree` (Linux 6.1 and later) in index order, " +
+					"yielding `entry, first, last`: with `type`, the entry (a pointer) as a view of `type`; without, as an " +
+					"address; `first` and `last` (addresses) are the range of indexes the entry is stored at, both " +
+					"included. A process's mappings: `for vma, first, last in maple(t.mm.mm_mt, \"vm_area_struct\") do … end` " +
+					"(each VMA at `vm_start` through `vm_end - 1`; before 6.1 the mappings are the list `mm->mmap` through " +
+					"`vm_next`; `p:vmas()` reads either). " +
+					"Reserved internal entries are skipped. Bounded (`limit` entries, " + fmt.Sprint(maple.DefaultMaxNodes) +
+					" nodes, " + fmt.Sprint(maple.MaxHeight) + " levels), cycle-safe and checked (node types, pivots within " +
+					"their parent's range, ascending ranges): `walk:err()` as for `list`, naming the node. The tree is read " +
+					"when the walk starts, up to `limit` entries.",
+				Fn: func(L *lua.LState) int { return mapleWalk(L, env) }},
 		},
 	}
 }
@@ -285,6 +299,79 @@ func xarrayWalk(L *lua.LState, env *Env, isIDR bool) int {
 			pushAddress(L, env, e)
 		}
 		return 2
+	}
+	L.Push(vs.newWalk(L, w))
+	return 1
+}
+
+// guestReader reads kernel virtual memory for vmi/linux/maple.
+type guestReader struct{ g Guest }
+
+func (r guestReader) Read(buf []byte, va uint64) error { return r.g.ReadVirt(buf, va) }
+
+// mapleEntry is one entry of a maple walk, with its index range.
+type mapleEntry struct{ value, first, last uint64 }
+
+// mapleWalk is maple. vmi/linux/maple walks with a callback, so the entries
+// (at most limit) are read when the walk starts and handed out one by one;
+// an error ends the list and is what walk:err() says once they are out.
+func mapleWalk(L *lua.LState, env *Env) int {
+	g := needGuest(L, env)
+	vs := env.views(L)
+	tree := checkAddress(L, 1)
+	var vt *viewType
+	if L.Get(2) != lua.LNil {
+		vt = vs.lookupView(L, L.CheckString(2))
+	}
+	limit := walkLimit(L, env, 3)
+	t, err := vs.graph.Lookup("maple_tree")
+	if err != nil {
+		L.RaiseError("maple: %v", err)
+	}
+	rf, err := types.Resolve(t, "ma_root")
+	if err != nil {
+		L.RaiseError("maple: %v", err)
+	}
+	var entries []mapleEntry
+	var werr error
+	root, err := g.ReadUintVirt(tree+rf.Offset, g.PointerSize())
+	if err != nil {
+		werr = fmt.Errorf("maple tree at %#x: read ma_root: %w", tree, err)
+	} else {
+		werr = maple.Walk(guestReader{g}, root, maple.Options{PointerSize: g.PointerSize(), MaxEntries: limit},
+			func(e maple.Entry) error {
+				if err := env.Ctx.Err(); err != nil {
+					return fmt.Errorf("walk interrupted: %w", err)
+				}
+				entries = append(entries, mapleEntry{e.Value, e.First, e.Last})
+				return nil
+			})
+		if werr != nil {
+			// Its errors start "maple tree: "; a script sees the string only.
+			werr = fmt.Errorf("maple tree at %#x: %s", tree, strings.TrimPrefix(werr.Error(), "maple tree: "))
+		}
+	}
+	next := 0
+	w := &walk{err: func() error {
+		if next < len(entries) {
+			return nil
+		}
+		return werr
+	}}
+	w.step = func(L *lua.LState) int {
+		if next >= len(entries) {
+			return 0
+		}
+		e := entries[next]
+		next++
+		if vt != nil {
+			L.Push(vs.newView(L, vt, e.value))
+		} else {
+			pushAddress(L, env, e.value)
+		}
+		pushAddress(L, env, e.first)
+		pushAddress(L, env, e.last)
+		return 3
 	}
 	L.Push(vs.newWalk(L, w))
 	return 1

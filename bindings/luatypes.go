@@ -37,6 +37,7 @@ var luaParamTypes = map[string]string{
 	"v":       "xascript.view",
 	"xa":      "xascript.addrlike",
 	"idr":     "xascript.addrlike",
+	"tree":    "xascript.addrlike",
 	"seconds": "number",
 	"version": "string",
 	"...":     "any",
@@ -170,14 +171,15 @@ var luaClasses = []LuaClass{
 			{Name: "key", Signature: "key() -> string", Doc: "A string that stands for the value, for use as a table key (addresses are userdata: two equal ones are different keys); `addr(k)` turns it back."},
 		}},
 	{Name: "xascript.view", Doc: "A kernel struct or union at an address, read through the kernel's types (see `view`): " +
-		"each member of the struct is a field, of the Lua type its C type gives. Also an address: `addr(v)`, `v + n`, comparisons.",
+		"each member of the struct is a field, of the Lua type its C type gives. Also an address: `addr(v)`, `v + n`, comparisons. " +
+		"A `task_struct` view also has `t:space()`, which returns what `process_of(t)` does.",
 		Operators: []string{
 			"add(address|integer): address",
 			"sub(address|integer): address",
 			"concat(string|number|address): string",
 		},
 		Fields: []LuaField{{Name: "[string]", Type: "any", Doc: "A member of the struct: number, boolean, string, address, or a further view."}}},
-	{Name: "xascript.walk", Doc: "A walk of a kernel container (`list`, `hlist`, `hlist_nulls`, `rbtree`, `xarray`, `idr`), for a generic `for`.",
+	{Name: "xascript.walk", Doc: "A walk of a kernel container (`list`, `hlist`, `hlist_nulls`, `rbtree`, `xarray`, `idr`, `maple`), for a generic `for`.",
 		Operators: []string{"call(any): any"},
 		Methods: []Binding{
 			{Name: "err", Signature: "err() -> string | nil", Doc: "Why the walk ended early (a fault, a cycle, too many entries), or nil when it reached the end."},

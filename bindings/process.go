@@ -19,7 +19,7 @@ func processArea(env *Env) Area {
 		Doc: "The global read functions read kernel virtual addresses. A process's user memory is read through its own " +
 			"page tables (Linux: `mm->pgd`, the kernel's half when page-table isolation is on, which maps all of user " +
 			"space; 4- and 5-level, PAE and 32-bit paging as the kernel uses), through the object that `process(pid)` " +
-			"or `process_of(task)` returns: `p:read_u32(addr)` and the other methods read like the globals of the same " +
+			"or `process_of(task)` (or `task:space()` on a view of a `task_struct`) returns: `p:read_u32(addr)` and the other methods read like the globals of the same " +
 			"name (`read_u8`, `read_u16`, `read_u32`, `read_u64`, `read_addr`, `read_cstring`, `read_bytes`, `translate`), " +
 			"`p:vmas()` lists the mappings in ascending order, each a table `{start, stop, perms, flags, pgoff, offset, " +
 			"file, file_error}`: `stop` is one past the end (`end` is a Lua keyword), `perms` and `offset` are what " +
@@ -39,7 +39,8 @@ func processArea(env *Env) Area {
 				Fn: openProcess(env, false)},
 			{Name: "process_of", Signature: "process_of(task) -> process | nil, err",
 				Doc: "Opens the user address space of the task whose `task_struct` is at kernel address `task` (as a " +
-					"walk of the task list yields them), like `process`.",
+					"walk of the task list yields them, or a view of it), like `process`. A typed view of a " +
+					"`task_struct` has the same as a method: `t:space()` (see `view`).",
 				Fn: openProcess(env, true)},
 		},
 	}

@@ -24,7 +24,7 @@ import (
 //
 // It is not xascript's release version (cmd/xascript's --version): a release
 // that only fixes bugs or speeds things up leaves the API version alone.
-const APIVersion = "1.6"
+const APIVersion = "1.7"
 
 // apiHistory says in which API version each global appeared, oldest first;
 // its last entry is APIVersion. When a binding is added: bump APIVersion's
@@ -55,6 +55,7 @@ var apiHistory = []struct {
 		"bit.band", "bit.bor", "bit.bxor", "bit.bnot", "bit.shl", "bit.shr", "bit.arshift", "bit.test"}},
 	{"1.5", []string{"process", "process_of"}},
 	{"1.6", []string{"view", "field", "enum", "list", "hlist", "hlist_nulls", "rbtree", "xarray", "idr"}},
+	{"1.7", []string{"maple"}}, // and task:space() on views of task_struct
 }
 
 // maxVersionPart bounds each number of a version string, so that a script

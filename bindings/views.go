@@ -45,7 +45,9 @@ func viewsArea(env *Env) Area {
 			"A view is also an address: every function that takes an address takes a view (its address), `v + n` and " +
 			"`v - n` give addresses, `==`, `<`, `<=` compare it with addresses and views by address " +
 			"(`m.list.next == head`), `addr(v)` is its address, and `tostring(v)` gives `(struct module *)0x…`. " +
-			"A view has no methods (its names are the struct's members): take `addr(v)` for an address's methods. " +
+			"A view has no methods (its names are the struct's members): take `addr(v)` for an address's methods; " +
+			"the one exception is a `task_struct`'s `t:space()`, which returns what `process_of(t)` does (the task's " +
+			"user address space, see `process_of`) unless the kernel's `task_struct` has a member named `space`. " +
 			"`sizeof(v)` is its type's size, `offsetof(v, \"member\")` a member's offset.\n\n" +
 			"**Errors.** A member the struct does not have raises an error that names the struct and lists near names " +
 			"(a script bug; probe with `has_member`). Indexing (`t.mm`) cannot return two values, so a read that " +
@@ -92,8 +94,15 @@ type viewState struct {
 	viewMT  *lua.LTable
 	arrayMT *lua.LTable
 	walkMT  *lua.LTable
+	spaceFn *lua.LFunction // task:space(), which is process_of(task)
 	buf     []byte
 }
+
+// spaceMethod is the one method a view has: a task_struct's space() (when
+// the struct has no member of that name) opens the task's address space as
+// process_of does. process_of takes the view as an address, so the method
+// is process_of itself.
+const spaceMethod = "space"
 
 // viewType is a type as views use it, with its member accesses resolved
 // on first use and kept: a member costs one map lookup after that.
@@ -148,6 +157,7 @@ const (
 	accStructPtr
 	accPtr
 	accOpaque // void, functions: no value to read
+	accSpace  // task_struct's space method (see spaceMethod)
 )
 
 // access is how to read one member: its offset and what to make of it.
@@ -173,6 +183,7 @@ func (env *Env) views(L *lua.LState) *viewState {
 	vs.viewMT = newViewMetatable(L, env)
 	vs.arrayMT = newArrayMetatable(L, env)
 	vs.walkMT = newWalkMetatable(L, env)
+	vs.spaceFn = L.NewFunction(openProcess(env, true))
 	env.viewState = vs
 	return vs
 }
@@ -238,11 +249,16 @@ func (vs *viewState) member(L *lua.LState, vt *viewType, name string) *access {
 	if vt.u == nil || !vt.u.IsComposite() {
 		L.RaiseError("%s is not a struct or union: it has no member %q", vt.name, name)
 	}
+	var a access
 	f, err := types.Resolve(vt.t, name)
-	if err != nil {
+	switch {
+	case err == nil:
+		a = vs.accessFor(f.Type, f.Offset, f.BitOffset, f.BitSize, name, vt)
+	case name == spaceMethod && vt.u.Kind == types.Struct && vt.u.Name == "task_struct":
+		a = access{kind: accSpace, name: name, owner: vt}
+	default:
 		L.RaiseError("%v", err)
 	}
-	a := vs.accessFor(f.Type, f.Offset, f.BitOffset, f.BitSize, name, vt)
 	if vt.members == nil {
 		vt.members = map[string]*access{}
 	}
@@ -404,6 +420,8 @@ func (vs *viewState) read(L *lua.LState, env *Env, base uint64, a *access) (lua.
 		return lua.LString(s), nil
 	case accEmbed, accArray:
 		return vs.newView(L, a.vt, at), nil
+	case accSpace:
+		return vs.spaceFn, nil
 	case accBits:
 		v, err := readBits(g, at, a.bitOff, a.bitSize, a.signed)
 		if err != nil {

@@ -81,7 +81,13 @@ func fixtureTypes() *types.Set {
 			member("slots", 0x28, &types.Type{Kind: types.Array, Size: 64 * 8, Target: voidp, Len: 64})}}
 	idr := &types.Type{Kind: types.Struct, Name: "idr", Size: 24,
 		Members: []types.Member{member("idr_rt", 0, xa), member("idr_base", 16, u32), member("idr_next", 20, u32)}}
-	for _, t := range []*types.Type{ch, u8, i32, u32, u64, s64, ul, boolT, u64t, lh, atomicT, mm, state, memType, mod, rb, hn, knode, xa, xn, idr} {
+	// A maple tree (the node format is vmi/linux/maple's), and a task_struct
+	// for its space() method; "knode" has no such method.
+	mt := &types.Type{Kind: types.Struct, Name: "maple_tree", Size: 16,
+		Members: []types.Member{member("ma_lock", 0, u32), member("ma_flags", 4, u32), member("ma_root", 8, voidp)}}
+	task := &types.Type{Kind: types.Struct, Name: "task_struct", Size: 16,
+		Members: []types.Member{member("pid", 0, i32), member("mt", 0, mt)}}
+	for _, t := range []*types.Type{ch, u8, i32, u32, u64, s64, ul, boolT, u64t, lh, atomicT, mm, state, memType, mod, rb, hn, knode, xa, xn, idr, mt, task} {
 		s.Add(t)
 	}
 	return s
@@ -152,5 +158,41 @@ func addViewData(g *fakeguest.Guest, mods []uint64) {
 	g.WritePtr(leaf0+0x28+2*8, node(10))
 	g.WritePtr(leaf1+0x28+5*8, node(30))
 	g.WritePtr(leaf1+0x28+6*8, 5<<2|2) // a sibling entry: not an entry
+
+	// Maple trees (64-bit node layout, written out literally: pivot[15]
+	// @8, slot[16] @128, meta.end @248; encoded node = address | type<<3 |
+	// 4, the root's | 2). "kmaple": a range64 root over two leaves holding
+	// knode 10 at 0x1000-0x1fff, 20 at 0x2000-0x2fff and 30 at
+	// 0x3000-0x3fff, a NULL range and XA_ZERO_ENTRY (skipped) between.
+	const mbase uint64 = v + 0x90000
+	mnode := func(at uint64, typ int, pivots, slots []uint64, end byte) uint64 {
+		b := make([]byte, 256)
+		for i, p := range pivots {
+			binary.LittleEndian.PutUint64(b[8+8*i:], p)
+		}
+		for i, sl := range slots {
+			binary.LittleEndian.PutUint64(b[128+8*i:], sl)
+		}
+		b[248] = end
+		g.Write(at, b)
+		return at | uint64(typ)<<3 | 4
+	}
+	l1 := mnode(mbase+0x100, 1, []uint64{0xfff, 0x1fff}, []uint64{0, node(10), node(20)}, 2)
+	l2 := mnode(mbase+0x200, 1, []uint64{0x3fff, 0x4fff}, []uint64{node(30), 257<<2 | 2, 0}, 2)
+	root := mnode(mbase+0x300, 2, []uint64{0x2fff}, []uint64{l1, l2}, 1)
+	tree := func(name string, at, root uint64) {
+		g.Syms[name] = at
+		g.Write(at, make([]byte, 16))
+		g.WritePtr(at+8, root)
+	}
+	tree("kmaple", mbase, root|2)
+	// "kmaple_loop": a root whose child is the root itself.
+	self := mbase + 0x400
+	tree("kmaple_loop", mbase+0x20, mnode(self, 2, []uint64{0xfff}, []uint64{self | 2<<3 | 4, l2}, 1)|2)
+	// "kmaple_bogus": a child of node type 7, which does not exist.
+	tree("kmaple_bogus", mbase+0x40, mnode(mbase+0x500, 2, []uint64{0x2fff}, []uint64{l1, mbase + 0x600 | 7<<3 | 4}, 1)|2)
+	// A task_struct, pid 7.
+	g.Syms["ktask"] = mbase + 0x800
+	u32(mbase+0x800, 7)
 	g.Graph = fixtureTypes()
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -215,5 +216,79 @@ func TestViewsErrors(t *testing.T) {
 	// real head (one more node), then back at the start.
 	if from["n"] != float64(len(img.Truth.ModuleList)) || from["err"] != nil {
 		t.Errorf("walk from an entry: %v, want %d nodes and no error", from, len(img.Truth.ModuleList))
+	}
+}
+
+// TestViewsMaple: for every user process, maple() over mm->mm_mt yields the
+// same mappings (start, end), in the same order, as p:vmas() (which
+// process_live_test compares with the guest's /proc/PID/maps), each at the
+// index range [vm_start, vm_end - 1]; and task:space() opens the same
+// address space (pid, mm, pgd, root) as process_of, for every task on the
+// task list, with the same error for kernel threads.
+func TestViewsMaple(t *testing.T) {
+	for _, v := range viewVariants {
+		t.Run(v, func(t *testing.T) {
+			img, err := LoadImage(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stat := statTasks(t, img)
+			recs := runViews(t, v, "views_maple.lua")
+			maple, vmas := map[int][]string{}, map[int][]string{}
+			ended := map[int]bool{}
+			users := 0
+			for _, r := range recs {
+				pid := int(r["pid"].(float64))
+				switch r["route"] {
+				case "space":
+					for _, f := range []string{"pid", "mm", "pgd", "root", "err"} {
+						if fmt.Sprint(r["s_"+f]) != fmt.Sprint(r["p_"+f]) {
+							t.Errorf("task %d: space().%s is %v, process_of's %v", pid, f, r["s_"+f], r["p_"+f])
+						}
+					}
+					if r["user"] == true {
+						if r["s_pid"] != float64(pid) || r["s_err"] != nil {
+							t.Errorf("task %d (user): space() gives %v", pid, r)
+						}
+						if _, ok := stat[pid]; !ok && pid != 0 {
+							t.Errorf("user task %d is not in the guest's task list", pid)
+						}
+						users++
+					} else if r["s_err"] == nil {
+						t.Errorf("task %d without mm: space() gives no error: %v", pid, r)
+					}
+				case "maple":
+					start, err1 := Hex(r["start"].(string))
+					stop, err2 := Hex(r["stop"].(string))
+					first, err3 := Hex(r["first"].(string))
+					last, err4 := Hex(r["last"].(string))
+					if err := errors.Join(err1, err2, err3, err4); err != nil {
+						t.Fatalf("record %v: %v", r, err)
+					}
+					if first != start || last != stop-1 {
+						t.Errorf("task %d: VMA %#x-%#x at index range %#x-%#x", pid, start, stop, first, last)
+					}
+					maple[pid] = append(maple[pid], fmt.Sprintf("%#x-%#x", start, stop))
+				case "maple_end":
+					if r["err"] != nil || r["count"] != float64(len(maple[pid])) {
+						t.Errorf("task %d: maple walk ended with %v after %v entries (%d yielded)", pid, r["err"], r["count"], len(maple[pid]))
+					}
+					ended[pid] = true
+				case "vmas":
+					vmas[pid] = append(vmas[pid], fmt.Sprintf("%s-%s", r["start"], r["stop"]))
+				}
+			}
+			if users == 0 || len(ended) != users {
+				t.Fatalf("%d user processes, %d maple walks", users, len(ended))
+			}
+			total := 0
+			for pid := range ended {
+				if len(vmas[pid]) == 0 || strings.Join(maple[pid], " ") != strings.Join(vmas[pid], " ") {
+					t.Errorf("task %d: maple()\n%v\nvmas()\n%v", pid, maple[pid], vmas[pid])
+				}
+				total += len(vmas[pid])
+			}
+			t.Logf("%d user processes, %d mappings", users, total)
+		})
 	}
 }

@@ -54,3 +54,25 @@ for _ in hw do end
 print("hlist loop", hw:count(), hw:err())
 for id, k in idr(symbol("kidr"), "knode") do print("idr", id, k.key) end
 for i, e in xarray(symbol("kidr")) do print("xarray", i, e) end
+
+-- A maple tree in index order with each entry's range; a node that is its
+-- own child, a node of no known type, too many entries: errors, not hangs.
+local mw = maple(symbol("kmaple"), "knode")
+for k, first, last in mw do print("maple", k.key, first, last) end
+print("maple err", mw:err(), "count", mw:count())
+for e, first, last in maple(symbol("kmaple")) do print("maple addr", e, first, last) end
+for _, tree in ipairs({"kmaple_loop", "kmaple_bogus"}) do
+  local n, walk = 0, maple(symbol(tree), "knode")
+  for k in walk do n = n + 1 end
+  print(tree, n, walk:err())
+end
+local ml = maple(symbol("kmaple"), nil, 2)
+for _ in ml do end
+print("maple limit", ml:count(), ml:err())
+print(pcall(maple, symbol("kmaple"), "no_such_struct"))
+
+-- task:space() is process_of(task); other structs have no such member.
+local task = symbol("ktask"):as("task_struct")
+print("space", task.pid, type(task.space))
+print(pcall(task.space, task))
+print(pcall(function() return first.space end))

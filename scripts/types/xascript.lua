@@ -1,6 +1,6 @@
 ---@meta xascript
 
--- xascript's Lua API 1.6 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.7 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
@@ -64,14 +64,14 @@ function address:as(type) end
 ---@return string
 function address:key() end
 
----A kernel struct or union at an address, read through the kernel's types (see `view`): each member of the struct is a field, of the Lua type its C type gives. Also an address: `addr(v)`, `v + n`, comparisons.
+---A kernel struct or union at an address, read through the kernel's types (see `view`): each member of the struct is a field, of the Lua type its C type gives. Also an address: `addr(v)`, `v + n`, comparisons. A `task_struct` view also has `t:space()`, which returns what `process_of(t)` does.
 ---@class xascript.view
 ---@operator add(address|integer): address
 ---@operator sub(address|integer): address
 ---@operator concat(string|number|address): string
 ---@field [string] any A member of the struct: number, boolean, string, address, or a further view.
 
----A walk of a kernel container (`list`, `hlist`, `hlist_nulls`, `rbtree`, `xarray`, `idr`), for a generic `for`.
+---A walk of a kernel container (`list`, `hlist`, `hlist_nulls`, `rbtree`, `xarray`, `idr`, `maple`), for a generic `for`.
 ---@class xascript.walk
 ---@operator call(any): any
 local xascript_walk = {}
@@ -498,7 +498,7 @@ function walk_list(head, struct, member, fn, limit) end
 ---@return string? err
 function process(pid) end
 
----Opens the user address space of the task whose `task_struct` is at kernel address `task` (as a walk of the task list yields them), like `process`.
+---Opens the user address space of the task whose `task_struct` is at kernel address `task` (as a walk of the task list yields them, or a view of it), like `process`. A typed view of a `task_struct` has the same as a method: `t:space()` (see `view`).
 ---@param task xascript.addrlike
 ---@return xascript.process?
 ---@return string? err
@@ -573,6 +573,13 @@ function xarray(xa, type, limit) end
 ---@param limit? integer
 ---@return xascript.walk
 function idr(idr, type, limit) end
+
+---Iterates the entries of the `struct maple_tree` at `tree` (Linux 6.1 and later) in index order, yielding `entry, first, last`: with `type`, the entry (a pointer) as a view of `type`; without, as an address; `first` and `last` (addresses) are the range of indexes the entry is stored at, both included. A process's mappings: `for vma, first, last in maple(t.mm.mm_mt, "vm_area_struct") do … end` (each VMA at `vm_start` through `vm_end - 1`; before 6.1 the mappings are the list `mm->mmap` through `vm_next`; `p:vmas()` reads either). Reserved internal entries are skipped. Bounded (`limit` entries, 65536 nodes, 31 levels), cycle-safe and checked (node types, pivots within their parent's range, ascending ranges): `walk:err()` as for `list`, naming the node. The tree is read when the walk starts, up to `limit` entries.
+---@param tree xascript.addrlike
+---@param type? string
+---@param limit? integer
+---@return xascript.walk
+function maple(tree, type, limit) end
 
 -- The target
 
