@@ -589,10 +589,11 @@ func (tm *tamperer) hiddenModules(t *testing.T) {
 	}
 }
 
-// runStatusEnv runs xascript with env and returns its output and exit status.
+// runStatusEnv runs xascript with env and returns its output and exit
+// status; a run of over five minutes is killed.
 func runStatusEnv(t *testing.T, env []string, bin string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env

@@ -3,11 +3,7 @@
 package integration
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -126,26 +122,11 @@ print(assert(write_u32(a, tonumber(arg[1]))), read_u32(a))
 	})
 }
 
-// runStatus runs xascript and returns its output and exit status.
+// runStatus runs xascript with the test's cache folder and returns its
+// output and exit status.
 func runStatus(t *testing.T, bin string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cacheEnv(t)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	t0 := time.Now()
-	err := cmd.Run()
-	var ee *exec.ExitError
-	code := 0
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("xascript %s: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("xascript %s: status %d, %v", strings.Join(args, " "), code, time.Since(t0).Round(time.Millisecond))
-	return stdout.String(), stderr.String(), code
+	return runStatusEnv(t, cacheEnv(t), bin, args...)
 }
 
 // mappingPerms returns the permissions ("r--s", "rw-s") of this process's
