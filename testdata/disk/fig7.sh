@@ -7,7 +7,8 @@
 # times: N empty files in a fresh folder under /root/fig7 and sync, timed in
 # the guest (its monotonic clock, /proc/timer_list); then XA_FIG7_DDRUNS
 # times dd XA_FIG7_DDMB MiB with oflag=direct, and sync, timed the same way. The modes take turns in
-# XA_FIG7_ROUNDS rounds (default 2), each boot doing its share of the runs.
+# XA_FIG7_ROUNDS rounds (default 2; the order turns each round), each boot
+# doing its share of the runs.
 # Modes (XA_FIG7_MODES):
 #   plain        QEMU on the image file itself                      (paper: 1)
 #   qemu-nbd     QEMU through qemu-nbd serving the image (the throughput
@@ -113,11 +114,24 @@ setup() {
 
 now() { date +%s.%N; }
 
-# cpu_seconds PID: the process's CPU time so far (user + system, all
-# threads), in seconds; fails when it is gone.
-cpu_seconds() {
-    local v
-    v=$(awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat" 2>/dev/null) && [[ -n $v ]] && echo "$v"
+# sample QEMU-PID [TAP-PID]: sets SAMPLE_QCPU and SAMPLE_QMAIN (QEMU's CPU
+# seconds, all threads and its main thread), and with a tap SAMPLE_CPU and
+# SAMPLE_RSS (its CPU seconds and peak RSS), each left alone when its
+# process is gone. One awk for all of it, and the same in every mode: the
+# sampling loop shares the cores with the guest, and the bitmap modes' loop
+# used to start about 5 more processes every 0.5 s than plain's.
+CLK_TCK=$(getconf CLK_TCK)
+sample() {
+    local out a b c d
+    out=$(awk -v hz="$CLK_TCK" -v q="$1" -v t="${2:-}" '
+        function cpu(f,   l, x) { if ((getline l < f) <= 0) return "-"; close(f); sub(/^.*\) /, "", l); split(l, x, " "); return sprintf("%.2f", (x[12] + x[13]) / hz) }
+        function rss(f,   l, x) { while ((getline l < f) > 0) if (l ~ /^VmHWM:/) { split(l, x, " "); close(f); return x[2] / 1024 "_MiB" }; close(f); return "-" }
+        BEGIN { print cpu("/proc/" q "/stat"), cpu("/proc/" q "/task/" q "/stat"), (t == "" ? "-" : cpu("/proc/" t "/stat")), (t == "" ? "-" : rss("/proc/" t "/status")) }' 2>/dev/null) || return 0
+    read -r a b c d <<<"$out"
+    [[ $a == - ]] || SAMPLE_QCPU=$a
+    [[ $b == - ]] || SAMPLE_QMAIN=$b
+    [[ $c == - ]] || SAMPLE_CPU=$c
+    [[ $d == - ]] || SAMPLE_RSS=${d/_/ }
 }
 
 # run_mode MODE ROUND RUNS: one boot; appends its rows to $OUT/results.tsv.
@@ -166,14 +180,16 @@ run_mode() {
         -append "console=ttyS0 quiet panic=1 no_timer_check rdinit=/init xa.mode=bench xa.fs=$FS xa.runs=$runs xa.ns=$NS xa.ddmb=$DDMB xa.ddruns=$DDRUNS" \
         -drive "$drive" </dev/null >"$dir/qemu.out" 2>&1 &
     QEMU_PID=$!
-    local qcpu= c
+    local qcpu= qmain= start=$SECONDS
+    SAMPLE_QCPU= SAMPLE_QMAIN=
     while kill -0 "$QEMU_PID" 2>/dev/null; do
         if [[ -z $tup ]] && grep -qa '^XA-UP' "$serial" 2>/dev/null; then
             tup=$(now)
             log "$mode: guest up after $(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')s"
         fi
-        c=$(cpu_seconds "$QEMU_PID") && qcpu=$c
-        if awk -v a="$t0" -v b="$(now)" -v l="$TIMEOUT" 'BEGIN{exit !(b-a > l)}'; then
+        sample "$QEMU_PID"
+        qcpu=$SAMPLE_QCPU qmain=$SAMPLE_QMAIN
+        if ((SECONDS - start > TIMEOUT)); then
             tail -n 20 "$serial" >&2
             die "$mode: guest not done after ${TIMEOUT}s"
         fi
@@ -199,11 +215,11 @@ run_mode() {
     local guest_up
     guest_up=$(awk '/^XA-UP/ {sub(/\r$/, ""); print $4}' "$serial")
     awk -v m="$mode" -v boot="$(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')" \
-        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" -v cpu="$cpu" -v qcpu="$qcpu" '
+        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" -v cpu="$cpu" -v qcpu="$qcpu" -v qmain="$qmain" '
         { sub(/\r$/, "") } # the serial console ends lines with CR LF
         /^XA-FIG7 / { print m "\tfig7\t" $2 "\t" $3 "\t" $4 }
         /^XA-DD /   { print m "\tdd\t" $2 "\t1\t" $3 }
-        END         { print m "\tboot\t" boot "\t" gup "\t" total; if (cpu != "") print m "\tcpu\t" cpu; if (qcpu != "") print m "\tqemucpu\t" qcpu }' "$serial" >>"$OUT/results.tsv"
+        END         { print m "\tboot\t" boot "\t" gup "\t" total; if (cpu != "") print m "\tcpu\t" cpu; if (qcpu != "") print m "\tqemucpu\t" qcpu; if (qmain != "") print m "\tqemumain\t" qmain }' "$serial" >>"$OUT/results.tsv"
     if [[ $mode == tap-watch ]]; then
         log "$mode: $(grep -c '^MKFILE: ' "$dir/tap.out" || true) MKFILE events printed"
     fi
@@ -239,7 +255,8 @@ run_bitmap() {
     nice -n 10 "$bin" "$SCRIPT" --qemu "$qmp" --drive data --interval "${XA_FIG7_INTERVAL:-1s}" ${XA_FIG7_BITMAP_FLAGS:-} -- -r /root/fig7 \
         >"$dir/tap.out" 2>"$dir/tap.err" </dev/null &
     TAP_PID=$!
-    local rss=? r cpu= qcpu= c
+    local rss=? cpu= qcpu= qmain= start=$SECONDS
+    SAMPLE_QCPU= SAMPLE_QMAIN= SAMPLE_CPU= SAMPLE_RSS=?
     while kill -0 "$QEMU_PID" 2>/dev/null; do
         if [[ -z $tup ]] && grep -qa '^XA-UP' "$serial" 2>/dev/null; then
             tup=$(now)
@@ -247,10 +264,9 @@ run_bitmap() {
             grep -q 'watching drive' "$dir/tap.err" || { cat "$dir/tap.err" >&2; die "$mode: xascript not attached when the guest came up"; }
         fi
         # Sampled while it runs: xascript ends by itself when QEMU exits.
-        r=$(awk '/^VmHWM:/ {print $2 / 1024 " MiB"}' "/proc/$TAP_PID/status" 2>/dev/null) && [[ -n $r ]] && rss=$r
-        c=$(cpu_seconds "$TAP_PID") && cpu=$c
-        c=$(cpu_seconds "$QEMU_PID") && qcpu=$c
-        if awk -v a="$t0" -v b="$(now)" -v l="$TIMEOUT" 'BEGIN{exit !(b-a > l)}'; then
+        sample "$QEMU_PID" "$TAP_PID"
+        qcpu=$SAMPLE_QCPU qmain=$SAMPLE_QMAIN cpu=$SAMPLE_CPU rss=$SAMPLE_RSS
+        if ((SECONDS - start > TIMEOUT)); then
             tail -n 20 "$serial" >&2
             die "$mode: guest not done after ${TIMEOUT}s"
         fi
@@ -270,11 +286,11 @@ run_bitmap() {
     local guest_up
     guest_up=$(awk '/^XA-UP/ {sub(/\r$/, ""); print $4}' "$serial")
     awk -v m="$mode" -v boot="$(awk -v a="$t0" -v b="$tup" 'BEGIN{printf "%.1f", b-a}')" \
-        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" -v cpu="$cpu" -v qcpu="$qcpu" '
+        -v total="$(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')" -v gup="$guest_up" -v cpu="$cpu" -v qcpu="$qcpu" -v qmain="$qmain" '
         { sub(/\r$/, "") }
         /^XA-FIG7 / { print m "\tfig7\t" $2 "\t" $3 "\t" $4 }
         /^XA-DD /   { print m "\tdd\t" $2 "\t1\t" $3 }
-        END         { print m "\tboot\t" boot "\t" gup "\t" total; if (cpu != "") print m "\tcpu\t" cpu; if (qcpu != "") print m "\tqemucpu\t" qcpu }' "$serial" >>"$OUT/results.tsv"
+        END         { print m "\tboot\t" boot "\t" gup "\t" total; if (cpu != "") print m "\tcpu\t" cpu; if (qcpu != "") print m "\tqemucpu\t" qcpu; if (qmain != "") print m "\tqemumain\t" qmain }' "$serial" >>"$OUT/results.tsv"
     log "$mode: $(grep -c '^MKFILE: ' "$dir/tap.out" || true) MKFILE events printed"
     log "$mode: done in $(awk -v a="$t0" -v b="$tend" 'BEGIN{printf "%.1f", b-a}')s"
     rm -f "$img"
@@ -283,7 +299,9 @@ run_bitmap() {
 # The table: per mode and N, the runs' mean, median, min, max and standard
 # deviation in ms, and the mean and the median against plain's; then dd
 # throughput (each run's MiB/s: median, min, max; all bytes over all seconds)
-# against qemu-nbd's; then boot times and the tap's CPU time. On a shared
+# against qemu-nbd's; then boot times, the tap's CPU time and QEMU's (all
+# threads, and its main thread alone: the main loop, which serves QMP and
+# the NBD export, apart from the guest's vCPU). On a shared
 # machine single runs scatter by 2x or more: read the medians.
 table() { # RESULTS.tsv
     echo "Figure 7: create N files in one folder and sync, timed in the guest (ms)"
@@ -294,6 +312,7 @@ table() { # RESULTS.tsv
     $2 == "boot" { boot[$1] += $3; gup[$1] += $4; total[$1] += $5; nb[$1]++ }
     $2 == "cpu"  { cpu[$1] += $3; ncpu[$1]++ }
     $2 == "qemucpu" { qcpu[$1] += $3; nqcpu[$1]++ }
+    $2 == "qemumain" { qmain[$1] += $3; nqmain[$1]++ }
     function sortv(k, n,   i, j, t) { for (i = 1; i <= n; i++) s[i] = v[k, i]
         for (i = 2; i <= n; i++) { t = s[i]; for (j = i - 1; j >= 1 && s[j] > t; j--) s[j + 1] = s[j]; s[j + 1] = t } }
     function median(k,   n) { n = c[k]; sortv(k, n); return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2 }
@@ -322,6 +341,7 @@ table() { # RESULTS.tsv
         for (b = 1; b <= nm; b++) if (ms[b] in nb) { n = nb[ms[b]]
             t = (ms[b] in ncpu) ? sprintf("%8.2fs", cpu[ms[b]] / ncpu[ms[b]]) : "       -"
             qt = (ms[b] in nqcpu) ? sprintf("%8.2fs", qcpu[ms[b]] / nqcpu[ms[b]]) : "       -"
+            if (ms[b] in nqmain) qt = qt sprintf(" (main thread %5.2fs)", qmain[ms[b]] / nqmain[ms[b]])
             printf "%-12s %2d boots %6.1fs (%5.2fs) %8.1fs %s %s\n", ms[b], n, boot[ms[b]] / n, gup[ms[b]] / n, total[ms[b]] / n, t, qt }
     }' "$1"
 }
@@ -352,11 +372,15 @@ main() {
     : >"$OUT/results.tsv"
     # The modes take turns, ROUNDS times, each boot doing its share of the
     # runs: the load of a shared machine drifts, and a mode measured only in
-    # a busy quarter hour would carry it.
-    local m r share
+    # a busy quarter hour would carry it. The order turns by one mode each
+    # round, so that no mode always runs first or after the same one.
+    local m r share i
+    local -a order
+    read -r -a order <<<"$MODES"
     for ((r = 1; r <= ROUNDS; r++)); do
         share=$(((RUNS * r + ROUNDS - 1) / ROUNDS - (RUNS * (r - 1) + ROUNDS - 1) / ROUNDS))
-        for m in $MODES; do
+        for ((i = 0; i < ${#order[@]}; i++)); do
+            m=${order[(i + r - 1) % ${#order[@]}]}
             run_mode "$m" "$r" "$share"
         done
     done
