@@ -27,6 +27,19 @@ xa_run lkm-pause-flag xascript /xa/scripts/examples/lkm.lua --json --pause --dom
 xa_run not-left-paused sh -c "xl list '$DOMU_NAME' | awk 'NR == 2 && \$5 !~ /p/ { ok = 1 } END { exit !ok }'"
 xa_run no-such-domain sh -c 'out=$(xascript /xa/scripts/examples/lkm.lua --dom no-such-domain 2>&1); rc=$?; echo "$out"; [ $rc -eq 3 ] && echo "$out" | grep -q "no such domain"'
 xa_run bench xascript bench --dom "$DOMU_NAME"
+# Writes (issue 10): refused without --allow-write; with it, rename-module.lua
+# renames crc7 in the domain's frames, and a second xascript, reading through
+# a fresh mapping, lists the new name and not the old; renamed back, the
+# list is the domU's /proc/modules again (lkm-after-write, checked like
+# every lkm command).
+xa_run write-refused sh -c 'out=$(xascript /xa/scripts/examples/rename-module.lua --dom "$1" -- crc7 xa_renamed 2>&1); rc=$?; echo "$out"; [ $rc -ne 0 ] && echo "$out" | grep -q "run with --allow-write"' sh "$DOMU_NAME"
+xa_run write-rename sh -c '
+    xascript /xa/scripts/examples/rename-module.lua --dom "$1" --allow-write -- crc7 xa_renamed || exit 1
+    xascript /xa/scripts/examples/lkm.lua --json --dom "$1" >/tmp/renamed.out || exit 1
+    cat /tmp/renamed.out
+    xascript /xa/scripts/examples/rename-module.lua --dom "$1" --allow-write -- xa_renamed crc7 || exit 1
+    grep -q "\"name\":\"xa_renamed\"" /tmp/renamed.out && ! grep -q "\"name\":\"crc7\"" /tmp/renamed.out' sh "$DOMU_NAME"
+xa_run lkm-after-write xascript /xa/scripts/examples/lkm.lua --json --dom "$DOMU_NAME"
 # Last for the PV domU: destroy it under a polling monitor. xascript must
 # end with a clean error (exit 1, "domain is gone"), not hang on frames it
 # still has mapped or crash.
