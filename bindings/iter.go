@@ -210,20 +210,24 @@ func containerWalk(L *lua.LState, env *Env, name string, nulls bool) int {
 	return 1
 }
 
+// memberField resolves typeName.member in the kernel's types for binding
+// who, raising an error naming it when the kernel has no such member.
+func (vs *viewState) memberField(L *lua.LState, who, typeName, member string) types.Field {
+	t, err := vs.graph.Lookup(typeName)
+	if err != nil {
+		L.RaiseError("%s: %v", who, err)
+	}
+	f, err := types.Resolve(t, member)
+	if err != nil {
+		L.RaiseError("%s: %v", who, err)
+	}
+	return f
+}
+
 // xaLayout reads struct xarray's and struct xa_node's layout from the
 // kernel's types.
 func xaLayout(L *lua.LState, vs *viewState, name string) kwalk.XALayout {
-	field := func(typeName, member string) types.Field {
-		t, err := vs.graph.Lookup(typeName)
-		if err != nil {
-			L.RaiseError("%s: %v", name, err)
-		}
-		f, err := types.Resolve(t, member)
-		if err != nil {
-			L.RaiseError("%s: %v", name, err)
-		}
-		return f
-	}
+	field := func(typeName, member string) types.Field { return vs.memberField(L, name, typeName, member) }
 	slots := field("xa_node", "slots")
 	st := types.Underlying(slots.Type)
 	if st == nil || st.Kind != types.Array {
@@ -254,18 +258,8 @@ func xarrayWalk(L *lua.LState, env *Env, isIDR bool) int {
 	lay := xaLayout(L, vs, name)
 	var base uint64
 	if isIDR {
-		t, err := vs.graph.Lookup("idr")
-		if err != nil {
-			L.RaiseError("idr: %v", err)
-		}
-		rt, err := types.Resolve(t, "idr_rt")
-		if err != nil {
-			L.RaiseError("idr: %v", err)
-		}
-		b, err := types.Resolve(t, "idr_base")
-		if err != nil {
-			L.RaiseError("idr: %v", err)
-		}
+		rt := vs.memberField(L, "idr", "idr", "idr_rt")
+		b := vs.memberField(L, "idr", "idr", "idr_base")
 		v, rerr := g.ReadUintVirt(xa+b.Offset, 4)
 		if rerr != nil {
 			return fault(L, fmt.Errorf("idr at %#x: read idr_base: %w", xa, rerr))
@@ -324,14 +318,7 @@ func mapleWalk(L *lua.LState, env *Env) int {
 		vt = vs.lookupView(L, L.CheckString(2))
 	}
 	limit := walkLimit(L, env, 3)
-	t, err := vs.graph.Lookup("maple_tree")
-	if err != nil {
-		L.RaiseError("maple: %v", err)
-	}
-	rf, err := types.Resolve(t, "ma_root")
-	if err != nil {
-		L.RaiseError("maple: %v", err)
-	}
+	rf := vs.memberField(L, "maple", "maple_tree", "ma_root")
 	var entries []mapleEntry
 	var werr error
 	root, err := g.ReadUintVirt(tree+rf.Offset, g.PointerSize())
