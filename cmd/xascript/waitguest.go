@@ -9,6 +9,7 @@ import (
 
 	"github.com/xascript/xascript/bindings"
 	"github.com/xascript/xascript/vmi"
+	"github.com/xascript/xascript/vmi/linux"
 	"github.com/xascript/xascript/vmi/types"
 	"github.com/xascript/xascript/vmi/xen"
 )
@@ -152,39 +153,43 @@ func (w *waitingGuest) Close() error {
 	return w.g.Close()
 }
 
-// The bindings.Guest methods, and the optional ones the bindings look for
-// (Describer, vmi.Pauser, Flusher), each opening the guest first.
+// The bindings.Guest methods, and the optional ones the bindings look for,
+// each opening the guest first (through call or call1); the failed wait's
+// error is every method's error.
 
-func (w *waitingGuest) ReadVirt(buf []byte, va uint64) error {
+// call1 runs f on the kernel once the guest is open.
+func call1[T any](w *waitingGuest, f func(*linux.Kernel) (T, error)) (T, error) {
+	g, err := w.kernel()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return f(g.kernel)
+}
+
+// call is call1 for methods that return only an error.
+func (w *waitingGuest) call(f func(*linux.Kernel) error) error {
 	g, err := w.kernel()
 	if err != nil {
 		return err
 	}
-	return g.kernel.ReadVirt(buf, va)
+	return f(g.kernel)
+}
+
+func (w *waitingGuest) ReadVirt(buf []byte, va uint64) error {
+	return w.call(func(k *linux.Kernel) error { return k.ReadVirt(buf, va) })
 }
 
 func (w *waitingGuest) ReadUintVirt(va uint64, size int) (uint64, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return 0, err
-	}
-	return g.kernel.ReadUintVirt(va, size)
+	return call1(w, func(k *linux.Kernel) (uint64, error) { return k.ReadUintVirt(va, size) })
 }
 
 func (w *waitingGuest) ReadPhys(buf []byte, pa uint64) error {
-	g, err := w.kernel()
-	if err != nil {
-		return err
-	}
-	return g.kernel.ReadPhys(buf, pa)
+	return w.call(func(k *linux.Kernel) error { return k.ReadPhys(buf, pa) })
 }
 
 func (w *waitingGuest) Translate(va uint64) (uint64, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return 0, err
-	}
-	return g.kernel.Translate(va)
+	return call1(w, func(k *linux.Kernel) (uint64, error) { return k.Translate(va) })
 }
 
 // PointerSize is 8 when the guest could not be opened: the read that
@@ -198,27 +203,15 @@ func (w *waitingGuest) PointerSize() int {
 }
 
 func (w *waitingGuest) Symbol(name string) (uint64, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return 0, err
-	}
-	return g.kernel.Symbol(name)
+	return call1(w, func(k *linux.Kernel) (uint64, error) { return k.Symbol(name) })
 }
 
 func (w *waitingGuest) Offsetof(structName, member string) (uint64, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return 0, err
-	}
-	return g.kernel.Offsetof(structName, member)
+	return call1(w, func(k *linux.Kernel) (uint64, error) { return k.Offsetof(structName, member) })
 }
 
 func (w *waitingGuest) Sizeof(typeName string) (uint64, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return 0, err
-	}
-	return g.kernel.Sizeof(typeName)
+	return call1(w, func(k *linux.Kernel) (uint64, error) { return k.Sizeof(typeName) })
 }
 
 // Describe says why there is nothing to describe when the guest could not
@@ -231,13 +224,7 @@ func (w *waitingGuest) Describe() vmi.KernelInfo {
 	return g.kernel.Describe()
 }
 
-func (w *waitingGuest) Pause() error {
-	g, err := w.kernel()
-	if err != nil {
-		return err
-	}
-	return g.kernel.Pause()
-}
+func (w *waitingGuest) Pause() error { return w.call((*linux.Kernel).Pause) }
 
 // Resume has nothing to resume before the guest was opened.
 func (w *waitingGuest) Resume() error {
@@ -266,78 +253,38 @@ func (w *waitingGuest) Flush() {
 
 // Types is the kernel's type graph once the guest runs: typed views and the
 // container iterators (bindings.TypedGuest) work through the wait too.
-func (w *waitingGuest) Types() (types.Graph, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return nil, err
-	}
-	return g.kernel.Types()
-}
+func (w *waitingGuest) Types() (types.Graph, error) { return call1(w, (*linux.Kernel).Types) }
 
 func (w *waitingGuest) WriteVirt(buf []byte, va uint64) error {
-	g, err := w.kernel()
-	if err != nil {
-		return err
-	}
-	return g.kernel.WriteVirt(buf, va)
+	return w.call(func(k *linux.Kernel) error { return k.WriteVirt(buf, va) })
 }
 
 func (w *waitingGuest) WritePhys(buf []byte, pa uint64) error {
-	g, err := w.kernel()
-	if err != nil {
-		return err
-	}
-	return g.kernel.WritePhys(buf, pa)
+	return w.call(func(k *linux.Kernel) error { return k.WritePhys(buf, pa) })
 }
 
 // Writable waits for the guest: whether it may be written is the target's
 // to say.
-func (w *waitingGuest) Writable() error {
-	g, err := w.kernel()
-	if err != nil {
-		return err
-	}
-	return g.kernel.Writable()
-}
+func (w *waitingGuest) Writable() error { return w.call((*linux.Kernel).Writable) }
 
-func (w *waitingGuest) SymbolAt(addr uint64) (vmi.SymbolInfo, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return vmi.SymbolInfo{}, err
-	}
-	return g.kernel.SymbolAt(addr)
+func (w *waitingGuest) SymbolAt(a uint64) (vmi.SymbolInfo, error) {
+	return call1(w, func(k *linux.Kernel) (vmi.SymbolInfo, error) { return k.SymbolAt(a) })
 }
 
 func (w *waitingGuest) PerCPU(name string, cpu int) (uint64, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return 0, err
-	}
-	return g.kernel.PerCPU(name, cpu)
+	return call1(w, func(k *linux.Kernel) (uint64, error) { return k.PerCPU(name, cpu) })
 }
 
 func (w *waitingGuest) CPUs(set string) ([]int, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return nil, err
-	}
-	return g.kernel.CPUs(set)
+	return call1(w, func(k *linux.Kernel) ([]int, error) { return k.CPUs(set) })
 }
 
 func (w *waitingGuest) OpenProcess(pid int) (vmi.Process, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return nil, err
-	}
-	return g.kernel.OpenProcess(pid)
+	return call1(w, func(k *linux.Kernel) (vmi.Process, error) { return k.OpenProcess(pid) })
 }
 
 func (w *waitingGuest) OpenProcessOf(task uint64) (vmi.Process, error) {
-	g, err := w.kernel()
-	if err != nil {
-		return nil, err
-	}
-	return g.kernel.OpenProcessOf(task)
+	return call1(w, func(k *linux.Kernel) (vmi.Process, error) { return k.OpenProcessOf(task) })
 }
 
 // A script that waits for its guest has every binding a script on an open
