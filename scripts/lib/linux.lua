@@ -12,8 +12,7 @@ local linux = {}
 -- /proc/modules lists them), each as {addr = address, name = string}.
 function linux.modules()
   local out = {}
-  -- walk_list and offsetof, not views: a kernel whose profile has layouts
-  -- but no type graph (no BTF found in memory) must still list its modules.
+  -- walk_list and one precomputed offset: a module's name is all it reads.
   local name_off = offsetof("module", "name")
   local head = assert(symbol("modules"))
   assert(walk_list(head, "module", "list", function(m)
