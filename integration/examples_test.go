@@ -238,9 +238,38 @@ func TestExampleLKMIntegrity(t *testing.T) {
 			if strings.Join(changed, "\n") != strings.Join(want, "\n") {
 				t.Fatalf("after flipping the byte at %#x: %v, want %v", at, changed, want)
 			}
+			// A rootkit that forges a module's text size (1 GiB: beyond
+			// read_bytes' 16 MiB and the module's mapped pages) does not end
+			// the monitor: that module is event=unreadable, naming the
+			// address that faulted, and every other one is hashed.
+			forge := fmt.Sprintf(forgeTextSize, victim.Name)
+			recs = runTampered(t, k, forge, "lkm-integrity.lua")
+			if len(recs) != len(img.Truth.ModuleList) {
+				t.Fatalf("with %s's text size forged: %d records, want %d", victim.Name, len(recs), len(img.Truth.ModuleList))
+			}
+			for _, r := range recs {
+				bad := r["module"] == victim.Name
+				if bad && (r["event"] != "unreadable" || r["size"] != float64(1<<30) || !strings.Contains(fmt.Sprint(r["error"]), "not present")) ||
+					!bad && r["event"] != "hash" {
+					t.Errorf("with %s's text size forged: %v", victim.Name, r)
+				}
+			}
 		})
 	}
 }
+
+// forgeTextSize sets the text size of module %q to 1 GiB (6.1's
+// core_layout.text_size, 6.4+'s mem[MOD_TEXT].size).
+const forgeTextSize = `
+local linux = require("linux")
+for _, mod in ipairs(linux.modules()) do
+  if mod.name == %q then
+    local m = view("module", mod.addr)
+    local at = has_member("module", "core_layout") and addr(m.core_layout) + offsetof("module_layout", "text_size")
+      or addr(m.mem[enum("mod_mem_type", "MOD_TEXT")]) + offsetof("module_memory", "size")
+    assert(write_u32(at, 0x40000000))
+  end
+end`
 
 // TestExamplePstree: pstree.lua lists the processes of the guest's /proc
 // (its TASKS section: each /proc/PID/stat), each once, with the pid, parent,
