@@ -60,7 +60,7 @@ type Kernel struct {
 
 	btfPath   string
 	dwarfPath string
-	btfRaw    []byte // BTF found in memory but not cached
+	btfRaw    []byte // BTF found in memory by this Open (cached or not)
 	noTypes   error  // why there are no types, when no source has them
 	unpackOpt unpack.Options
 	typesOnce sync.Once
@@ -188,6 +188,13 @@ func (k *Kernel) useTypes(p *memProfile, wantTypes bool) {
 	case p.btfErr != nil:
 		k.noTypes = vmi.Detailed(vmi.Details(p.btfErr), nil, "%w; %s", p.btfErr, giveTypes)
 		k.TypesFrom = ""
+	case p.btfRaw != nil && p.btfPath != "":
+		// Derived just now: the bytes in hand are the guest's. The cache
+		// entry is not read back, since another xascript (or another guest
+		// of this one with the same kernel) may replace or drop it before
+		// the types are first loaded.
+		k.btfRaw = p.btfRaw
+		k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %s, %d bytes%s), cached as %s", m.BTFPA, m.BTFBytes, checkedNote(m), p.btfPath)
 	case p.btfPath != "":
 		k.btfPath = p.btfPath
 		k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %s, %d bytes%s), cached as %s", m.BTFPA, m.BTFBytes, checkedNote(m), p.btfPath)

@@ -495,6 +495,16 @@ func saveProfile(u unpack.Options, p *memProfile) error {
 	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), meta, 0o600); err != nil {
 		return err
 	}
+	if existing, err := readMeta(dir); err == nil && privateEntry(dir) == nil && existing.sameEvidence(p.meta) {
+		// Another xascript (or another guest of this run with the same
+		// kernel) cached it meanwhile: leave that entry in place, since
+		// its kernel may be reading it.
+		p.dir = dir
+		if p.btfRaw != nil {
+			p.btfPath = filepath.Join(dir, "vmlinux.btf")
+		}
+		return nil
+	}
 	os.RemoveAll(dir) // a stale entry that failed validation
 	if err := os.Rename(tmp, dir); err != nil {
 		return err
@@ -598,4 +608,12 @@ func crossCheckBTF(raw []byte) (int, error) {
 	}
 	defer ty.Close()
 	return btfsrc.CrossCheck(ty, btfsrc.CheckedStructs)
+}
+
+// sameEvidence reports whether m and o bind the same kernel: the same
+// banner, build id and evidence of its kallsyms tables and BTF.
+func (m profileMeta) sameEvidence(o profileMeta) bool {
+	same := func(a, b *evidence) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return m.Banner == o.Banner && m.BuildID == o.BuildID && m.FromPageTables == o.FromPageTables &&
+		same(m.KallsymsEvidence, o.KallsymsEvidence) && same(m.BTFEvidence, o.BTFEvidence)
 }

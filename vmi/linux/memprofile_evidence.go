@@ -266,31 +266,43 @@ type cachedBTFCheck struct {
 
 // loadBTFFile loads the BTF at k.btfPath (a --btf file or a cached
 // profile's blob). A cached blob is used only if this guest's BTF at the
-// recorded place is byte for byte the same; if not, the guest's own BTF is
-// decoded and cross-checked instead.
+// recorded place is byte for byte the same; if not, or if the entry is gone
+// (another xascript dropped or replaced it since Open), the guest's own BTF
+// is decoded and cross-checked instead.
 func (k *Kernel) loadBTFFile() (typeSource, error) {
 	t, err := btfsrc.Load(k.btfPath, k.unpackOpt)
 	c := k.cachedBTF
-	if err != nil || c == nil {
+	if c == nil {
 		return loadTypes(t, err)
 	}
-	same, raw, err := sameGuestBytes(k.Target, c.pa, c.len, t.Raw())
+	var want []byte
+	why := "the profile cache's copy differs from it and is not used"
 	if err != nil {
-		t.Close()
+		why = fmt.Sprintf("the profile cache's copy could not be read: %v", err)
+	} else {
+		want = t.Raw()
+	}
+	same, raw, err := sameGuestBytes(k.Target, c.pa, c.len, want)
+	if err != nil {
+		if t != nil {
+			t.Close()
+		}
 		return nil, fmt.Errorf("BTF evidence of profile cache %s: %w", c.note, err)
 	}
 	if same {
 		return t, nil
 	}
-	t.Close()
+	if t != nil {
+		t.Close()
+	}
 	if _, err := crossCheckBTF(raw); err != nil {
-		return nil, fmt.Errorf("BTF in memory at physical %#x (the profile cache's copy differs from it and is not used): %w", c.pa, err)
+		return nil, fmt.Errorf("BTF in memory at physical %#x (%s): %w", c.pa, why, err)
 	}
 	own, err := btfsrc.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %#x, %d bytes; the profile cache's copy differs from it and is not used)", c.pa, len(raw))
+	k.TypesFrom = fmt.Sprintf("BTF in memory (at physical %#x, %d bytes; %s)", c.pa, len(raw), why)
 	return own, nil
 }
 
