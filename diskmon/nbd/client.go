@@ -41,6 +41,10 @@ type Client struct {
 
 	mu      sync.Mutex
 	pending map[uint64]*call
+	// reading is the call whose reply the reader is taking in: it writes
+	// that call's buffer and error without holding mu, so fail leaves it
+	// to the reader, which ends it once the closed connection stops it.
+	reading *call
 	cookie  uint64
 	err     error // set once the connection is unusable
 	done    chan struct{}
@@ -482,6 +486,9 @@ func (cl *Client) fail(err error) {
 		cl.err = err
 	}
 	for k, c := range cl.pending {
+		if c == cl.reading {
+			continue
+		}
 		c.err = cl.err
 		close(c.done)
 		delete(cl.pending, k)
@@ -493,10 +500,12 @@ func (cl *Client) fail(err error) {
 func (cl *Client) readLoop() {
 	defer close(cl.done)
 	for {
-		if err := cl.readReply(); err != nil {
-			cl.mu.Lock()
-			closing := cl.closing && len(cl.pending) == 0
-			cl.mu.Unlock()
+		err := cl.readReply()
+		cl.mu.Lock()
+		cl.reading = nil
+		closing := cl.closing && len(cl.pending) == 0
+		cl.mu.Unlock()
+		if err != nil {
 			if closing {
 				err = errors.New("nbd: client closed")
 			}
@@ -513,12 +522,13 @@ func (cl *Client) lookup(cookie uint64) (*call, error) {
 	if c == nil {
 		return nil, fmt.Errorf("nbd: reply for unknown cookie %#x", cookie)
 	}
+	cl.reading = c
 	return c, nil
 }
 
-// complete ends call c, unless fail ended it first: a failed send (Start,
-// on another goroutine) fails every pending call while the reader may be
-// finishing one of them, and a call's done closes once.
+// complete ends call c, unless fail ended it first. fail (a failed send in
+// Start, on another goroutine) skips the call being read, so this is a guard:
+// a call's done closes once.
 func (cl *Client) complete(cookie uint64, c *call) {
 	cl.mu.Lock()
 	mine := cl.pending[cookie] == c

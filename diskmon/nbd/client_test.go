@@ -2,9 +2,11 @@ package nbd
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -145,4 +147,59 @@ func FuzzClient(f *testing.F) {
 		}
 		cl.c.Close()
 	})
+}
+
+// failingWrites is a connection whose writes fail once broken is set.
+type failingWrites struct {
+	net.Conn
+	broken atomic.Bool
+}
+
+func (c *failingWrites) Write(p []byte) (int, error) {
+	if c.broken.Load() {
+		return 0, errors.New("injected write failure")
+	}
+	return c.Conn.Write(p)
+}
+
+// TestClientSendFailureWhileReading: a send that fails (on the caller's
+// goroutine) while the reader is half-way through a READ reply must not end
+// that READ under the reader: the caller would get its buffer back while
+// the reader still writes into it (the race detector sees it, make
+// test-race). The READ ends with the failure once the reader has stopped.
+func TestClientSendFailureWhileReading(t *testing.T) {
+	halfSent := make(chan struct{})
+	c := fakeServer(t, 1<<20, func(a net.Conn) {
+		// A chunk of 8 data bytes of which only 4 arrive.
+		whole := dataChunk(replyFlagDone, 1, 100, []byte("abcdefgh"))
+		a.Write(whole[:len(whole)-4])
+		close(halfSent)
+		time.Sleep(5 * time.Second) // the client hangs up long before
+	})
+	fw := &failingWrites{Conn: c}
+	cl, err := NewClient(fw, ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.c.Close()
+	buf := make([]byte, 8)
+	read, err := cl.Start(Request{Type: OpRead, Offset: 100, Length: 8, Data: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-halfSent
+	time.Sleep(20 * time.Millisecond) // the reader is now blocked in the data
+	fw.broken.Store(true)
+	flush, err := cl.Start(Request{Type: OpFlush})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := flush.Wait(); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Errorf("flush: %v, want the send failure", err)
+	}
+	werr := read.Wait()
+	if werr == nil || !strings.Contains(werr.Error(), "injected") {
+		t.Errorf("read: %v, want the send failure", werr)
+	}
+	_ = string(buf) // the caller owns buf again
 }
