@@ -44,6 +44,13 @@ func iterArea(env *Env) Area {
 			container("rbtree", "a red-black tree in order (leftmost first, as `rb_first`/`rb_next`) from its `struct rb_root` "+
 				"(or `rb_root_cached`); a path deeper than a red-black tree of `limit` nodes can be ends the walk",
 				`rbtree(root, "vmap_area", "rb_node")`, false),
+			{Name: "chain", Signature: "chain(first, type, member [, limit]) -> walk",
+				Doc: "Iterates a NULL-terminated chain of structs of `type` linked through `member`, a pointer to the next " +
+					"struct's start (not to a list node), yielding a view of each: before Linux 6.1 a process's mappings, " +
+					"`for vma in chain(t.mm.mmap, \"vm_area_struct\", \"vm_next\") do … end`. `first` is the first struct " +
+					"(an address or a view; `nil` or NULL for an empty chain). Bounded (`limit`, default the run's list limit), " +
+					"cycle-safe, and yields only structs whose link it could read; `walk:err()` as for `list`.",
+				Fn: func(L *lua.LState) int { return chainWalk(L, env) }},
 			{Name: "xarray", Signature: "xarray(xa [, type [, limit]]) -> walk",
 				Doc: "Iterates the present entries of the `struct xarray` at `xa` in index order, yielding `index, entry`: " +
 					"with `type`, entries (pointers) as views of `type`; without, as addresses. Value entries (odd: " +
@@ -61,7 +68,7 @@ func iterArea(env *Env) Area {
 					"address; `first` and `last` (addresses) are the range of indexes the entry is stored at, both " +
 					"included. A process's mappings: `for vma, first, last in maple(t.mm.mm_mt, \"vm_area_struct\") do … end` " +
 					"(each VMA at `vm_start` through `vm_end - 1`; before 6.1 the mappings are the list `mm->mmap` through " +
-					"`vm_next`; `p:vmas()` reads either). " +
+					"`vm_next`, walked by `chain`; `p:vmas()` reads either). " +
 					"Reserved internal entries are skipped. Bounded (`limit` entries, " + fmt.Sprint(maple.DefaultMaxNodes) +
 					" nodes, " + fmt.Sprint(maple.MaxHeight) + " levels), cycle-safe and checked (node types, pivots within " +
 					"their parent's range, ascending ranges): `walk:err()` as for `list`, naming the node. The tree is read " +
@@ -204,6 +211,37 @@ func containerWalk(L *lua.LState, env *Env, name string, nulls bool) int {
 		} else {
 			L.Push(vs.newView(L, vt, node()-off))
 		}
+		return 1
+	}
+	L.Push(vs.newWalk(L, w))
+	return 1
+}
+
+// chainWalk is chain: structs linked through a pointer member to the next
+// struct's start.
+func chainWalk(L *lua.LState, env *Env) int {
+	g := needGuest(L, env)
+	vs := env.views(L)
+	var first uint64
+	if L.Get(1) != lua.LNil {
+		first = checkAddress(L, 1)
+	}
+	vt := vs.lookupView(L, L.CheckString(2))
+	member := L.CheckString(3)
+	f, err := types.Resolve(vt.t, member)
+	if err != nil {
+		L.RaiseError("chain: %v", err)
+	}
+	if u := types.Underlying(f.Type); f.IsBitfield() || u == nil || u.Kind != types.Pointer {
+		L.RaiseError("chain: %s.%s is not a pointer, so it cannot link the chain", vt.name, member)
+	}
+	it := kwalk.NewChain(g, g.PointerSize(), first, f.Offset, walkLimit(L, env, 4))
+	w := &walk{err: it.Err}
+	w.step = func(L *lua.LState) int {
+		if !it.Next() {
+			return 0
+		}
+		L.Push(vs.newView(L, vt, it.Node()))
 		return 1
 	}
 	L.Push(vs.newWalk(L, w))

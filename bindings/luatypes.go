@@ -38,6 +38,7 @@ var luaParamTypes = map[string]string{
 	"xa":      "xascript.addrlike",
 	"idr":     "xascript.addrlike",
 	"tree":    "xascript.addrlike",
+	"first":   "xascript.addrlike?",
 	"seconds": "number",
 	"version": "string",
 	"...":     "any",

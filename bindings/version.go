@@ -24,7 +24,7 @@ import (
 //
 // It is not xascript's release version (cmd/xascript's --version): a release
 // that only fixes bugs or speeds things up leaves the API version alone.
-const APIVersion = "1.7"
+const APIVersion = "1.8"
 
 // apiHistory says in which API version each global appeared, oldest first;
 // its last entry is APIVersion. When a binding is added: bump APIVersion's
@@ -56,6 +56,7 @@ var apiHistory = []struct {
 	{"1.5", []string{"process", "process_of"}},
 	{"1.6", []string{"view", "field", "enum", "list", "hlist", "hlist_nulls", "rbtree", "xarray", "idr"}},
 	{"1.7", []string{"maple"}}, // and task:space() on views of task_struct
+	{"1.8", []string{"chain"}},
 }
 
 // maxVersionPart bounds each number of a version string, so that a script

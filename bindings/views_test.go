@@ -1,6 +1,7 @@
 package bindings_test
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -61,5 +62,56 @@ func TestViewsNeedTypes(t *testing.T) {
 	}
 	if !strings.Contains(out, "7\nfalse\t") || !strings.Contains(out, "typed views need the kernel's types") {
 		t.Fatalf("got %q", out)
+	}
+}
+
+// chain follows a pointer member to the next struct's start until NULL
+// (vm_area_struct.vm_next before 6.1): each struct as a view, in order; an
+// empty chain; a cycle and the bound end the walk with an error; a member
+// that is not a pointer is the script's error.
+func TestChainWalk(t *testing.T) {
+	g := fakeguest.New()
+	s := types.NewSet("chain")
+	u32 := &types.Type{Kind: types.Int, Name: "unsigned int", Size: 4}
+	node := &types.Type{Kind: types.Struct, Name: "node", Size: 16,
+		Members: []types.Member{member("val", 0, u32), member("next", 8, nil)}}
+	node.Members[1].Type = &types.Type{Kind: types.Pointer, Size: 8, Target: node}
+	s.Add(node)
+	g.Graph = s
+	put := func(at, val, next uint64) {
+		b := make([]byte, 16)
+		binary.LittleEndian.PutUint32(b, uint32(val))
+		binary.LittleEndian.PutUint64(b[8:], next)
+		g.Write(at, b)
+	}
+	put(v+0x1000, 1, v+0x3000)
+	put(v+0x3000, 2, v+0x2000)
+	put(v+0x2000, 3, 0)
+	run := func(src string) string {
+		t.Helper()
+		out, err := runViewScript(t, g, `local first = addr("0xffff888000001000")
+			local function show(w) local s = {} for n in w do s[#s+1] = n.val end
+				return table.concat(s, ",") .. " " .. tostring(w:err()) end
+			`+src)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := run(`print(show(chain(first, "node", "next")))`); got != "1,2,3 nil" {
+		t.Errorf("chain: %q", got)
+	}
+	if got := run(`print(show(chain(nil, "node", "next")), show(chain(view("node", first).next.next.next, "node", "next")))`); got != "nil\t nil" { // (the first one's leading blank trimmed)
+		t.Errorf("empty chains: %q", got)
+	}
+	if got := run(`print(show(chain(first, "node", "next", 2)))`); !strings.HasPrefix(got, "1,2 ") || !strings.Contains(got, "more than 2 entries") {
+		t.Errorf("bound: %q", got)
+	}
+	put(v+0x2000, 3, v+0x3000)
+	if got := run(`print(show(chain(first, "node", "next")))`); !strings.HasPrefix(got, "1,2,3 ") || !strings.Contains(got, "cycle") {
+		t.Errorf("cycle: %q", got)
+	}
+	if got := run(`chain(first, "node", "val")`); !strings.Contains(got, "node.val is not a pointer") {
+		t.Errorf("not a pointer: %q", got)
 	}
 }

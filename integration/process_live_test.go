@@ -50,6 +50,16 @@ for _, a in ipairs(arg) do
   for _, v in ipairs(assert(p:vmas())) do
     print(string.format("VMA %s %s-%s %s %s %s", pid, v.start:hex(), v.stop:hex(), v.perms, v.offset:hex(), v.file or "-"))
   end
+  -- The same mappings through the iterators: the maple tree (6.1 on) or
+  -- the vm_next chain (before).
+  local mm, w = view("mm_struct", p.mm)
+  if has_member("mm_struct", "mmap") then
+    w = chain(mm.mmap, "vm_area_struct", "vm_next")
+  else
+    w = maple(mm.mm_mt, "vm_area_struct")
+  end
+  for v in w do print(string.format("ITER %s %s-%s", pid, v.vm_start:hex(), v.vm_end:hex())) end
+  print("ITEREND " .. pid .. " " .. (has_member("mm_struct", "mmap") and "chain" or "maple") .. " " .. tostring(w:err()))
 end
 `
 
@@ -61,11 +71,12 @@ end
 // mapped file); the never-touched page and the PROT_NONE page give the
 // errors that say so; a thread id opens the same address space;
 // procmem.lua and lsof.lua give each holder's /proc/PID/cmdline, environ
-// and fd links (checkProcFiles). Twice: on the usual guest (4-level paging; QEMU's
+// and fd links (checkProcFiles). Three times: on the usual guest (4-level paging; QEMU's
 // qemu64 CPU is not vulnerable to Meltdown, so no page-table isolation),
 // and on one with 5-level paging (-cpu max) and PTI forced on (pti=on),
 // where each process has two top-level tables and the vCPU's CR3 may be
-// the user one.
+// the user one. A third time on Debian bullseye's 5.10 kernel, whose
+// mappings are on the mm->mmap list (vm_next) instead of the maple tree.
 func TestGuestLiveQEMUProcess(t *testing.T) {
 	bin := xascriptBinary(t)
 	holderBin := filepath.Join(t.TempDir(), "xa-holder")
@@ -79,20 +90,24 @@ func TestGuestLiveQEMUProcess(t *testing.T) {
 		cfg    liveguest.Config
 		paging string
 		pti    bool
+		vmNext bool // mappings on the mm->mmap list, not a maple tree
 	}{
-		{"4-level", liveguest.Config{}, "4-level", false},
+		{"4-level", liveguest.Config{}, "4-level", false, false},
 		// no_timer_check: with -cpu max on a loaded host the kernel's
 		// IO-APIC timer check can time out under TCG and panic.
-		{"5-level PTI", liveguest.Config{CPU: "max", Append: "pti=on no_timer_check"}, "5-level", true},
+		{"5-level PTI", liveguest.Config{CPU: "max", Append: "pti=on no_timer_check"}, "5-level", true, false},
+		// Debian bullseye's 5.10: before the maple tree (6.1), a process's
+		// mappings are the list mm->mmap linked through vm_next.
+		{"5.10 vm_next list", liveguest.Config{Kernel: "amd64-5.10"}, "4-level", false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.cfg.Files = []string{holderBin + ":/bin/xa-holder"}
-			testLiveProcesses(t, bin, liveguest.StartWith(t, "../testdata/live-guest.sh", c.cfg), c.paging, c.pti)
+			testLiveProcesses(t, bin, liveguest.StartWith(t, "../testdata/live-guest.sh", c.cfg), c.paging, c.pti, c.vmNext)
 		})
 	}
 }
 
-func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging string, pti bool) {
+func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging string, pti, vmNext bool) {
 	// X86_FEATURE_PTI shows as the "pti" flag in /proc/cpuinfo (the sysfs
 	// meltdown file says "Not affected" on a CPU that is not vulnerable
 	// even when pti=on forces isolation).
@@ -175,7 +190,7 @@ func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging stri
 	}
 	for _, h := range holders {
 		pid := strconv.Itoa(h.pid)
-		var vmas []string
+		var vmas, iter []string
 		got := map[string]string{}
 		for _, l := range strings.Split(out, "\n") {
 			f := strings.Fields(l)
@@ -184,6 +199,8 @@ func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging stri
 			}
 			if f[0] == "VMA" {
 				vmas = append(vmas, strings.Join(f[2:], " "))
+			} else if f[0] == "ITER" {
+				iter = append(iter, f[2])
 			} else {
 				got[f[0]] = strings.Join(f[2:], " ")
 			}
@@ -208,7 +225,17 @@ func testLiveProcesses(t *testing.T, bin string, g *liveguest.Guest, paging stri
 		if strings.Join(vmas, "\n") != strings.Join(wantVMAs, "\n") {
 			t.Errorf("pid %d: vmas()\n%s\nthe guest's /proc/%d/maps\n%s", h.pid, strings.Join(vmas, "\n"), h.pid, strings.Join(wantVMAs, "\n"))
 		}
-		t.Logf("pid %d (%s): %d bytes read back, %d mappings as in /proc/%d/maps", h.pid, h.tag, h.size, len(vmas), h.pid)
+		var spans []string
+		for _, v := range vmas {
+			spans = append(spans, strings.Fields(v)[0])
+		}
+		if want := "chain nil"; vmNext != (got["ITEREND"] == want) || !strings.HasSuffix(got["ITEREND"], " nil") {
+			t.Errorf("pid %d: the mappings' iterator ended %q (this kernel keeps them on the vm_next list: %v)", h.pid, got["ITEREND"], vmNext)
+		}
+		if strings.Join(iter, " ") != strings.Join(spans, " ") {
+			t.Errorf("pid %d: %s\n%v\nvmas()\n%v", h.pid, got["ITEREND"], iter, spans)
+		}
+		t.Logf("pid %d (%s): %d bytes read back, %d mappings as in /proc/%d/maps (and by %s)", h.pid, h.tag, h.size, len(vmas), h.pid, strings.Fields(got["ITEREND"])[0])
 	}
 	checkProcFiles(t, bin, g, holders)
 }

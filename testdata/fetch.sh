@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fetch.sh [amd64|amd64-6.12|amd64-generic|i386|i386-686|all|xen] — download the Debian packages the test guests are
+# fetch.sh [amd64|amd64-6.12|amd64-5.10|amd64-generic|i386|i386-686|all|xen] — download the Debian packages the test guests are
 # built from, without installing anything system-wide.
 #
 # Packages are fetched with `apt-get download` against a private apt state
@@ -18,6 +18,11 @@
 #   amd64-6.12   the 6.12 series that bookworm carries as a security-suite
 #                backport (linux-image-6.12-cloud-amd64 names an ABI such as
 #                6.12.117+deb12-cloud-amd64); refused unless it is 6.12.*.
+#   amd64-5.10   Debian bullseye's 5.10 cloud kernel, from bullseye's own
+#                suites (its own private apt state, apt-amd64@bullseye):
+#                the last Debian kernel before the maple tree (6.1), whose
+#                processes keep their mappings on the mm->mmap list. Only
+#                the live process test boots it; no -dbg (no System.map).
 #   amd64-generic
 #                only the vmlinuz (and config) of Debian's generic
 #                linux-image-6.1.0-N-amd64 with the same ABI as the cloud
@@ -38,6 +43,7 @@ SECURITY_MIRROR=${XA_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-securi
 # metapackage; the archive drops old ABIs, so this works only while it lasts.
 AMD64_KVER=${XA_AMD64_KVER:-}
 AMD64_612_KVER=${XA_AMD64_612_KVER:-}
+AMD64_510_KVER=${XA_AMD64_510_KVER:-}
 I386_KVER=${XA_I386_KVER:-}
 I386_686_KVER=${XA_I386_686_KVER:-}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -45,9 +51,12 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 log() { printf '[fetch] %s\n' "$*" >&2; }
 die() { printf '[fetch] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# apt_opts ARCH: options that point apt at a private state for ARCH.
+# An apt state is named ARCH (bookworm's suites) or ARCH@bullseye (that
+# release's suites); its folder is $CACHE/apt-STATE.
+
+# apt_opts STATE: options that point apt at a private state.
 apt_opts() {
-    local arch=$1 d=$CACHE/apt-$1
+    local arch=${1%@*} d=$CACHE/apt-$1
     printf '%s\n' \
         "-oAPT::Architecture=$arch" "-oAPT::Architectures::=$arch" \
         "-oDir::Etc::SourceList=$d/sources.list" "-oDir::Etc::SourceParts=$d/empty" \
@@ -57,22 +66,25 @@ apt_opts() {
         "-oDebug::NoLocking=1" "-q"
 }
 
-# apt_setup ARCH: write a sources.list and run `apt-get update` once per day.
+# apt_setup STATE: write a sources.list and run `apt-get update` once per day.
 apt_setup() {
-    local arch=$1 d=$CACHE/apt-$1 s opts
+    local arch=${1%@*} d=$CACHE/apt-$1 s opts suites=$SUITES security=$SECURITY_SUITE
+    if [[ $1 == *@* ]]; then
+        suites="${1#*@} ${1#*@}-updates" security=${1#*@}-security
+    fi
     mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/empty"
     : >"$d/status"
     opts="arch=$arch"
     [[ -f $KEYRING ]] && opts+=" signed-by=$KEYRING"
     {
-        for s in $SUITES; do echo "deb [$opts] $MIRROR $s main"; done
-        echo "deb [$opts] $SECURITY_MIRROR $SECURITY_SUITE main"
+        for s in $suites; do echo "deb [$opts] $MIRROR $s main"; done
+        echo "deb [$opts] $SECURITY_MIRROR $security main"
     } >"$d/sources.list"
     if [[ -n $(find "$d" -maxdepth 1 -name updated -mmin -1440 2>/dev/null) ]]; then
         return 0
     fi
-    log "apt-get update ($arch, private lists in $d)"
-    local -a o; mapfile -t o < <(apt_opts "$arch")
+    log "apt-get update ($1, private lists in $d)"
+    local -a o; mapfile -t o < <(apt_opts "$1")
     # A mirror caught mid-sync fails one index (seen: bookworm-security i386);
     # go on with what we got and let the package look-ups below decide.
     if ! apt-get "${o[@]}" update >"$d/update.log" 2>&1; then
@@ -100,18 +112,18 @@ kernel_abi() {
     echo "${pkg#linux-image-}"
 }
 
-# download ARCH PKG: fetch PKG's .deb into $CACHE/debs/ARCH (once) and print its path.
+# download STATE PKG: fetch PKG's .deb into $CACHE/debs/STATE (once) and print its path.
 download() {
-    local arch=$1 pkg=$2 dir=$CACHE/debs/$1 ver deb
+    local arch=${1%@*} pkg=$2 dir=$CACHE/debs/$1 ver deb
     mkdir -p "$dir"
-    ver=$(apt_q "$arch" apt-cache policy "$pkg" | sed -n 's/^ *Candidate: //p')
+    ver=$(apt_q "$1" apt-cache policy "$pkg" | sed -n 's/^ *Candidate: //p')
     [[ -n $ver && $ver != "(none)" ]] || die "no candidate for $pkg ($arch)"
     # Debian file names encode the epoch's ':' as '%3a'.
     deb=$dir/${pkg}_${ver//:/%3a}_$arch.deb
     [[ -f $deb ]] || deb=$dir/${pkg}_${ver//:/%3a}_all.deb
     if [[ ! -f $deb ]]; then
         log "download $pkg $ver ($arch)"
-        (cd "$dir" && apt_q "$arch" apt-get download "$pkg=$ver" >&2)
+        (cd "$dir" && apt_q "$1" apt-get download "$pkg=$ver" >&2)
         deb=$(ls "$dir/${pkg}_${ver//:/%3a}"_*.deb | head -1)
     fi
     echo "$deb"
@@ -146,13 +158,15 @@ dbg_files() {
     touch "$dbg/.done"
 }
 
-# amd64_kernel ENV KVER: fetch one amd64 cloud kernel (image, System.map,
-# busybox) and write $CACHE/ENV.env.
+# amd64_kernel ENV KVER [STATE]: fetch one amd64 cloud kernel (image,
+# System.map, busybox) and write $CACHE/ENV.env. STATE (default amd64) is
+# the apt state the kernel comes from; busybox is always bookworm's, and a
+# kernel of another release gets no System.map (no -dbg download).
 amd64_kernel() {
-    local env=$1 kver=$2 deb
+    local env=$1 kver=$2 state=${3:-amd64} deb
     log "$env kernel: $kver"
     # The signed package holds the same image as -unsigned; either is fine.
-    deb=$(download amd64 "linux-image-$kver")
+    deb=$(download "$state" "linux-image-$kver")
     extract "$deb" "$CACHE/x/amd64/linux-image-$kver"
     deb=$(download amd64 busybox-static)
     extract "$deb" "$CACHE/x/amd64/busybox-static"
@@ -163,7 +177,9 @@ amd64_kernel() {
     # unseen-kernel check wants) is built without System.map, which only
     # the truth's cross-checks and the --symbols tests use.
     local map=$CACHE/x/amd64/dbg-$kver/System.map
-    if [[ -f $CACHE/x/amd64/dbg-$kver/.done ]] || apt_q amd64 apt-cache show "linux-image-$kver-dbg" >/dev/null 2>&1; then
+    if [[ $state != amd64 ]]; then
+        map=
+    elif [[ -f $CACHE/x/amd64/dbg-$kver/.done ]] || apt_q amd64 apt-cache show "linux-image-$kver-dbg" >/dev/null 2>&1; then
         dbg_files amd64 "$kver"
     else
         log "warning: no linux-image-$kver-dbg in the archive: no System.map for this kernel"
@@ -187,6 +203,14 @@ fetch_amd64_612() {
     apt_setup amd64
     amd64_kernel amd64-6.12 "${AMD64_612_KVER:-$(kernel_abi amd64 linux-image-6.12-cloud-amd64 \
         cloud-amd64 '6\.12\.[0-9]*+deb[0-9]*')}"
+}
+
+# Bullseye's ABI is "5.10.0-N"; busybox comes from bookworm (amd64 state).
+fetch_amd64_510() {
+    apt_setup amd64
+    apt_setup amd64@bullseye
+    amd64_kernel amd64-5.10 "${AMD64_510_KVER:-$(kernel_abi amd64@bullseye linux-image-cloud-amd64 \
+        cloud-amd64 '5\.10\.0-[0-9]*')}" amd64@bullseye
 }
 
 # The generic 6.1 kernel matching the cloud one (6.1.0-N-cloud-amd64 ->
@@ -362,12 +386,13 @@ main() {
     case $what in
     amd64) fetch_amd64 ;;
     amd64-6.12) fetch_amd64_612 ;;
+    amd64-5.10) fetch_amd64_510 ;;
     amd64-generic) fetch_amd64_generic ;;
     i386) fetch_i386 i386 686-pae "$I386_KVER" ;;
     i386-686) fetch_i386 i386-686 686 "$I386_686_KVER" ;;
     xen) fetch_xen ;;
     all) fetch_amd64; fetch_amd64_612; fetch_i386 i386 686-pae "$I386_KVER"; fetch_i386 i386-686 686 "$I386_686_KVER" ;;
-    *) die "usage: $0 [amd64|amd64-6.12|amd64-generic|i386|i386-686|all|xen]" ;;
+    *) die "usage: $0 [amd64|amd64-6.12|amd64-5.10|amd64-generic|i386|i386-686|all|xen]" ;;
     esac
 }
 

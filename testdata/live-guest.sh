@@ -30,7 +30,9 @@
 # is QEMU's -cpu, XA_LIVE_APPEND more kernel parameters (pti=on).
 # XA_BOOT_TIMEOUT (default 120) bounds the wait for READY; XA_LIVE_MEM
 # (default 128M) sizes the RAM (above 2 GiB q35 puts the rest above 4 GiB);
-# XA_LIVE_SMP (default 1) is the number of vCPUs.
+# XA_LIVE_SMP (default 1) is the number of vCPUs. XA_LIVE_KERNEL (default
+# amd64) is the fetch.sh target whose kernel boots: amd64-5.10 is bullseye's
+# 5.10, the last kernel before the maple tree.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +42,7 @@ MEM=${XA_LIVE_MEM:-128M}
 SMP=${XA_LIVE_SMP:-1}
 CPU=${XA_LIVE_CPU:-qemu64}
 APPEND=${XA_LIVE_APPEND:-}
+KERNEL=${XA_LIVE_KERNEL:-amd64}
 MODULES=(crc7 crc-itu-t dummy ifb nlmon veth tun loop isofs romfs)
 HELD=romfs # in the initramfs, not loaded at boot
 
@@ -91,11 +94,13 @@ start() {
     [[ $MEM =~ ^[0-9]+[MG]$ ]] || die "XA_LIVE_MEM must be like 128M or 5G, not $MEM"
     [[ $CPU =~ ^[A-Za-z0-9,_+=-]+$ ]] || die "XA_LIVE_CPU must be a QEMU -cpu model, not $CPU"
     [[ $APPEND =~ ^[A-Za-z0-9_.,=\ -]*$ ]] || die "XA_LIVE_APPEND must be kernel parameters, not $APPEND"
-    [[ -f $CACHE/amd64.env ]] || "$HERE/fetch.sh" amd64
-    # shellcheck disable=SC1091
-    source "$CACHE/amd64.env"
+    [[ $KERNEL == amd64 || $KERNEL == amd64-6.12 || $KERNEL == amd64-5.10 ]] ||
+        die "XA_LIVE_KERNEL must be amd64, amd64-6.12 or amd64-5.10, not $KERNEL"
+    [[ -f $CACHE/$KERNEL.env ]] || "$HERE/fetch.sh" "$KERNEL"
+    # shellcheck disable=SC1090
+    source "$CACHE/$KERNEL.env"
     local vmlinuz=$KROOT/boot/vmlinuz-$KVER
-    [[ -f $vmlinuz && -f $BUSYBOX ]] || die "fetch.sh output incomplete; rerun testdata/fetch.sh amd64"
+    [[ -f $vmlinuz && -f $BUSYBOX ]] || die "fetch.sh output incomplete; rerun testdata/fetch.sh $KERNEL"
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     local mem=/dev/shm/xa-$name sock=$dir/qmp.sock

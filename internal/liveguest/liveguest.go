@@ -83,6 +83,10 @@ type Config struct {
 	// CPU is QEMU's -cpu model, "qemu64" (4-level paging) when ""; "max"
 	// turns on 5-level paging. Append adds kernel parameters ("pti=on").
 	CPU, Append string
+	// Kernel is the fetch.sh target whose kernel boots (live-guest.sh's
+	// XA_LIVE_KERNEL): "amd64" (Debian bookworm's 6.1) when "", or
+	// "amd64-5.10" (bullseye's, before the maple tree) or "amd64-6.12".
+	Kernel string
 }
 
 // StartWith boots the guest cfg describes.
@@ -130,6 +134,9 @@ func StartWith(t testing.TB, script string, cfg Config) *Guest {
 	}
 	if cfg.Append != "" {
 		cmd.Env = append(cmd.Env, "XA_LIVE_APPEND="+cfg.Append)
+	}
+	if cfg.Kernel != "" {
+		cmd.Env = append(cmd.Env, "XA_LIVE_KERNEL="+cfg.Kernel)
 	}
 	if len(cfg.Files) > 0 {
 		cmd.Env = append(cmd.Env, "XA_LIVE_FILES="+strings.Join(cfg.Files, " "))

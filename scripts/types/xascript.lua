@@ -1,6 +1,6 @@
 ---@meta xascript
 
--- xascript's Lua API 1.7 for lua-language-server (LuaLS): completion, hover docs and type checks
+-- xascript's Lua API 1.8 for lua-language-server (LuaLS): completion, hover docs and type checks
 -- of monitor scripts. Generated from the doc strings in bindings/*.go by `make docs`; do not edit.
 -- scripts/.luarc.json points LuaLS here; for scripts elsewhere, add this folder to your
 -- .luarc.json's "workspace.library". The reference is docs/lua-api.md.
@@ -560,6 +560,14 @@ function hlist_nulls(head, type, member, limit) end
 ---@return xascript.walk
 function rbtree(head, type, member, limit) end
 
+---Iterates a NULL-terminated chain of structs of `type` linked through `member`, a pointer to the next struct's start (not to a list node), yielding a view of each: before Linux 6.1 a process's mappings, `for vma in chain(t.mm.mmap, "vm_area_struct", "vm_next") do … end`. `first` is the first struct (an address or a view; `nil` or NULL for an empty chain). Bounded (`limit`, default the run's list limit), cycle-safe, and yields only structs whose link it could read; `walk:err()` as for `list`.
+---@param first xascript.addrlike?
+---@param type string
+---@param member string
+---@param limit? integer
+---@return xascript.walk
+function chain(first, type, member, limit) end
+
 ---Iterates the present entries of the `struct xarray` at `xa` in index order, yielding `index, entry`: with `type`, entries (pointers) as views of `type`; without, as addresses. Value entries (odd: tagged integers, such as the page cache's shadow entries) are yielded as numbers. Bounded, cycle-safe and checked (each node's shift must fit its depth); `walk:err()` as for `list`.
 ---@param xa xascript.addrlike
 ---@param type? string
@@ -574,7 +582,7 @@ function xarray(xa, type, limit) end
 ---@return xascript.walk
 function idr(idr, type, limit) end
 
----Iterates the entries of the `struct maple_tree` at `tree` (Linux 6.1 and later) in index order, yielding `entry, first, last`: with `type`, the entry (a pointer) as a view of `type`; without, as an address; `first` and `last` (addresses) are the range of indexes the entry is stored at, both included. A process's mappings: `for vma, first, last in maple(t.mm.mm_mt, "vm_area_struct") do … end` (each VMA at `vm_start` through `vm_end - 1`; before 6.1 the mappings are the list `mm->mmap` through `vm_next`; `p:vmas()` reads either). Reserved internal entries are skipped. Bounded (`limit` entries, 65536 nodes, 31 levels), cycle-safe and checked (node types, pivots within their parent's range, ascending ranges): `walk:err()` as for `list`, naming the node. The tree is read when the walk starts, up to `limit` entries.
+---Iterates the entries of the `struct maple_tree` at `tree` (Linux 6.1 and later) in index order, yielding `entry, first, last`: with `type`, the entry (a pointer) as a view of `type`; without, as an address; `first` and `last` (addresses) are the range of indexes the entry is stored at, both included. A process's mappings: `for vma, first, last in maple(t.mm.mm_mt, "vm_area_struct") do … end` (each VMA at `vm_start` through `vm_end - 1`; before 6.1 the mappings are the list `mm->mmap` through `vm_next`, walked by `chain`; `p:vmas()` reads either). Reserved internal entries are skipped. Bounded (`limit` entries, 65536 nodes, 31 levels), cycle-safe and checked (node types, pivots within their parent's range, ascending ranges): `walk:err()` as for `list`, naming the node. The tree is read when the walk starts, up to `limit` entries.
 ---@param tree xascript.addrlike
 ---@param type? string
 ---@param limit? integer

@@ -1,5 +1,6 @@
 // Package kwalk walks the Linux kernel's linked containers in guest memory:
 // circular lists (struct list_head), hash lists (hlist, hlist_nulls),
+// NULL-terminated chains of structs (vm_area_struct.vm_next before 6.1),
 // red-black trees (struct rb_root, in order) and XArrays (struct xarray,
 // and the IDR built on it). It yields the addresses of the nodes (or, for
 // an XArray, the entries and their indexes); turning a node into the

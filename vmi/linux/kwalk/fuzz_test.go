@@ -47,7 +47,9 @@ func FuzzWalks(f *testing.F) {
 				lay := XALayout{Head: 0, NodeShift: 0, NodeSlots: 0x10, Chunk: 4}
 				for x := NewXArray(m, ptr, start, lay, limit); x.Next(); n++ {
 				}
-				if n > 4*limit+limit {
+				for c := NewChain(m, ptr, start, 8, limit); c.Next(); n++ {
+				}
+				if n > 5*limit+limit {
 					t.Fatalf("%d steps over a limit of %d each", n, limit)
 				}
 			}

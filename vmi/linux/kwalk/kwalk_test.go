@@ -331,3 +331,41 @@ func TestXArrayHostile(t *testing.T) {
 		t.Fatalf("chunk 48: %v", x.Err())
 	}
 }
+
+// TestChain: structs linked through a member at offset 0x10 that points
+// to the next struct's start (vm_area_struct.vm_next), NULL-terminated;
+// an empty chain, a cycle, an unreadable link and the bound.
+func TestChain(t *testing.T) {
+	m := mem{}
+	m.put(0x1010, 0x2000)
+	m.put(0x2010, 0x3000)
+	m.put(0x3010, 0)
+	nodes := func(c *Chain) []uint64 {
+		var out []uint64
+		for c.Next() {
+			out = append(out, c.Node())
+		}
+		return out
+	}
+	c := NewChain(m, 8, 0x1000, 0x10, 0)
+	if got := nodes(c); fmt.Sprint(got) != fmt.Sprint([]uint64{0x1000, 0x2000, 0x3000}) || c.Err() != nil {
+		t.Fatalf("chain: %x %v", got, c.Err())
+	}
+	if c := NewChain(m, 8, 0, 0x10, 0); c.Next() || c.Err() != nil {
+		t.Fatal("empty chain")
+	}
+	if c := NewChain(m, 8, 0x1000, 0x10, 2); len(nodes(c)) != 2 || !errors.Is(c.Err(), vmi.ErrLimit) {
+		t.Fatalf("bound: %v", c.Err())
+	}
+	m.put(0x3010, 0x2000) // cycle
+	if c := NewChain(m, 8, 0x1000, 0x10, 0); len(nodes(c)) != 3 || !errors.Is(c.Err(), ErrCycle) {
+		t.Fatalf("cycle: %v", c.Err())
+	}
+	m.put(0x3010, 0x5000) // a struct whose link cannot be read is not yielded
+	if c := NewChain(m, 8, 0x1000, 0x10, 0); len(nodes(c)) != 3 || !errors.Is(c.Err(), vmi.ErrNotPresent) {
+		t.Fatalf("unreadable: %v", c.Err())
+	}
+	if c := NewChain(m, 8, ^uint64(0)-4, 0x10, 0); c.Next() || c.Err() == nil {
+		t.Fatalf("overflow: %v", c.Err())
+	}
+}
