@@ -152,7 +152,8 @@ e2e-xen: testdata-deps disk-deps
 # TestLiveQEMUChurn churns a guest for XA_CHURN_SECONDS under running monitors.
 # TestGuestLiveQEMUProcess reads processes of known content through process()
 # and compares their VMAs with the guest's /proc/PID/maps (4-level; 5-level+PTI;
-# Debian bullseye's 5.10, whose mappings are on the vm_next list: fetch.sh amd64-5.10).
+# Debian bullseye's 5.10, whose mappings are on the vm_next list: fetch.sh amd64-5.10;
+# 6.12, whose pidfds are pidfs inodes).
 # TestLiveQEMUDiskBitmap*: --qemu --drive on a running guest's ext4/ext2 data disk
 # (integration/bitmape2e) and the QMP scheme on a bare QEMU (diskmon/qmpbitmap).
 E2E_QEMU_TIMEOUT ?= 20m
@@ -163,6 +164,7 @@ e2e-qemu: disk-deps build
 	trap cleanup EXIT; trap 'exit 130' INT TERM; \
 	[ -f testdata/.cache/amd64.env ] || bash testdata/fetch.sh amd64 || exit 1; \
 	[ -f testdata/.cache/amd64-5.10.env ] || bash testdata/fetch.sh amd64-5.10 || exit 1; \
+	[ -f testdata/.cache/amd64-6.12.env ] || bash testdata/fetch.sh amd64-6.12 || exit 1; \
 	XA_LIVE_DIR="$$dir" XASCRIPT_BIN="$(CURDIR)/$(BIN)" XA_CHURN_SECONDS=$(XA_CHURN_SECONDS) $(GO) test -count=1 -p 1 -timeout $(E2E_QEMU_TIMEOUT) \
 		-tags guests -run 'TestLiveQEMU|TestGuestLiveQEMU' -v ./vmi/qemu/ ./integration/ ./integration/bitmape2e/ ./diskmon/qmpbitmap/ ./integration/fswatche2e/
 

@@ -71,12 +71,13 @@ end
 // mapped file); the never-touched page and the PROT_NONE page give the
 // errors that say so; a thread id opens the same address space;
 // procmem.lua and lsof.lua give each holder's /proc/PID/cmdline, environ
-// and fd links (checkProcFiles). Three times: on the usual guest (4-level paging; QEMU's
+// and fd links (checkProcFiles). Four times: on the usual guest (4-level paging; QEMU's
 // qemu64 CPU is not vulnerable to Meltdown, so no page-table isolation),
 // and on one with 5-level paging (-cpu max) and PTI forced on (pti=on),
 // where each process has two top-level tables and the vCPU's CR3 may be
-// the user one. A third time on Debian bullseye's 5.10 kernel, whose
-// mappings are on the mm->mmap list (vm_next) instead of the maple tree.
+// the user one. Then on Debian bullseye's 5.10 kernel, whose mappings are
+// on the mm->mmap list (vm_next) instead of the maple tree, and on the
+// 6.12 kernel, whose pidfds (each holder has one) are pidfs inodes.
 func TestGuestLiveQEMUProcess(t *testing.T) {
 	bin := xascriptBinary(t)
 	holderBin := filepath.Join(t.TempDir(), "xa-holder")
@@ -99,6 +100,8 @@ func TestGuestLiveQEMUProcess(t *testing.T) {
 		// Debian bullseye's 5.10: before the maple tree (6.1), a process's
 		// mappings are the list mm->mmap linked through vm_next.
 		{"5.10 vm_next list", liveguest.Config{Kernel: "amd64-5.10"}, "4-level", false, true},
+		// 6.12: the other committed layout, whose pidfds are pidfs inodes.
+		{"6.12", liveguest.Config{Kernel: "amd64-6.12"}, "4-level", false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.cfg.Files = []string{holderBin + ":/bin/xa-holder"}

@@ -487,11 +487,13 @@ function linux.d_path(vfsmnt, d, opts)
 end
 
 -- The d_dname functions whose link text file_path writes as the kernel
--- does (net/socket.c, fs/pipe.c, fs/anon_inodes.c, fs/d_path.c).
+-- does (net/socket.c, fs/pipe.c, fs/anon_inodes.c, fs/d_path.c, and 6.9's
+-- fs/pidfs.c, whose pidfds keep the name they had as anonymous inodes).
 local DNAME = {
   sockfs_dname = function(e) return "socket:[" .. e.ino .. "]" end,
   pipefs_dname = function(e) return "pipe:[" .. e.ino .. "]" end,
   anon_inodefs_dname = function(e) return "anon_inode:" .. e.name end,
+  pidfs_dname = function() return "anon_inode:[pidfd]" end,
   simple_dname = function(e) return "/" .. e.name .. " (deleted)" end, -- memfd and other pseudo files
   ns_dname = function(e) -- fs/nsfs.c: the namespace type's name, from inode->i_private (a ns_common)
     local ns = read_addr(e.inode + offsetof("inode", "i_private"))
@@ -501,17 +503,16 @@ local DNAME = {
   end,
 }
 local DNAME_FS = {sockfs = "sockfs_dname", pipefs = "pipefs_dname", anon_inodefs = "anon_inodefs_dname",
-                  nsfs = "ns_dname"}
+                  nsfs = "ns_dname", pidfs = "pidfs_dname"}
 
 -- file_path(file [, opts]) is what readlink of /proc/PID/fd/N gives for the
 -- struct file at address file: its d_path across mounts (see linux.d_path;
 -- opts.task is the task whose root ends it), or for a pseudo file whose
 -- dentry names itself (d_op->d_dname) "socket:[INODE]", "pipe:[INODE]",
--- "anon_inode:[eventpoll]", "net:[4026531840]" (a namespace) or
--- "/memfd:NAME (deleted)". The d_dname function is told by its symbol
--- (symbol_at), else by the file system's name; one not known here gives
--- "FSTYPE:[INODE]" (6.9's pidfs: "pidfs:[INODE]" where the kernel writes
--- "anon_inode:[pidfd]").
+-- "anon_inode:[eventpoll]", "anon_inode:[pidfd]" (also 6.9's pidfs),
+-- "net:[4026531840]" (a namespace) or "/memfd:NAME (deleted)". The d_dname
+-- function is told by its symbol (symbol_at), else by the file system's
+-- name; one not known here gives "FSTYPE:[INODE]".
 -- Second result: the file system type's name ("ext4", "sockfs", "?" when
 -- unreadable). Returns nil, err when a pointer cannot be read.
 function linux.file_path(file, opts)

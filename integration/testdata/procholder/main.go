@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -58,7 +60,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "socket:", err)
 			os.Exit(1)
 		}
-		keep = append(keep, f, r, w, sock)
+		// A pidfd of its own: anon_inode:[pidfd] until 6.8, a pidfs
+		// inode from 6.9 (lsof.lua names both as the kernel does).
+		pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pidfd_open:", err)
+			os.Exit(1)
+		}
+		keep = append(keep, f, r, w, sock, pidfd)
 	}
 	tag := os.Args[1]
 	// The same text as the test's holderText.
