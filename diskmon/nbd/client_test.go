@@ -169,8 +169,12 @@ func (c *failingWrites) Write(p []byte) (int, error) {
 // test-race). The READ ends with the failure once the reader has stopped.
 func TestClientSendFailureWhileReading(t *testing.T) {
 	halfSent := make(chan struct{})
+	readStarted := make(chan struct{})
 	c := fakeServer(t, 1<<20, func(a net.Conn) {
-		// A chunk of 8 data bytes of which only 4 arrive.
+		// The reply goes out once the READ is registered (a reply that
+		// came first would be for an unknown cookie): a chunk of 8 data
+		// bytes of which only 4 arrive.
+		<-readStarted
 		whole := dataChunk(replyFlagDone, 1, 100, []byte("abcdefgh"))
 		a.Write(whole[:len(whole)-4])
 		close(halfSent)
@@ -184,6 +188,7 @@ func TestClientSendFailureWhileReading(t *testing.T) {
 	defer cl.c.Close()
 	buf := make([]byte, 8)
 	read, err := cl.Start(Request{Type: OpRead, Offset: 100, Length: 8, Data: buf})
+	close(readStarted)
 	if err != nil {
 		t.Fatal(err)
 	}
