@@ -46,6 +46,13 @@ func fakeServer(t testing.TB, size uint64, transmission func(c net.Conn)) net.Co
 			}
 			optReply(opt, repAck, nil)
 		}
+		// The replies go out once the client's first request is arriving:
+		// Start registers a request before sending it, so its cookie is
+		// known by then (a reply that came first would be for an unknown
+		// cookie: CI saw it).
+		if _, err := io.ReadFull(a, buf[:]); err != nil {
+			return
+		}
 		go io.Copy(io.Discard, a)
 		transmission(a)
 	}()
@@ -169,12 +176,8 @@ func (c *failingWrites) Write(p []byte) (int, error) {
 // test-race). The READ ends with the failure once the reader has stopped.
 func TestClientSendFailureWhileReading(t *testing.T) {
 	halfSent := make(chan struct{})
-	readStarted := make(chan struct{})
 	c := fakeServer(t, 1<<20, func(a net.Conn) {
-		// The reply goes out once the READ is registered (a reply that
-		// came first would be for an unknown cookie): a chunk of 8 data
-		// bytes of which only 4 arrive.
-		<-readStarted
+		// A chunk of 8 data bytes of which only 4 arrive.
 		whole := dataChunk(replyFlagDone, 1, 100, []byte("abcdefgh"))
 		a.Write(whole[:len(whole)-4])
 		close(halfSent)
@@ -188,7 +191,6 @@ func TestClientSendFailureWhileReading(t *testing.T) {
 	defer cl.c.Close()
 	buf := make([]byte, 8)
 	read, err := cl.Start(Request{Type: OpRead, Offset: 100, Length: 8, Data: buf})
-	close(readStarted)
 	if err != nil {
 		t.Fatal(err)
 	}
