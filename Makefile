@@ -64,10 +64,11 @@ fuzz:
 # after another (go test fuzzes one target at a time). Prints each target's
 # wall time (build included), fuzzing time and exec count; a target that
 # finds a failing input fails the run at the end, after the others ran, with
-# its log. A target whose run ends on Go's own "context deadline exceeded"
-# with no failing input written (the engine's worker late at -fuzztime's
-# end, seen once under load) runs once more. Go saves that input under the package's testdata/fuzz/FuzzXxx/:
-# commit it with the fix, and every later `go test` replays it.
+# its log. Go saves that input under the package's testdata/fuzz/FuzzXxx/:
+# commit it with the fix, and every later `go test` replays it. A target
+# whose run ends on Go's own "context deadline exceeded" with no failing
+# input written (the engine's worker late at -fuzztime's end, seen once
+# under load) runs once more.
 FUZZ_CI_TIME ?= 30s
 FUZZ_CI_PKGS ?= ./...
 fuzz-ci:
@@ -75,13 +76,11 @@ fuzz-ci:
 	specs=$$($(GO) test -list '^Fuzz' $(FUZZ_CI_PKGS) | awk '/^Fuzz/{n[++c]=$$0} /^ok/{for(i=1;i<=c;i++) print $$2":"n[i]; c=0}'); \
 	[ -n "$$specs" ] || { echo "fuzz-ci: no fuzz targets found"; exit 1; }; \
 	failed=; count=0; \
+	fuzz_one() { $(GO) test -run "^$$fn$$" -fuzz "^$$fn$$" -fuzztime $(FUZZ_CI_TIME) -fuzzminimizetime 10s "$$pkg" >"$$log" 2>&1; }; \
+	engine_late() { grep -q 'context deadline exceeded' "$$log" && ! grep -q 'Failing input written to' "$$log"; }; \
 	for spec in $$specs; do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; count=$$((count+1)); start=$$(date +%s); \
-		if $(GO) test -run "^$$fn$$" -fuzz "^$$fn$$" -fuzztime $(FUZZ_CI_TIME) -fuzzminimizetime 10s "$$pkg" >"$$log" 2>&1; \
-		then st=ok; \
-		elif grep -q 'context deadline exceeded' "$$log" && ! grep -q 'Failing input written to' "$$log" && \
-			echo "     $$fn: go's fuzz engine ended on 'context deadline exceeded' with no failing input (a worker late at -fuzztime's end); once more" && \
-			$(GO) test -run "^$$fn$$" -fuzz "^$$fn$$" -fuzztime $(FUZZ_CI_TIME) -fuzzminimizetime 10s "$$pkg" >"$$log" 2>&1; \
+		if fuzz_one || { engine_late && echo "     $$fn: Go's fuzz engine ended on 'context deadline exceeded', no failing input: once more" && fuzz_one; }; \
 		then st=ok; else st=FAIL; failed="$$failed $$pkg.$$fn"; fi; \
 		last=$$(grep -o 'elapsed: [0-9a-z]*, execs: [0-9]*' "$$log" | tail -n 1); \
 		printf '%-4s %-32s %-22s %4ds wall  %s\n' "$$st" "$${pkg#github.com/xascript/xascript/}" "$$fn" \
