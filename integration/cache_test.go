@@ -74,6 +74,22 @@ func openKernel(t testing.TB, img *Image, dumpName string) (vmi.Target, *linux.K
 	return img.OpenKernel(dumpName, dumpOptions().Options, cacheOpts(t))
 }
 
+// openCore loads the variant's image and opens the kernel in its ELF core
+// (mem.elf.zst), closed when t ends; any failure ends t.
+func openCore(t testing.TB, variant string) (*Image, *linux.Kernel) {
+	t.Helper()
+	img, err := LoadImage(variant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, k, err := openKernel(t, img, "mem.elf.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { target.Close() })
+	return img, k
+}
+
 // cacheEnv is the environment for an xascript process that t runs: the
 // test's own cache directory.
 func cacheEnv(t testing.TB) []string {

@@ -45,15 +45,7 @@ func TestGuestDcache(t *testing.T) {
 	facts.fds[0] = facts.fds[fd]
 	for _, v := range Variants {
 		t.Run(v, func(t *testing.T) {
-			img, err := LoadImage(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			target, k, err := openKernel(t, img, "mem.elf.zst")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer target.Close()
+			img, k := openCore(t, v)
 			out, err := RunScript(k, "testdata/dcache.lua", "/", "/proc", "@"+facts.fifo)
 			if err != nil {
 				t.Fatalf("dcache.lua: %v", err)

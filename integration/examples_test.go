@@ -26,15 +26,7 @@ import (
 // returns its records.
 func runExample(t *testing.T, variant, name string, args ...string) []map[string]any {
 	t.Helper()
-	img, err := LoadImage(variant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, k, err := openKernel(t, img, "mem.elf.zst")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
+	_, k := openCore(t, variant)
 	out, err := RunScript(k, "../scripts/examples/"+name, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)

@@ -140,15 +140,7 @@ func TestGuestLayout(t *testing.T) {
 func TestGuestTasks(t *testing.T) {
 	for _, v := range Variants {
 		t.Run(v, func(t *testing.T) {
-			img, err := LoadImage(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			target, k, err := openKernel(t, img, "mem.elf.zst")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer target.Close()
+			img, k := openCore(t, v)
 			out, err := RunScript(k, "../scripts/examples/ps.lua")
 			if err != nil {
 				t.Fatalf("ps.lua: %v", err)

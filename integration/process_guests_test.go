@@ -108,15 +108,7 @@ const (
 func TestGuestProcess(t *testing.T) {
 	for _, v := range Variants {
 		t.Run(v, func(t *testing.T) {
-			img, err := LoadImage(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			target, k, err := openKernel(t, img, "mem.elf.zst")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer target.Close()
+			img, k := openCore(t, v)
 			tasks := statTasks(t, img)
 			init, ok := tasks[1]
 			if !ok {
@@ -204,15 +196,7 @@ func TestGuestProcess(t *testing.T) {
 func TestGuestProcmapsExample(t *testing.T) {
 	for _, v := range []string{"x86_64-4level", "x86_64-6.12", "i386-pae"} {
 		t.Run(v, func(t *testing.T) {
-			img, err := LoadImage(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			target, k, err := openKernel(t, img, "mem.elf.zst")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer target.Close()
+			img, k := openCore(t, v)
 			out, err := RunScript(k, "../scripts/examples/procmaps.lua", "1")
 			if err != nil {
 				t.Fatal(err)

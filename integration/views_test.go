@@ -15,15 +15,7 @@ var viewVariants = []string{"x86_64-4level", "x86_64-6.12"}
 // runViews runs one of testdata/views_*.lua on the variant's ELF core.
 func runViews(t *testing.T, variant, script string) []map[string]any {
 	t.Helper()
-	img, err := LoadImage(variant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, k, err := openKernel(t, img, "mem.elf.zst")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
+	_, k := openCore(t, variant)
 	out, err := RunScript(k, "testdata/"+script)
 	if err != nil {
 		t.Fatalf("%s: %v", script, err)
