@@ -33,6 +33,9 @@ const DefaultFeedSize = 65536
 type Feed struct {
 	ch      chan Change
 	dropped atomic.Uint64
+	// notified counts every change handed over, dropped ones too: a
+	// tracker compares it with the count when it last read the disk.
+	notified atomic.Uint64
 }
 
 // NewFeed makes a feed holding up to size changes (DefaultFeedSize if <= 0).
@@ -48,6 +51,7 @@ func (f *Feed) Notify(c Change) {
 	if c.At.IsZero() {
 		c.At = time.Now()
 	}
+	f.notified.Add(1)
 	select {
 	case f.ch <- c:
 	default:

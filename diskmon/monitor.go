@@ -369,8 +369,9 @@ func (m *Monitor) Watch(path string, opts WatchOptions, fn func(Event)) (*Watch,
 }
 
 // Shutdown stops the tap (the NBD server answers what it has read, closes
-// its connections and syncs the image), rescans one last time and ends
-// every watch. It is safe to call more than once.
+// its connections and syncs the image), rescans one last time (behind the
+// NBD server only if a change came since the last full rescan began) and
+// ends every watch. It is safe to call more than once.
 func (m *Monitor) Shutdown() {
 	m.shutdown.Do(func() {
 		m.stopping.Store(true)
@@ -391,7 +392,12 @@ func (m *Monitor) Shutdown() {
 		if m.tapOut != nil {
 			m.tapOut.stop()
 		}
-		if m.tracker != nil {
+		switch {
+		case m.tracker == nil:
+		case m.server != nil:
+			// The server notifies each change once it is in the image.
+			m.tracker.FinishNotified(time.Now())
+		default:
 			m.tracker.Finish(time.Now())
 		}
 	})

@@ -92,6 +92,12 @@ type Tracker struct {
 	haveSeq       bool
 	journaled     atomic.Bool
 	lostSnapshots int
+	// readAtNotified is the feed's notified count when the last full
+	// rescan began (read is whether one has run): with the same count now,
+	// a tap that notifies after applying each change has changed nothing
+	// since (FinishNotified).
+	readAtNotified uint64
+	read           bool
 }
 
 // maxCommitSteps bounds the commits one rescan steps through; more are
@@ -290,6 +296,7 @@ func (t *Tracker) rescan(at time.Time, force bool) {
 	defer t.deliverMu.Unlock()
 	t.mu.Lock()
 	t.rescans.Add(1)
+	notified := t.feed.notified.Load()
 	var refreshEv *Event
 	if err := t.view.Refresh(); err != nil {
 		if msg := err.Error(); msg != t.refreshErr {
@@ -338,6 +345,7 @@ func (t *Tracker) rescan(at time.Time, force bool) {
 		return
 	}
 	t.lastFullNano.Store(time.Now().UnixNano())
+	t.readAtNotified, t.read = notified, true
 	statNow := func(ino uint32) (Stat, bool) {
 		st, err := t.view.Stat(ino)
 		return st, err == nil
@@ -435,6 +443,29 @@ func (t *Tracker) rescan(at time.Time, force bool) {
 // writes revealed, then every watch is done.
 func (t *Tracker) Finish(at time.Time) {
 	t.Rescan(at)
+	t.end()
+}
+
+// FinishNotified is Finish for a tap that notifies each change only once
+// it is in the image (the NBD server): when no change has come since the
+// last full rescan began, that rescan has already read the disk as it is,
+// and the last one is left out. A monitor of a large tree on a slow host
+// then stops at once on a signal instead of reading the tree again.
+func (t *Tracker) FinishNotified(at time.Time) {
+	t.deliverMu.Lock() // waits for a rescan under way
+	t.mu.Lock()
+	current := t.read && t.feed.notified.Load() == t.readAtNotified &&
+		t.feed.dropped.Load() == 0 && t.lostSnapshots == 0 && t.refreshErr == ""
+	t.mu.Unlock()
+	t.deliverMu.Unlock()
+	if !current {
+		t.Rescan(at)
+	}
+	t.end()
+}
+
+// end marks the tracker finished and every watch done.
+func (t *Tracker) end() {
 	t.deliverMu.Lock()
 	defer t.deliverMu.Unlock()
 	t.mu.Lock()

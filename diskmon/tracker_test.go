@@ -326,6 +326,49 @@ func TestFinishEndsWatches(t *testing.T) {
 	}
 }
 
+// TestFinishNotified: with a tap that notifies each change once it is in
+// the image, the last rescan is left out when nothing came since the last
+// full rescan began, and made when something did (or none has run yet).
+func TestFinishNotified(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		rescanFirst bool
+		writeAfter  bool
+		wantRescans uint64
+		want        []string
+	}{
+		{"unchanged", true, false, 1, []string{"MKFILE: /w/a"}},
+		{"written after", true, true, 2, []string{"MKFILE: /w/a", "MKFILE: /w/b"}},
+		{"never read", false, false, 1, []string{"MKFILE: /w/a"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeFS()
+			f.mkdir("/w")
+			tr := NewTracker(f, nil, TrackerOptions{})
+			w, r := mustWatch(t, tr, "/w", WatchOptions{})
+			f.touch("/w/a")
+			tr.Feed().Notify(Change{Kind: ChangeWrite})
+			if c.rescanFirst {
+				tr.Rescan(time.Now())
+			}
+			if c.writeAfter {
+				f.touch("/w/b")
+				tr.Feed().Notify(Change{Kind: ChangeWrite})
+			}
+			tr.FinishNotified(time.Now())
+			expect(t, r, c.want...)
+			if got := tr.Rescans(); got != c.wantRescans {
+				t.Errorf("%d rescans, want %d", got, c.wantRescans)
+			}
+			select {
+			case <-w.Done():
+			default:
+				t.Fatal("watch not done after FinishNotified")
+			}
+		})
+	}
+}
+
 func newTrackerFor(f FSView) *Tracker { return NewTracker(f, nil, TrackerOptions{}) }
 
 // commitFS is a fake journaled file system: every commit() keeps a copy of
