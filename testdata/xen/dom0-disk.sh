@@ -169,16 +169,29 @@ disk_console() { # NAME SECTION
 }
 
 # disk_stop PID [SECS]: SIGTERM (a clean end: the device is disconnected and
-# the image synced), SIGKILL after SECS (default 60), and wait at most 20 s
-# more (a process stuck in the kernel outlives SIGKILL: then status 254 and
-# it is left behind); prints nothing, returns its exit status.
+# the image synced); after SECS (default 60) SIGQUIT, so that Go writes every
+# goroutine's stack to the process's stderr (what it was stuck on: see
+# disk_stacks) and exits with status 2; SIGKILL 5 s later, and wait at most
+# 20 s more (a process stuck in the kernel outlives SIGKILL: then status 254
+# and it is left behind); prints nothing, returns its exit status.
 disk_stop() {
     kill -TERM "$1" 2>/dev/null
     if ! wait_gone "$1" "${2:-60}"; then
-        kill -KILL "$1" 2>/dev/null
-        wait_gone "$1" 20 || return 254
+        kill -QUIT "$1" 2>/dev/null
+        if ! wait_gone "$1" 5; then
+            kill -KILL "$1" 2>/dev/null
+            wait_gone "$1" 20 || return 254
+        fi
     fi
     wait "$1"
+}
+
+# disk_stacks ERRFILE: after disk_stop's SIGQUIT, each goroutine's header
+# and its frames in xascript's own code (the dump's other lines are the
+# runtime's and file:line pairs), bounded.
+disk_stacks() {
+    grep -q '^SIGQUIT: quit' "$1" 2>/dev/null || return 0
+    grep -E '^goroutine [0-9]+ |^github\.com/xascript/' "$1" | sed 's/@@/##/g' | head -n 120
 }
 
 # disk_report LABEL RC OUT ERR: print a background command's output as
@@ -254,6 +267,7 @@ bench_mode() {
     # A Go crash's cause is at its top, its goroutines below.
     { grep -m 3 -A 4 -E '^(fatal error|panic|runtime:|unexpected fault|SIG)' /tmp/bench-$_mode.err; tail -n 8 /tmp/bench-$_mode.err; } |
         sed 's/@@/##/g'
+    disk_stacks /tmp/bench-$_mode.err
     echo "@@XA-END-BENCHERR-$_up@@"
     # The driver frees the device once its last opener (blkback, for a
     # domU that is still being torn down) lets go: give it a moment.
