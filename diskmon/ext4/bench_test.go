@@ -138,3 +138,39 @@ func itoa(i int) string {
 	}
 	return string(s)
 }
+
+// BenchmarkStatFolder1k stats every entry of a 1,000-file folder, as the
+// tracker's walk of a watched folder does at each rescan.
+func BenchmarkStatFolder1k(b *testing.B) {
+	src := b.TempDir()
+	if err := os.Mkdir(filepath.Join(src, "many"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		if err := os.WriteFile(filepath.Join(src, "many", "f"+itoa(i)), nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	img := mkfs(b, "ext4", "16M", src)
+	f := openImage(b, img, Options{})
+	ino, err := f.Lookup("/many")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ents, err := f.ReadDir(ino)
+	if err != nil || len(ents) != 1000 {
+		b.Fatalf("%d entries, %v", len(ents), err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := f.Refresh(); err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range ents {
+			if _, err := f.Inode(e.Ino); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -76,6 +76,15 @@ func TestCorruptions(t *testing.T) {
 	img := mkfs(t, "ext4", "96M", src, "-O", "^metadata_csum,^64bit")
 	f := openImage(t, img, Options{NoJournal: true})
 	bs := int64(f.BlockSize())
+	// edit changes the image under f, then Refresh: f keeps metadata it
+	// has read (the last inode-table block) until the view changes.
+	edit := func(t *testing.T, off int64, b []byte) {
+		t.Helper()
+		patch(t, img, off, b)
+		if err := f.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	lookup := func(p string) (uint32, *Inode) {
 		t.Helper()
 		ino, err := f.Lookup(p)
@@ -101,14 +110,14 @@ func TestCorruptions(t *testing.T) {
 	t.Run("dirent rec_len 0", func(t *testing.T) {
 		ino, in := lookup("/etc/cron.d")
 		blk := firstBlock(in)
-		patch(t, img, int64(blk)*bs+12+4, []byte{0, 0}) // ".." rec_len
+		edit(t, int64(blk)*bs+12+4, []byte{0, 0}) // ".." rec_len
 		_, err := f.ReadDir(ino)
 		wantCorrupt(t, err, blk)
 	})
 	t.Run("dirent name past rec_len", func(t *testing.T) {
 		ino, in := lookup("/root/foo/bar")
 		blk := firstBlock(in)
-		patch(t, img, int64(blk)*bs+6, []byte{200}) // "." name_len 200 in rec_len 12
+		edit(t, int64(blk)*bs+6, []byte{200}) // "." name_len 200 in rec_len 12
 		_, err := f.ReadDir(ino)
 		wantCorrupt(t, err, blk)
 	})
@@ -118,7 +127,7 @@ func TestCorruptions(t *testing.T) {
 			t.Fatal("/many is not an htree")
 		}
 		blk := firstBlock(in)
-		patch(t, img, int64(blk)*bs+0x20, []byte{7, 0})
+		edit(t, int64(blk)*bs+0x20, []byte{7, 0})
 		_, err := f.ReadDir(ino)
 		wantCorrupt(t, err, blk)
 	})
@@ -126,8 +135,8 @@ func TestCorruptions(t *testing.T) {
 		ino, in := lookup("/root/foo")
 		blk := firstBlock(in)
 		// Two logical blocks on the same physical block.
-		patch(t, img, inodeOffset(t, f, ino)+4, []byte{byte(2 * bs), byte(2 * bs >> 8), 0, 0})
-		patch(t, img, inodeOffset(t, f, ino)+iBlockOffset, extentRoot(0, [3]uint32{0, 1, uint32(blk)}, [3]uint32{1, 1, uint32(blk)}))
+		edit(t, inodeOffset(t, f, ino)+4, []byte{byte(2 * bs), byte(2 * bs >> 8), 0, 0})
+		edit(t, inodeOffset(t, f, ino)+iBlockOffset, extentRoot(0, [3]uint32{0, 1, uint32(blk)}, [3]uint32{1, 1, uint32(blk)}))
 		_, err := f.ReadDir(ino)
 		wantCorrupt(t, err, blk)
 	})
@@ -137,14 +146,14 @@ func TestCorruptions(t *testing.T) {
 		node := make([]byte, bs)
 		copy(node, extentRoot(0, [3]uint32{0, 1, uint32(free - 1)}))
 		binary.LittleEndian.PutUint16(node[4:], uint16((bs-12)/12))
-		patch(t, img, int64(leaf)*bs, node)
-		patch(t, img, inodeOffset(t, f, ino)+iBlockOffset, extentRoot(1, [3]uint32{0, uint32(leaf), 0}, [3]uint32{10, uint32(leaf), 0}))
+		edit(t, int64(leaf)*bs, node)
+		edit(t, inodeOffset(t, f, ino)+iBlockOffset, extentRoot(1, [3]uint32{0, uint32(leaf), 0}, [3]uint32{10, uint32(leaf), 0}))
 		_, err := f.ReadFile(ino, 1<<30)
 		wantCorrupt(t, err, leaf)
 	})
 	t.Run("extent depth lies", func(t *testing.T) {
 		ino := deep
-		patch(t, img, inodeOffset(t, f, ino)+iBlockOffset, extentRoot(9, [3]uint32{0, uint32(free), 0}))
+		edit(t, inodeOffset(t, f, ino)+iBlockOffset, extentRoot(9, [3]uint32{0, uint32(free), 0}))
 		in, _ := f.Inode(ino)
 		_, err := f.ReadFile(ino, 1<<20)
 		wantCorrupt(t, err, in.blk)

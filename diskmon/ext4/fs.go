@@ -29,6 +29,40 @@ type FS struct {
 	// newest state's, which Unpin puts back without reading anything.
 	unpinnedSB  *super
 	unpinnedGDT map[uint64][]byte
+
+	// itab holds the inode-table blocks Inode has read since the last
+	// Refresh, Pin or Unpin (forgetBlocks), up to itabBytes: a folder's
+	// inodes share blocks (16 to a 4 KiB block, visited in hash order),
+	// and a walk that stats each of them would otherwise read (and,
+	// through the journal, copy) a block for every one.
+	itab map[uint64][]byte
+}
+
+// itabBytes bounds the inode-table blocks an FS keeps between two view
+// changes; past it they are all dropped and read again as needed.
+const itabBytes = 1 << 20
+
+// forgetBlocks drops what was read under the view that is changing (a
+// Refresh, Pin or Unpin): the device or the pinned commit may differ now.
+func (f *FS) forgetBlocks() { clear(f.itab) }
+
+// inodeTableBlock is readBlock for Inode, through itab.
+func (f *FS) inodeTableBlock(blk uint64) ([]byte, error) {
+	if b, ok := f.itab[blk]; ok {
+		return b, nil
+	}
+	b, err := f.readBlock(blk)
+	if err != nil {
+		return nil, err
+	}
+	if f.itab == nil {
+		f.itab = map[uint64][]byte{}
+	}
+	if len(f.itab) >= itabBytes/f.sb.blockSize {
+		clear(f.itab)
+	}
+	f.itab[blk] = b
+	return b, nil
 }
 
 // Open reads the superblock (and, for ext3/4 without opts.NoJournal, scans
@@ -41,6 +75,7 @@ func Open(dev io.ReaderAt, size int64, opts Options) (*FS, error) {
 	if err := f.openJournal(); err != nil {
 		return nil, err
 	}
+	f.forgetBlocks() // the journal inode's block, read without the journal
 	if f.jnl != nil {
 		// The superblock itself is journaled (orphan list, resize, ...):
 		// take the copy recovery would write.
@@ -54,6 +89,7 @@ func Open(dev io.ReaderAt, size int64, opts Options) (*FS, error) {
 // readSuper reads the superblock through the journal overlay once there
 // is one, else from its home location.
 func (f *FS) readSuper() error {
+	f.forgetBlocks() // a new superblock is a new view (Open, Refresh, Pin)
 	b := make([]byte, superSize)
 	if f.jnl != nil {
 		bs := uint64(f.sb.blockSize)
@@ -85,6 +121,7 @@ func (f *FS) readSuper() error {
 // unpins (see Pin).
 func (f *FS) Refresh() error {
 	f.Unpin()
+	f.forgetBlocks()
 	if f.jnl != nil {
 		if err := f.jnl.refresh(); err != nil {
 			return err

@@ -195,7 +195,7 @@ func (f *FS) Inode(ino uint32) (*Inode, error) {
 	if table == 0 || blk < table || blk >= s.blocksCount {
 		return nil, corrupt(dblk, "group descriptor", "group %d inode table at block %d (inode %d)", g, table, ino)
 	}
-	b, err := f.readBlock(blk)
+	b, err := f.inodeTableBlock(blk)
 	if err != nil {
 		return nil, fmt.Errorf("read inode %d: %w", ino, err)
 	}

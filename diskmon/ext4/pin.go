@@ -54,6 +54,7 @@ func (f *FS) Pin(seq uint32) error {
 			seq, j.trans[0].seq, j.trans[len(j.trans)-1].seq, ErrNoCommit)
 	}
 	wasPinned, oldSeq := j.pinned, j.pinSeq
+	f.forgetBlocks()
 	if !wasPinned {
 		f.unpinnedSB, f.unpinnedGDT = f.sb, f.gdt
 	}
@@ -76,6 +77,7 @@ func (f *FS) Unpin() {
 		return
 	}
 	f.jnl.pinned = false
+	f.forgetBlocks()
 	f.sb, f.gdt = f.unpinnedSB, f.unpinnedGDT
 	f.unpinnedSB, f.unpinnedGDT = nil, nil
 }
