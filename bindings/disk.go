@@ -117,8 +117,13 @@ func intOption(L *lua.LState, t *lua.LTable, name string) int {
 	return int(n)
 }
 
+// eventFields is the most fields eventTable sets.
+const eventFields = 17
+
 func eventTable(L *lua.LState, ev diskmon.Event) *lua.LTable {
-	t := L.NewTable()
+	// Sized for every field at once: a table grown one key at a time
+	// rebuilt its map several times for each event.
+	t := L.CreateTable(0, eventFields)
 	set := func(k string, v lua.LValue) { t.RawSetString(k, v) }
 	set("op", lua.LString(ev.Op))
 	set("path", lua.LString(ev.Path))
