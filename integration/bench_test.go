@@ -23,15 +23,7 @@ import (
 // benchKernel opens the committed 4-level image once per benchmark.
 func benchKernel(b *testing.B) *linux.Kernel {
 	b.Helper()
-	img, err := LoadImage("x86_64-4level")
-	if err != nil {
-		b.Fatal(err)
-	}
-	t, k, err := openKernel(b, img, "mem.elf.zst")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { t.Close() })
+	_, k := openCore(b, "x86_64-4level")
 	return k
 }
 

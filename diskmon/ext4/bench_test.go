@@ -142,16 +142,7 @@ func itoa(i int) string {
 // BenchmarkStatFolder1k stats every entry of a 1,000-file folder, as the
 // tracker's walk of a watched folder does at each rescan.
 func BenchmarkStatFolder1k(b *testing.B) {
-	src := b.TempDir()
-	if err := os.Mkdir(filepath.Join(src, "many"), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i < 1000; i++ {
-		if err := os.WriteFile(filepath.Join(src, "many", "f"+itoa(i)), nil, 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	img := mkfs(b, "ext4", "16M", src)
+	img := mkfs(b, "ext4", "96M", seedTree(b, 1000))
 	f := openImage(b, img, Options{})
 	ino, err := f.Lookup("/many")
 	if err != nil {
