@@ -16,7 +16,9 @@ type Options struct {
 // FS is a read-only view of an ext2/3/4 filesystem on dev: the home
 // locations overlaid with what jbd2 recovery would replay from the journal
 // as of the last Open or Refresh, or, after Pin, up to one transaction of
-// it. An FS is not safe for concurrent use.
+// it. It keeps the group descriptors and inode-table blocks it has read
+// until the next Refresh, Pin or Unpin: a device that changes under it is
+// seen after Refresh. An FS is not safe for concurrent use.
 type FS struct {
 	dev  io.ReaderAt
 	size int64
