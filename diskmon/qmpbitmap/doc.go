@@ -141,7 +141,7 @@
 // inode of the 1,000-file folder through a fresh read (and, through the
 // journal, a copy) of its inode-table block, and Lua tables of events grew
 // one key at a time. diskmon/ext4 now keeps the inode-table blocks it read
-// until the view changes (BenchmarkStatFolder1k 3.85 to 1.53 ms) and an
+// until the view changes (BenchmarkStatFolder1k 3.4-3.6 to 1.3-1.4 ms) and an
 // event's table is made at its full size (BenchmarkEventTable 3.6 to 3.0
 // us); xascript's CPU per 5-run boot was 0.19 s before and after (its
 // profile: 620 to 440 ms over a 20-run boot). Then, idle, two runs:
