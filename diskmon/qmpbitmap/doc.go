@@ -97,9 +97,9 @@
 //
 //	XA_FIG7_MODES="plain bitmap-watch bitmap-base" XA_FIG7_NS=1000 \
 //	XA_FIG7_RUNS=90 XA_FIG7_ROUNDS=18 XA_FIG7_DDRUNS=0 \
-//	XA_FIG7_BASE_BIN=PLACEBO XASCRIPT_BIN=bin/xascript bash testdata/disk/fig7.sh
+//	XA_FIG7_BASE_BIN=testdata/disk/fig7-placebo.sh XASCRIPT_BIN=bin/xascript bash testdata/disk/fig7.sh
 //
-// PLACEBO is a script that attaches nothing (it prints "watching drive"
+// fig7-placebo.sh attaches nothing (it prints "watching drive"
 // to stderr, which fig7.sh waits for, and execs sleep): bitmap-base is then
 // the bitmap-watch boot, QMP socket and all, without the tap. The first
 // measurements (1.318x the plain mean, 1.401x the median, 90 runs; controls
@@ -146,10 +146,12 @@
 // us); xascript's CPU per 5-run boot was 0.19 s before and after (its
 // profile: 620 to 440 ms over a 20-run boot). Then, idle, four runs:
 //
-//	XA_FIG7_MODES="plain bitmap-watch bitmap-base" XA_FIG7_RUNS=150 XA_FIG7_ROUNDS=30 ...
+//	XA_FIG7_MODES="plain bitmap-watch bitmap-base" XA_FIG7_RUNS=150 XA_FIG7_ROUNDS=30 \
+//	XA_FIG7_BASE_BIN=testdata/disk/fig7-placebo.sh ...
 //	XA_FIG7_MODES="plain bitmap-watch" XA_FIG7_RUNS=400 XA_FIG7_ROUNDS=40 ...  (twice)
 //	XA_FIG7_MODES="plain bitmap-watch bitmap-base" XA_FIG7_RUNS=240 XA_FIG7_ROUNDS=24 \
-//	XA_FIG7_BASE_BIN=POLLS-ONLY ...
+//	XA_FIG7_BASE_BIN=testdata/disk/fig7-pollonly.sh ...
+//	testdata/disk/fig7_paired.py RUN1/results.tsv ... RUN4/results.tsv
 //
 // gave the tap 1.022x, 0.998x, 1.093x and 1.008x the plain mean (1.038x,
 // 1.015x, 1.048x and 1.033x the median); paired by round, 1.024
@@ -162,8 +164,8 @@
 // more than that from one half hour to the next (a run's sd is a quarter
 // of its mean). The placebo was 1.078x (1.037x) in the first run.
 //
-// POLLS-ONLY is xascript on the drive with a script that sets no watch and
-// sleeps: the same polls (QMP transaction, export, block status), no
+// fig7_paired.py printed the paired and pooled figures. fig7-pollonly.sh
+// is xascript on the drive with a script that sets no watch and sleeps: the same polls (QMP transaction, export, block status), no
 // rescan of a watched tree and no events. It measured 0.971x the plain
 // mean (1.015x the median; paired 0.981, 0.909-1.050), with 0.13 s of
 // xascript CPU a 10-run boot against the tap's 0.34 s. What the tap costs

@@ -29,12 +29,14 @@
 # per boot (3600), XA_FIG7_INTERVAL (bitmap-watch's --interval, 1s),
 # XA_FIG7_BITMAP_FLAGS (more xascript flags for it, e.g. -v), XA_FIG7_BASE_BIN
 # (mode bitmap-base: bitmap-watch with this other xascript build, to compare
-# two builds in one interleaved run), XA_FIG7_OUT (a folder for the serial logs and results.tsv;
+# two builds in one interleaved run; or a control: fig7-placebo.sh attaches
+# nothing, fig7-pollonly.sh polls without a watch), XA_FIG7_OUT (a folder for the serial logs and results.tsv;
 # default a temporary one, removed). Needs what `make disk-deps` installs and
 # testdata/fetch.sh amd64.
 #
 # Numbers come from a TCG guest on a shared machine: compare modes of one
-# run, not runs of different days.
+# run, not runs of different days. fig7_paired.py reads results.tsv files
+# boot by boot: each mode against plain, paired by round, and pooled.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
