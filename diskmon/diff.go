@@ -1,6 +1,8 @@
 package diskmon
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,24 +65,27 @@ func diff(old, cur *snapshot, in diffInput) (events []Event, ended bool) {
 	sort.Strings(removed)
 
 	// Pair a removed name with an added name of the same inode: a rename.
-	addedByIno := map[uint32][]string{}
-	for _, p := range added {
-		addedByIno[curEntries[p].Ino] = append(addedByIno[curEntries[p].Ino], p)
-	}
+	// (A rescan that only adds or only removes, as most do, has none.)
 	renamedTo := map[string]string{} // old path -> new path
 	renamedFrom := map[string]string{}
-	for _, p := range removed {
-		ino := old.entries[p].Ino
-		if ino == 0 {
-			continue
+	if len(added) > 0 && len(removed) > 0 {
+		addedByIno := make(map[uint32][]string, len(added))
+		for _, p := range added {
+			addedByIno[curEntries[p].Ino] = append(addedByIno[curEntries[p].Ino], p)
 		}
-		// The same inode number with another type or generation is a new
-		// file that reuses a freed inode, not a rename.
-		if cands := addedByIno[ino]; len(cands) > 0 && sameFile(old.entries[p], curEntries[cands[0]]) {
-			// A name that stays (a hard link elsewhere) does not make this a
-			// rename; the inode must have left p.
-			renamedTo[p], renamedFrom[cands[0]] = cands[0], p
-			addedByIno[ino] = cands[1:]
+		for _, p := range removed {
+			ino := old.entries[p].Ino
+			if ino == 0 {
+				continue
+			}
+			// The same inode number with another type or generation is a new
+			// file that reuses a freed inode, not a rename.
+			if cands := addedByIno[ino]; len(cands) > 0 && sameFile(old.entries[p], curEntries[cands[0]]) {
+				// A name that stays (a hard link elsewhere) does not make this a
+				// rename; the inode must have left p.
+				renamedTo[p], renamedFrom[cands[0]] = cands[0], p
+				addedByIno[ino] = cands[1:]
+			}
 		}
 	}
 	// A folder rename moves its whole subtree; report only the folder.
@@ -100,12 +105,15 @@ func diff(old, cur *snapshot, in diffInput) (events []Event, ended bool) {
 	}
 
 	liveInos := map[uint32]bool{} // inodes whose name existed before and stays
-	for p, e := range curEntries {
-		if o, ok := old.entries[p]; ok && o.Ino == e.Ino {
-			liveInos[e.Ino] = true
+	if len(added) > 0 {
+		for p, e := range curEntries {
+			if o, ok := old.entries[p]; ok && o.Ino == e.Ino {
+				liveInos[e.Ino] = true
+			}
 		}
 	}
-	seenNew := map[uint32]bool{}
+	seenNew := make(map[uint32]bool, len(added))
+	ps = make([]pending, 0, len(added)+len(removed))
 	for _, p := range added {
 		e := curEntries[p]
 		if from, ok := renamedFrom[p]; ok {
@@ -217,39 +225,56 @@ func eventFor(op Op, p string, e entry) Event {
 
 // order sorts by the guest's timestamps, then makes sure a folder is created
 // before anything in it and removed after everything in it.
-func order(ps []pending) []Event {
-	sort.SliceStable(ps, func(i, j int) bool {
-		a, b := ps[i], ps[j]
-		if !a.key.Equal(b.key) {
-			return a.key.Before(b.key)
+func order(evs []pending) []Event {
+	// Sort indexes, not the events: an event is a couple of hundred bytes.
+	byKey := make([]int32, len(evs))
+	for i := range byKey {
+		byKey[i] = int32(i)
+	}
+	slices.SortStableFunc(byKey, func(i, j int32) int {
+		a, b := &evs[i], &evs[j]
+		if c := a.key.Compare(b.key); c != 0 {
+			return c
 		}
-		if a.class != b.class {
-			return a.class < b.class
+		if c := cmp.Compare(a.class, b.class); c != 0 {
+			return c
 		}
-		if a.ev.Ino != b.ev.Ino {
-			return a.ev.Ino < b.ev.Ino
+		if c := cmp.Compare(a.ev.Ino, b.ev.Ino); c != 0 {
+			return c
 		}
-		return a.ev.Path < b.ev.Path
+		return strings.Compare(a.ev.Path, b.ev.Path)
 	})
-	created := map[string]int{}     // path -> index of its creation
-	removedIn := map[string][]int{} // folder -> indexes of removals directly in it
-	for i, p := range ps {
-		switch p.class {
-		case classCreate:
-			created[p.ev.Path] = i
-		case classRemove:
-			removedIn[parentOf(p.ev.Path)] = append(removedIn[parentOf(p.ev.Path)], i)
+	ps := func(i int) *pending { return &evs[byKey[i]] }
+	// Only folders have things in them to order around.
+	created := map[string]int{}      // folder -> index of its creation
+	removedDirs := map[string]bool{} // folders removed
+	for i := range byKey {
+		if p := ps(i); p.ev.Type == TypeDir {
+			switch p.class {
+			case classCreate:
+				created[p.ev.Path] = i
+			case classRemove:
+				removedDirs[p.ev.Path] = true
+			}
 		}
 	}
-	out := make([]Event, 0, len(ps))
-	done := make([]bool, len(ps))
+	removedIn := map[string][]int{} // removed folder -> indexes of removals directly in it
+	if len(removedDirs) > 0 {
+		for i := range byKey {
+			if p := ps(i); p.class == classRemove && removedDirs[parentOf(p.ev.Path)] {
+				removedIn[parentOf(p.ev.Path)] = append(removedIn[parentOf(p.ev.Path)], i)
+			}
+		}
+	}
+	out := make([]Event, 0, len(byKey))
+	done := make([]bool, len(byKey))
 	var emit func(i int)
 	emit = func(i int) {
 		if done[i] {
 			return
 		}
 		done[i] = true // before recursing: a hostile tree cannot loop us
-		p := ps[i]
+		p := ps(i)
 		switch p.class {
 		case classCreate:
 			if j, ok := created[parentOf(p.ev.Path)]; ok {
@@ -264,7 +289,7 @@ func order(ps []pending) []Event {
 		}
 		out = append(out, p.ev)
 	}
-	for i := range ps {
+	for i := range byKey {
 		emit(i)
 	}
 	return out

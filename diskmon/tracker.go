@@ -378,7 +378,11 @@ func (t *Tracker) rescan(at time.Time, force bool) {
 			cur := takeSnapshot(t.view, w.path, w.opts, w.snap)
 			evs[w] = append(evs[w], failures(w.snap, cur)...)
 			changes, ended := diff(w.snap, cur, diffInput{root: w.path, opts: w.opts, statNow: statNow})
-			evs[w] = append(evs[w], changes...)
+			if len(evs[w]) == 0 {
+				evs[w] = changes // no copy of a thousand events
+			} else {
+				evs[w] = append(evs[w], changes...)
+			}
 			w.snap = cur
 			if pinned {
 				w.seq = seq
