@@ -222,15 +222,21 @@ func (s *super) checkInodeCsum(ino uint32, raw []byte) error {
 	le.PutUint32(e[4:], le.Uint32(raw[0x64:]))
 	c := crc32cRaw(s.checksumSeed, e[:4])
 	c = crc32cRaw(c, e[4:])
-	tmp := make([]byte, len(raw))
-	copy(tmp, raw)
-	tmp[0x7C], tmp[0x7D] = 0, 0
+	// The inode with its checksum fields read as zero, in pieces: no copy
+	// of it (the tracker checks every inode of a watched folder at each
+	// rescan).
+	var zero [2]byte
+	c = crc32cRaw(c, raw[:0x7C])
+	c = crc32cRaw(c, zero[:])
 	hasHi := len(raw) > 128 && int(le.Uint16(raw[0x80:])) >= 4
 	if hasHi {
 		stored |= uint32(le.Uint16(raw[0x82:])) << 16
-		tmp[0x82], tmp[0x83] = 0, 0
+		c = crc32cRaw(c, raw[0x7E:0x82])
+		c = crc32cRaw(c, zero[:])
+		c = crc32cRaw(c, raw[0x84:])
+	} else {
+		c = crc32cRaw(c, raw[0x7E:])
 	}
-	c = crc32cRaw(c, tmp)
 	if !hasHi {
 		c &= 0xFFFF
 	}
