@@ -77,9 +77,7 @@ func onDiskEvent(env *Env) lua.LGFunction {
 		loop := env.loop()
 		release := loop.Hold()
 		w, err := env.Disk.Watch(path, opts, func(ev diskmon.Event) {
-			loop.Post(env.Ctx, func(L *lua.LState) error {
-				return L.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true}, eventTable(L, ev))
-			})
+			loop.Post(env.Ctx, func(L *lua.LState) error { return deliverEvent(L, fn, ev) })
 		})
 		if err != nil {
 			release()
@@ -105,6 +103,11 @@ func onDiskEvent(env *Env) lua.LGFunction {
 	}
 }
 
+// deliverEvent calls a watch's callback with one event.
+func deliverEvent(L *lua.LState, fn *lua.LFunction, ev diskmon.Event) error {
+	return L.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true}, eventTable(L, ev))
+}
+
 func intOption(L *lua.LState, t *lua.LTable, name string) int {
 	v := t.RawGetString(name)
 	if v == lua.LNil {
@@ -117,13 +120,26 @@ func intOption(L *lua.LState, t *lua.LTable, name string) int {
 	return int(n)
 }
 
-// eventFields is the most fields eventTable sets.
-const eventFields = 17
+// eventFieldCount is how many fields eventTable sets for ev.
+func eventFieldCount(ev diskmon.Event) int {
+	n := 3 // op, path, watch
+	for _, set := range []bool{ev.OldPath != "", ev.Err != "", ev.Target != "", ev.WatchEnded,
+		!ev.Time.IsZero(), !ev.Ctime.IsZero()} {
+		if set {
+			n++
+		}
+	}
+	if ev.Op != diskmon.OpError && ev.Op != diskmon.OpLost {
+		n += 8 // inode, type, size, mode, uid, gid, links, hardlink
+	}
+	return n
+}
 
 func eventTable(L *lua.LState, ev diskmon.Event) *lua.LTable {
-	// Sized for every field at once: a table grown one key at a time
-	// rebuilt its map several times for each event.
-	t := L.CreateTable(0, eventFields)
+	// Sized for exactly its fields: a table grown one key at a time
+	// rebuilt its map several times for each event, and one sized for
+	// every field there is took twice the memory of one that fits.
+	t := L.CreateTable(0, eventFieldCount(ev))
 	set := func(k string, v lua.LValue) { t.RawSetString(k, v) }
 	set("op", lua.LString(ev.Op))
 	set("path", lua.LString(ev.Path))
