@@ -238,11 +238,12 @@ func (t *Tracker) Run(ctx context.Context) error {
 		}
 		flushed := !flushAt.IsZero()
 		start := time.Now()
-		t.rescan(last, !flushAt.IsZero() || time.Since(t.lastFull()) >= t.opts.IdleRescan)
+		st := t.rescan(last, !flushAt.IsZero() || time.Since(t.lastFull()) >= t.opts.IdleRescan)
 		if t.opts.Logf != nil {
-			t.opts.Logf("rescan %d after %s (flushed %v, last write %s ago, %d skipped so far): %s",
+			t.opts.Logf("rescan %d after %s (flushed %v, last write %s ago, %d skipped so far): %d states read, %d names, %d events, %s",
 				t.rescans.Load(), start.Sub(first.At).Round(time.Millisecond), flushed,
-				start.Sub(last).Round(time.Millisecond), t.skipped.Load(), time.Since(start).Round(time.Microsecond))
+				start.Sub(last).Round(time.Millisecond), t.skipped.Load(), st.states, st.names, st.events,
+				time.Since(start).Round(time.Microsecond))
 		}
 	}
 }
@@ -284,9 +285,16 @@ func (t *Tracker) checkJournal() {
 // events, stamped with at (the time of the write that revealed them).
 func (t *Tracker) Rescan(at time.Time) { t.rescan(at, true) }
 
+// rescanStats say what one rescan did, for --verbose.
+type rescanStats struct {
+	states int // disk states read (commits stepped through, and now)
+	names  int // names the watches' snapshots held, summed over the states
+	events int
+}
+
 // rescan is Rescan; unless force, a journaled view with no new commit is
 // not read again (see IdleRescan).
-func (t *Tracker) rescan(at time.Time, force bool) {
+func (t *Tracker) rescan(at time.Time, force bool) (st rescanStats) {
 	type batch struct {
 		w   *Watch
 		evs []Event
@@ -342,7 +350,7 @@ func (t *Tracker) rescan(at time.Time, force bool) {
 			t.lostSnapshots += t.opts.AfterRead()
 		}
 		t.mu.Unlock()
-		return
+		return st
 	}
 	t.lastFullNano.Store(time.Now().UnixNano())
 	t.readAtNotified, t.read = notified, true
@@ -371,11 +379,13 @@ func (t *Tracker) rescan(at time.Time, force bool) {
 		}
 	}
 	step := func(seq uint32, pinned bool) {
+		st.states++
 		for _, w := range order {
 			if w.ended || (pinned && !tidAfter(seq, w.seq)) {
 				continue // the watch was set after this commit
 			}
 			cur := takeSnapshot(t.view, w.path, w.opts, w.snap)
+			st.names += len(cur.entries)
 			evs[w] = append(evs[w], failures(w.snap, cur)...)
 			changes, ended := diff(w.snap, cur, diffInput{root: w.path, opts: w.opts, statNow: statNow})
 			if len(evs[w]) == 0 {
@@ -414,6 +424,7 @@ func (t *Tracker) rescan(at time.Time, force bool) {
 			evs[w][i].Time = at
 		}
 		out = append(out, batch{w, evs[w]})
+		st.events += len(evs[w])
 	}
 	if t.opts.AfterRead != nil {
 		if n := t.opts.AfterRead(); n > 0 {
@@ -440,6 +451,7 @@ func (t *Tracker) rescan(at time.Time, force bool) {
 			b.w.markDone()
 		}
 	}
+	return st
 }
 
 // Finish is called when the tap's source has ended (the guest disconnected,
