@@ -174,14 +174,22 @@ func (f *FS) readAt(b []byte, off int64) error {
 
 // readHome reads filesystem block blk from its home location.
 func (f *FS) readHome(blk uint64) ([]byte, error) {
-	if blk >= f.sb.blocksCount {
-		return nil, fmt.Errorf("block %d beyond the filesystem's %d blocks", blk, f.sb.blocksCount)
-	}
 	b := make([]byte, f.sb.blockSize)
-	if err := f.readAt(b, int64(blk)*int64(f.sb.blockSize)); err != nil {
-		return nil, fmt.Errorf("read block %d: %w", blk, err)
+	if err := f.readHomeInto(b, blk); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// readHomeInto is readHome into b (one block long).
+func (f *FS) readHomeInto(b []byte, blk uint64) error {
+	if blk >= f.sb.blocksCount {
+		return fmt.Errorf("block %d beyond the filesystem's %d blocks", blk, f.sb.blocksCount)
+	}
+	if err := f.readAt(b, int64(blk)*int64(f.sb.blockSize)); err != nil {
+		return fmt.Errorf("read block %d: %w", blk, err)
+	}
+	return nil
 }
 
 // readBlock reads filesystem block blk as recovery would leave it: the

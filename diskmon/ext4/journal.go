@@ -89,6 +89,9 @@ type journal struct {
 	pinned   bool
 	pinSeq   uint32
 	st       Stats
+	// scratch holds a data block while its checksum is checked: every
+	// commit checks each of its blocks once, and they are not kept.
+	scratch []byte
 }
 
 func tidGT(a, b uint32) bool { return int32(a-b) > 0 }
@@ -124,14 +127,23 @@ func (f *FS) openJournal() error {
 }
 
 func (j *journal) readLog(n uint32) ([]byte, error) {
+	b := make([]byte, j.f.sb.blockSize)
+	if err := j.readLogInto(b, n); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readLogInto is readLog into b (one block long).
+func (j *journal) readLogInto(b []byte, n uint32) error {
 	if n >= j.nblk {
-		return nil, corrupt(uint64(n), "journal", "log block %d beyond the journal's %d", n, j.nblk)
+		return corrupt(uint64(n), "journal", "log block %d beyond the journal's %d", n, j.nblk)
 	}
 	p := physBlock(j.runs, uint64(n))
 	if p == 0 {
-		return nil, corrupt(uint64(n), "journal", "log block %d is a hole in the journal inode", n)
+		return corrupt(uint64(n), "journal", "log block %d is a hole in the journal inode", n)
 	}
-	return j.f.readHome(p)
+	return j.f.readHomeInto(b, p)
 }
 
 // jsuper is the part of the journal superblock the scan depends on.
@@ -499,8 +511,11 @@ func (j *journal) dataOK(t jtag, seq uint32) bool {
 	if !j.csum {
 		return true
 	}
-	b, err := j.readLog(t.log)
-	if err != nil {
+	if len(j.scratch) != int(j.f.sb.blockSize) {
+		j.scratch = make([]byte, j.f.sb.blockSize)
+	}
+	b := j.scratch
+	if err := j.readLogInto(b, t.log); err != nil {
 		return false
 	}
 	var s [4]byte
