@@ -171,7 +171,9 @@ func decodeNames(names []byte, n int, tok *[256][]byte) ([]string, []byte, error
 	off := 0
 	for i := 0; i < n; i++ {
 		l, pre := nameLen(names, off)
-		if pre == 0 || l == 0 || off+pre+l > len(names) {
+		// Every token expands to a byte at least, so a compressed name
+		// longer than KSYM_NAME_LEN is no name (walkNames says the same).
+		if pre == 0 || l == 0 || l > ksymNameLen || off+pre+l > len(names) {
 			return nil, nil, errf(vmi.ErrFormat, "name %d at offset %#x: bad length", i, off)
 		}
 		start := len(buf)
