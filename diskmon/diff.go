@@ -225,14 +225,14 @@ func eventFor(op Op, p string, e entry) Event {
 
 // order sorts by the guest's timestamps, then makes sure a folder is created
 // before anything in it and removed after everything in it.
-func order(evs []pending) []Event {
+func order(ps []pending) []Event {
 	// Sort indexes, not the events: an event is a couple of hundred bytes.
-	byKey := make([]int32, len(evs))
+	byKey := make([]int32, len(ps))
 	for i := range byKey {
 		byKey[i] = int32(i)
 	}
 	slices.SortStableFunc(byKey, func(i, j int32) int {
-		a, b := &evs[i], &evs[j]
+		a, b := &ps[i], &ps[j]
 		if c := a.key.Compare(b.key); c != 0 {
 			return c
 		}
@@ -244,12 +244,13 @@ func order(evs []pending) []Event {
 		}
 		return strings.Compare(a.ev.Path, b.ev.Path)
 	})
-	ps := func(i int) *pending { return &evs[byKey[i]] }
+	// at is the i-th pending event in sorted order.
+	at := func(i int) *pending { return &ps[byKey[i]] }
 	// Only folders have things in them to order around.
 	created := map[string]int{}      // folder -> index of its creation
 	removedDirs := map[string]bool{} // folders removed
 	for i := range byKey {
-		if p := ps(i); p.ev.Type == TypeDir {
+		if p := at(i); p.ev.Type == TypeDir {
 			switch p.class {
 			case classCreate:
 				created[p.ev.Path] = i
@@ -261,8 +262,10 @@ func order(evs []pending) []Event {
 	removedIn := map[string][]int{} // removed folder -> indexes of removals directly in it
 	if len(removedDirs) > 0 {
 		for i := range byKey {
-			if p := ps(i); p.class == classRemove && removedDirs[parentOf(p.ev.Path)] {
-				removedIn[parentOf(p.ev.Path)] = append(removedIn[parentOf(p.ev.Path)], i)
+			if p := at(i); p.class == classRemove {
+				if d := parentOf(p.ev.Path); removedDirs[d] {
+					removedIn[d] = append(removedIn[d], i)
+				}
 			}
 		}
 	}
@@ -274,7 +277,7 @@ func order(evs []pending) []Event {
 			return
 		}
 		done[i] = true // before recursing: a hostile tree cannot loop us
-		p := ps(i)
+		p := at(i)
 		switch p.class {
 		case classCreate:
 			if j, ok := created[parentOf(p.ev.Path)]; ok {
